@@ -1,0 +1,83 @@
+//! Low-dimensional data sets: CSV and NPY files of N×d points, built-in toy distributions, and
+//! per-dimension standardisation.
+
+mod csv;
+mod npy;
+mod standardize;
+mod toy;
+
+pub use csv::{read_csv, write_csv};
+pub use npy::{read_npy, write_npy};
+pub use standardize::Standardizer;
+pub use toy::{Toy, TOY_NAMES};
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// An in-memory data set of `n` points of dimension `dim`, row-major f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Row-major values.
+    pub data: Vec<f32>,
+    /// Dimension d.
+    pub dim: usize,
+}
+
+impl Dataset {
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim.max(1)
+    }
+    /// Whether it has no points.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+    /// Rows at `idx`, concatenated.
+    pub fn gather(&self, idx: &[usize]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(idx.len() * self.dim);
+        for &i in idx {
+            out.extend_from_slice(self.row(i));
+        }
+        out
+    }
+    /// Checks every value is finite; names the first bad row/column.
+    pub fn check_finite(&self, source: &Path) -> Result<()> {
+        if let Some(pos) = self.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::data(
+                source,
+                format!("non-finite value {} at row {}, column {}", self.data[pos], pos / self.dim + 1, pos % self.dim + 1),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where data come from: `toy:NAME`, a `.csv` or a `.npy` file.
+pub fn load(spec: &str, toy_samples: usize, rng: &mut Rng) -> Result<Dataset> {
+    if let Some(name) = spec.strip_prefix("toy:") {
+        let toy = Toy::from_name(name)?;
+        return Ok(toy.sample(toy_samples, rng));
+    }
+    let path = Path::new(spec);
+    let ds = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") | Some("txt") => read_csv(path)?,
+        Some("npy") => read_npy(path)?,
+        _ => {
+            return Err(Error::data(
+                path,
+                "unknown data format: expected a .csv or .npy file, or toy:NAME (".to_string() + &TOY_NAMES.join(", ") + ")",
+            ))
+        }
+    };
+    if ds.is_empty() {
+        return Err(Error::data(path, "no data points"));
+    }
+    ds.check_finite(path)?;
+    Ok(ds)
+}

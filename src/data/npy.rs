@@ -1,0 +1,106 @@
+//! NumPy `.npy` files (format versions 1–3) holding an N×d (or N) float32/float64 array.
+
+use std::path::Path;
+
+use super::Dataset;
+use crate::error::{Error, Result};
+
+fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let start = header.find(&format!("'{key}'"))? + key.len() + 2;
+    let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
+    Some(rest)
+}
+
+/// Reads a little-endian f32/f64 `.npy` array of shape (N, d) or (N,), C order.
+pub fn read_npy(path: &Path) -> Result<Dataset> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |m: &str| Error::data(path, format!("not a valid .npy file: {m}"));
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("missing the \\x93NUMPY magic"));
+    }
+    let (hlen, hstart) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => return Err(bad(&format!("unsupported format version {v}"))),
+    };
+    let header = bytes
+        .get(hstart..hstart + hlen)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| bad("truncated header"))?;
+    let descr = header_field(header, "descr").ok_or_else(|| bad("no descr"))?;
+    let width = if descr.starts_with("'<f4'") {
+        4
+    } else if descr.starts_with("'<f8'") {
+        8
+    } else {
+        return Err(Error::data(path, format!("dtype {} is not supported (need float32 '<f4' or float64 '<f8')", descr.split(',').next().unwrap_or(descr))));
+    };
+    if header_field(header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
+        return Err(Error::data(path, "Fortran-ordered arrays are not supported; save with order='C'"));
+    }
+    let shape_txt = header_field(header, "shape").ok_or_else(|| bad("no shape"))?;
+    let inner = shape_txt.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("malformed shape"))?;
+    let shape: Vec<usize> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| bad("malformed shape")))
+        .collect::<Result<_>>()?;
+    let (n, dim) = match shape.as_slice() {
+        [n] => (*n, 1),
+        [n, d] => (*n, *d),
+        other => return Err(Error::data(path, format!("array of shape {other:?}; expected (N, d) points"))),
+    };
+    let body = &bytes[hstart + hlen..];
+    if body.len() != n * dim * width {
+        return Err(Error::data(path, format!("data is {} bytes, shape ({n}, {dim}) needs {} (truncated file?)", body.len(), n * dim * width)));
+    }
+    let data = if width == 4 {
+        body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    } else {
+        body.chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect()
+    };
+    Ok(Dataset { data, dim })
+}
+
+/// Writes an (N, d) float32 `.npy` file (format 1.0).
+pub fn write_npy(path: &Path, data: &[f32], dim: usize) -> Result<()> {
+    let n = data.len() / dim.max(1);
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {dim}), }}");
+    // Pad so that magic + 4 + header (+ newline) is a multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    crate::train::atomic_write(path, &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_truncation_is_reported() {
+        let dir = std::env::temp_dir().join(format!("scoregen-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.npy");
+        let v = vec![1.0, -2.0, 3.5, 4.0, 5.0, 6.25];
+        write_npy(&p, &v, 2).unwrap();
+        let ds = read_npy(&p).unwrap();
+        assert_eq!((ds.dim, ds.data), (2, v));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(read_npy(&p).unwrap_err().to_string().contains("truncated"));
+        std::fs::write(&p, b"hello world").unwrap();
+        assert!(read_npy(&p).unwrap_err().to_string().contains("magic"));
+    }
+}

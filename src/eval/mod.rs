@@ -1,0 +1,7 @@
+//! Evaluation of generated samples against reference data.
+
+mod distances;
+mod moments;
+
+pub use distances::{energy_distance, mmd_rbf, noise_floor, sliced_wasserstein, NoiseFloor, Points};
+pub use moments::{mixture_fit, MixtureFit};

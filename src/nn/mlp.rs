@@ -1,0 +1,110 @@
+//! MLP score network for low-dimensional data: Gaussian Fourier time embedding
+//! (Tancik et al. 2020; as in Song et al. 2021's NCSN++), SiLU residual blocks that receive the
+//! time embedding, and an ε-prediction head (s_θ = −ε_θ/s(t)).
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{activation::silu, backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::score::EpsModel;
+
+/// Architecture of [`MlpScoreNet`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MlpConfig {
+    /// Width of the hidden layers.
+    pub hidden: usize,
+    /// Number of residual blocks.
+    pub blocks: usize,
+    /// Number of Fourier features (half sines, half cosines).
+    pub fourier_features: usize,
+    /// Standard deviation of the Fourier frequencies (on t ∈ [0, 1]).
+    pub fourier_scale: f64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        MlpConfig {
+            hidden: 128,
+            blocks: 3,
+            fourier_features: 32,
+            fourier_scale: 16.0,
+        }
+    }
+}
+
+impl MlpConfig {
+    /// Checks the sizes.
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden == 0 || self.blocks == 0 {
+            return Err(Error::config("model.hidden/blocks", "must be positive"));
+        }
+        if self.fourier_features < 2 || self.fourier_features % 2 != 0 {
+            return Err(Error::config("model.fourier_features", "must be an even number ≥ 2"));
+        }
+        Ok(())
+    }
+
+    /// Builds the network for d-dimensional data; frequencies drawn from `seed`.
+    pub fn init<B: Backend>(&self, dim: usize, seed: u64, device: &B::Device) -> MlpScoreNet<B> {
+        let h = self.hidden;
+        let half = self.fourier_features / 2;
+        let mut rng = Rng::new(seed ^ 0xF0F0_1234);
+        let w: Vec<f32> = rng.normal_vec(half).iter().map(|v| v * self.fourier_scale as f32).collect();
+        let fourier_w = Param::from_tensor(crate::tensor::from_rows::<B>(w, 1, half, device)).set_require_grad(false);
+        MlpScoreNet {
+            fourier_w,
+            time_embed: LinearConfig::new(self.fourier_features, h).init(device),
+            input: LinearConfig::new(dim, h).init(device),
+            blocks: (0..self.blocks)
+                .map(|_| ResBlock {
+                    fc1: LinearConfig::new(h, h).init(device),
+                    temb: LinearConfig::new(h, h).init(device),
+                    fc2: LinearConfig::new(h, h).init(device),
+                })
+                .collect(),
+            output: LinearConfig::new(h, dim).init(device),
+        }
+    }
+}
+
+/// One residual block: h + fc2(silu(fc1(silu(h)) + temb(e))).
+#[derive(Module, Debug)]
+pub struct ResBlock<B: Backend> {
+    fc1: Linear<B>,
+    temb: Linear<B>,
+    fc2: Linear<B>,
+}
+
+/// The MLP score network.
+#[derive(Module, Debug)]
+pub struct MlpScoreNet<B: Backend> {
+    fourier_w: Param<Tensor<B, 2>>,
+    time_embed: Linear<B>,
+    input: Linear<B>,
+    blocks: Vec<ResBlock<B>>,
+    output: Linear<B>,
+}
+
+impl<B: Backend> MlpScoreNet<B> {
+    /// Gaussian Fourier features [sin(2πWt), cos(2πWt)] of `t: [n, 1]`.
+    fn embed(&self, t: Tensor<B, 2>) -> Tensor<B, 2> {
+        let proj = t.matmul(self.fourier_w.val()).mul_scalar(std::f64::consts::TAU);
+        Tensor::cat(vec![proj.clone().sin(), proj.cos()], 1)
+    }
+}
+
+impl<B: Backend> EpsModel<B> for MlpScoreNet<B> {
+    fn eps(&self, x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 2> {
+        let e = silu(self.time_embed.forward(self.embed(t)));
+        let mut h = self.input.forward(x);
+        for b in &self.blocks {
+            let r = b.fc1.forward(silu(h.clone())) + b.temb.forward(e.clone());
+            h = h + b.fc2.forward(silu(r));
+        }
+        self.output.forward(silu(h))
+    }
+}

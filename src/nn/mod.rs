@@ -1,0 +1,5 @@
+//! Score networks.
+
+mod mlp;
+
+pub use mlp::{MlpConfig, MlpScoreNet};

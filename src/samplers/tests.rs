@@ -1,0 +1,162 @@
+//! Every sampler, driven by the exact score of a Gaussian mixture, must reproduce the mixture:
+//! energy distance to fresh samples within the two-sample noise floor, and per-component weights,
+//! means and covariances within stated tolerances. Fixed seeds.
+
+use burn::backend::Flex;
+
+use super::*;
+use crate::eval::{energy_distance, mixture_fit, noise_floor, Points};
+use crate::rng::Rng;
+use crate::score::{GaussianMixture, GmmScore};
+use crate::sde::SdeSpec;
+use crate::tensor::to_vec;
+
+const N: usize = 2000;
+
+fn target() -> GaussianMixture {
+    GaussianMixture::new(
+        vec![0.3, 0.7],
+        vec![vec![-2.0, 0.0], vec![1.5, 1.0]],
+        vec![vec![0.5, 0.2, 0.2, 0.4], vec![0.3, -0.1, -0.1, 0.6]],
+    )
+    .unwrap()
+}
+
+fn spec(name: &str) -> SdeSpec {
+    match name {
+        // σ_max well above the largest pairwise distance of the data (Song & Ermon 2020,
+        // Technique 1) so that p_T matches the prior N(0, σ_max²I).
+        "ve" => SdeSpec::Ve {
+            sigma_min: 0.01,
+            sigma_max: 50.0,
+        },
+        other => SdeSpec::default_for(other).unwrap(),
+    }
+}
+
+/// Samples with `cfg` and checks the result against the mixture; returns the NFE.
+fn check(cfg: SamplerConfig, sde_name: &str, gmm: &GaussianMixture, seed: u64) -> usize {
+    let dev = Default::default();
+    let spec = spec(sde_name);
+    let sde = spec.build().unwrap();
+    let score = GmmScore::<Flex>::new(gmm.clone(), &spec, &dev).unwrap();
+    let mut rng = Rng::new(seed);
+    let out = sample(&cfg, &score, sde.as_ref(), N, 2, &mut rng, &dev, &mut |_, _| {}).unwrap();
+    let x = to_vec(out.x);
+    let what = format!("{} on {sde_name}", cfg.kind.name());
+    assert!(x.iter().all(|v| v.is_finite()), "{what}: non-finite samples");
+    let reference = gmm.sample(N, &mut rng);
+    let ed = energy_distance(Points::new(&x, 2), Points::new(&reference, 2));
+    let floor = noise_floor(4, || (gmm.sample(N, &mut rng), gmm.sample(N, &mut rng)), 2, energy_distance);
+    assert!(ed < floor.threshold(), "{what}: energy distance {ed:.5} above noise-floor threshold {:.5}", floor.threshold());
+    // Moments by hard assignment to the most probable component, compared with the same
+    // statistics of a large exact sample (assignment truncates overlapping components equally).
+    let fit = mixture_fit(gmm, &x);
+    let truth = mixture_fit(gmm, &gmm.sample(20_000, &mut rng));
+    for k in 0..gmm.weights().len() {
+        // Weight SE at N = 2000 is ≤ 0.011; the tolerance allows 4 SE.
+        assert!((fit.weights[k] - truth.weights[k]).abs() < 0.045, "{what}: weights {:?} vs {:?}", fit.weights, truth.weights);
+        for i in 0..2 {
+            assert!((fit.means[k][i] - truth.means[k][i]).abs() < 0.1, "{what}: mean {k} {:?} vs {:?}", fit.means[k], truth.means[k]);
+        }
+        for (j, (a, b)) in fit.covs[k].iter().zip(&truth.covs[k]).enumerate() {
+            assert!((a - b).abs() < 0.1, "{what}: cov {k}[{j}] {a:.3} vs {b:.3}");
+        }
+    }
+    out.nfe
+}
+
+fn cfg(kind: SamplerKind, steps: usize) -> SamplerConfig {
+    SamplerConfig {
+        steps,
+        ..SamplerConfig::new(kind)
+    }
+}
+
+#[test]
+fn reverse_sde_predictors_reproduce_the_mixture() {
+    let g = target();
+    for sde in ["ve", "vp", "subvp"] {
+        assert_eq!(check(cfg(SamplerKind::Em, 500), sde, &g, 1), 500);
+        assert_eq!(check(cfg(SamplerKind::ReverseDiffusion, 500), sde, &g, 2), 500);
+    }
+    for sde in ["ve", "vp"] {
+        assert_eq!(check(cfg(SamplerKind::Ancestral, 500), sde, &g, 3), 500);
+    }
+}
+
+#[test]
+fn predictor_corrector_samplers_reproduce_the_mixture() {
+    let g = target();
+    for sde in ["ve", "vp", "subvp"] {
+        assert_eq!(check(cfg(SamplerKind::Pc, 200), sde, &g, 4), 400);
+    }
+    assert_eq!(check(cfg(SamplerKind::PcVp, 200), "vp", &g, 5), 399);
+}
+
+#[test]
+fn langevin_samplers_reproduce_mixtures() {
+    let g = target();
+    let mut al = cfg(SamplerKind::AnnealedLangevin, 50);
+    al.corrector_steps = 40;
+    assert_eq!(check(al, "ve", &g, 6), 2001);
+    // Plain Langevin mixes only when the modes overlap (the low-density problem of
+    // Song & Ermon 2019): a mixture it can sample, at t = ε.
+    let near = GaussianMixture::isotropic(vec![0.4, 0.6], vec![vec![-0.8, 0.0], vec![0.8, 0.3]], vec![0.7, 0.6]).unwrap();
+    let mut l = cfg(SamplerKind::Langevin, 1500);
+    l.step_size = 0.01;
+    check(l, "vp", &near, 7);
+}
+
+#[test]
+fn deterministic_and_few_step_solvers_reproduce_the_mixture() {
+    let g = target();
+    let mut ode = cfg(SamplerKind::Ode, 0);
+    ode.rtol = 1e-4;
+    ode.atol = 1e-4;
+    for sde in ["ve", "vp"] {
+        let nfe = check(ode.clone(), sde, &g, 8);
+        assert!(nfe > 20 && nfe < 2000, "ode nfe {nfe}");
+    }
+    assert_eq!(check(cfg(SamplerKind::Ddpm, 1000), "vp", &g, 9), 1000);
+    assert_eq!(check(cfg(SamplerKind::Ddpm, 300), "ve", &g, 10), 300);
+    assert_eq!(check(cfg(SamplerKind::Ddim, 100), "vp", &g, 11), 100);
+    let mut ddim_eta = cfg(SamplerKind::Ddim, 200);
+    ddim_eta.eta = 1.0;
+    check(ddim_eta, "subvp", &g, 12);
+    for sde in ["ve", "vp", "subvp"] {
+        assert_eq!(check(cfg(SamplerKind::Heun, 30), sde, &g, 13), 59);
+        assert_eq!(check(cfg(SamplerKind::DpmPp2m, 30), sde, &g, 14), 30);
+    }
+    let mut churn = cfg(SamplerKind::Heun, 40);
+    churn.churn = 10.0;
+    check(churn, "vp", &g, 15);
+}
+
+#[test]
+fn unsupported_combinations_say_why() {
+    let dev = Default::default();
+    let spec = SdeSpec::default_for("subvp").unwrap();
+    let sde = spec.build().unwrap();
+    let score = GmmScore::<Flex>::new(target(), &spec, &dev).unwrap();
+    let mut rng = Rng::new(0);
+    for kind in [SamplerKind::Ancestral, SamplerKind::PcVp] {
+        let err = sample(&cfg(kind, 10), &score, sde.as_ref(), 4, 2, &mut rng, &dev, &mut |_, _| {});
+        let msg = err.err().expect("must fail").to_string();
+        assert!(msg.contains("subvp"), "{msg}");
+    }
+    assert!(SamplerKind::from_name("nope").unwrap_err().to_string().contains("annealed-langevin"));
+}
+
+#[test]
+fn rk45_is_fifth_order_accurate_on_a_linear_ode() {
+    // dy/dt = −2y + sin t has a closed form; check the error and that tolerances are honoured.
+    let dev = Default::default();
+    let y0 = crate::tensor::from_rows::<Flex>(vec![1.0], 1, 1, &dev);
+    let mut f = |t: f64, y: burn::tensor::Tensor<Flex, 2>| y.mul_scalar(-2.0).add_scalar(t.sin());
+    let (y, stats) = rk45(&mut f, y0, 0.0, 3.0, Rk45Options { rtol: 1e-6, atol: 1e-7, max_nfe: 10_000 }, &mut |_, _| {}).unwrap();
+    let exact = |t: f64| (2.0 * t.sin() - t.cos()) / 5.0 + 1.2 * (-2.0 * t).exp();
+    let got = to_vec(y)[0] as f64;
+    assert!((got - exact(3.0)).abs() < 1e-5, "{got} vs {}", exact(3.0));
+    assert!(stats.nfe < 400 && stats.accepted > 3);
+}

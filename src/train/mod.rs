@@ -1,0 +1,41 @@
+//! Training: configuration, Adam with warm-up + cosine learning rate and global-norm clipping,
+//! EMA of the weights, atomic safetensors checkpoints that resume exactly, loss logs.
+
+mod adam;
+pub mod checkpoint;
+mod config;
+mod ema;
+pub mod params;
+pub mod safetensors;
+mod schedule;
+mod trainer;
+
+pub use adam::Adam;
+pub use checkpoint::{load_model, Checkpoint, CheckpointMeta};
+pub use config::TrainConfig;
+pub use ema::ema_update;
+pub use schedule::lr_at;
+pub use trainer::{train, TrainOptions, TrainSummary};
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
+/// A reader sees the old file or the new one, never a partial write.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}

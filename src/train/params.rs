@@ -1,0 +1,179 @@
+//! Named access to a module's float parameters ("blocks.0.fc1.weight"), for checkpoints, the
+//! optimiser state and EMA.
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+
+/// A named parameter's shape and values, on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Path(Vec<String>);
+
+impl Path {
+    fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+    fn exit(&mut self) {
+        self.0.pop();
+    }
+    fn joined(&self) -> String {
+        self.0.join(".")
+    }
+}
+
+struct Collector<B: Backend> {
+    path: Path,
+    out: Vec<(String, Tensor<B, 1>, Vec<usize>)>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Collector<B> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.enter(name);
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let t = param.val();
+        let shape = t.dims().to_vec();
+        let n: usize = shape.iter().product();
+        self.out.push((self.path.joined(), t.reshape([n]), shape));
+    }
+}
+
+/// The float parameters of `module` as flattened device tensors with their names and shapes,
+/// in module order.
+pub fn named_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Tensor<B, 1>, Vec<usize>)> {
+    let mut c = Collector {
+        path: Path::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// The float parameters of `module` copied to the host.
+pub fn named_params<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, HostTensor)> {
+    named_tensors(module)
+        .into_iter()
+        .map(|(name, t, shape)| {
+            (
+                name,
+                HostTensor {
+                    shape,
+                    data: crate::tensor::to_vec(t),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Replaces each float parameter by `f(name, current)`; `f` returns the new flattened values
+/// (or `None` to keep the parameter). Gradients requirement is kept.
+pub fn map_named<B: Backend, M: Module<B>>(
+    module: M,
+    f: &mut dyn FnMut(&str, Tensor<B, 1>, &[usize]) -> Option<Tensor<B, 1>>,
+) -> M {
+    struct Mapper<'a, B: Backend> {
+        path: Path,
+        f: &'a mut dyn FnMut(&str, Tensor<B, 1>, &[usize]) -> Option<Tensor<B, 1>>,
+    }
+    impl<B: Backend> ModuleMapper<B> for Mapper<'_, B> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, tensor, mapper) = param.consume();
+            let shape = tensor.dims();
+            let n: usize = shape.iter().product();
+            let req = tensor.is_require_grad();
+            let name = self.path.joined();
+            let tensor = match (self.f)(&name, tensor.clone().reshape([n]), &shape) {
+                Some(flat) => {
+                    let t = flat.reshape(shape);
+                    if req {
+                        t.require_grad()
+                    } else {
+                        t
+                    }
+                }
+                None => tensor,
+            };
+            Param::from_mapped_value(id, tensor, mapper)
+        }
+    }
+    let mut m = Mapper {
+        path: Path::default(),
+        f,
+    };
+    module.map(&mut m)
+}
+
+/// Loads parameters by name from `values`; every parameter must be present with its shape.
+/// `context` names the file in errors.
+pub fn load_named<B: Backend, M: Module<B>>(
+    module: M,
+    values: &HashMap<String, HostTensor>,
+    prefix: &str,
+    context: &std::path::Path,
+) -> Result<M> {
+    let mut problems = Vec::new();
+    let module = map_named(module, &mut |name, cur, shape| {
+        let key = format!("{prefix}{name}");
+        match values.get(&key) {
+            None => {
+                problems.push(format!("tensor `{key}` is missing"));
+                None
+            }
+            Some(h) if h.shape != shape => {
+                problems.push(format!("tensor `{key}` has shape {:?}, the model needs {:?}", h.shape, shape));
+                None
+            }
+            Some(h) => Some(Tensor::from_data(TensorData::new(h.data.clone(), [h.data.len()]), &cur.device())),
+        }
+    });
+    if problems.is_empty() {
+        Ok(module)
+    } else {
+        Err(Error::checkpoint(context, problems.join("; ")))
+    }
+}
+
+/// The parameter ids of `module` by name (to look gradients up).
+pub fn param_ids<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, burn::module::ParamId)> {
+    struct Ids {
+        path: Path,
+        out: Vec<(String, burn::module::ParamId)>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Ids {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.out.push((self.path.joined(), param.id));
+        }
+    }
+    let mut v = Ids {
+        path: Path::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}

@@ -1,0 +1,215 @@
+//! The training loop.
+
+use std::io::Write;
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::checkpoint::{Checkpoint, CheckpointMeta, FORMAT_VERSION};
+use super::params::{load_named, named_params};
+use super::{ema_update, lr_at, Adam, TrainConfig};
+use crate::data::{Dataset, Standardizer};
+use crate::error::{Error, Result};
+use crate::losses::loss;
+use crate::nn::MlpScoreNet;
+use crate::rng::Rng;
+use crate::tensor::{from_rows, scalar};
+
+/// How to run [`train`].
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from the checkpoint in the output directory.
+    pub resume: bool,
+    /// Stop (after checkpointing) once this many total steps are done, before `steps`.
+    pub stop_after: Option<u64>,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Total steps completed.
+    pub steps: u64,
+    /// Mean loss over the first and the last 10% of the steps run now.
+    pub first_loss: f64,
+    /// Mean loss over the last 10%.
+    pub last_loss: f64,
+    /// Wall time of this run's steps, seconds.
+    pub seconds: f64,
+}
+
+/// Largest pairwise distance in (a subsample of) the data: σ_max of Song & Ermon 2020.
+fn max_pairwise_distance(data: &[f32], dim: usize) -> f64 {
+    let n = data.len() / dim;
+    let stride = (n / 1000).max(1);
+    let rows: Vec<&[f32]> = data.chunks(dim).step_by(stride).collect();
+    let mut best = 0.0f64;
+    for i in 0..rows.len() {
+        for j in (i + 1)..rows.len() {
+            let d: f64 = rows[i].iter().zip(rows[j]).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+            best = best.max(d);
+        }
+    }
+    best.sqrt()
+}
+
+fn loss_log(out: &Path, resume_step: Option<u64>) -> Result<std::fs::File> {
+    let path = out.join("loss.csv");
+    let mut keep = String::from("step,loss,lr,grad_norm\n");
+    if let (Some(step), Ok(old)) = (resume_step, std::fs::read_to_string(&path)) {
+        // Drop rows logged after the checkpoint we resume from.
+        for line in old.lines().skip(1) {
+            if line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step) {
+                keep.push_str(line);
+                keep.push('\n');
+            }
+        }
+    }
+    super::atomic_write(&path, keep.as_bytes())?;
+    std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| Error::io(&path, e))
+}
+
+/// Trains an MLP score model on `data`, writing checkpoints and `loss.csv` into `out`.
+pub fn train<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    out: &Path,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let dim = data.dim;
+
+    let resumed = if opts.resume && Checkpoint::exists(out) {
+        let ck = Checkpoint::load(out)?;
+        if ck.meta.dim != dim {
+            return Err(Error::Shape(format!(
+                "the data have {dim} dimensions but the checkpoint in {} was trained on {}",
+                out.display(),
+                ck.meta.dim
+            )));
+        }
+        Some(ck)
+    } else {
+        if Checkpoint::exists(out) && !opts.resume {
+            return Err(Error::checkpoint(out, "already holds a checkpoint; pass --resume to continue it or choose another --out"));
+        }
+        None
+    };
+
+    let (standardizer, sde_spec, mut rng, start, mut model, mut ema, mut adam) = match &resumed {
+        Some(ck) => {
+            let m = &ck.meta;
+            let wpath = out.join(&m.weights_file);
+            let model: MlpScoreNet<B> = load_named(cfg.model.init::<B>(dim, m.config.seed, device), &ck.tensors, "model.", &wpath)?;
+            let ema = load_named(cfg.model.init::<B::InnerBackend>(dim, m.config.seed, device), &ck.tensors, "ema.", &wpath)?;
+            let mut adam = Adam::<B::InnerBackend>::default();
+            adam.load_state(m.adam_steps, &ck.tensors, "adam.", device);
+            (m.standardizer.clone(), m.sde.clone(), m.rng.clone(), m.step, model, ema, adam)
+        }
+        None => {
+            let st = if cfg.standardize { Standardizer::fit(data) } else { Standardizer::identity(dim) };
+            let z = st.forward(&data.data);
+            let spec = cfg.sde_spec(max_pairwise_distance(&z, dim))?;
+            B::seed(device, cfg.seed);
+            let model = cfg.model.init::<B>(dim, cfg.seed, device);
+            let ema = model.valid();
+            (st, spec, Rng::new(cfg.seed), 0, model, ema, Adam::default())
+        }
+    };
+    let sde = sde_spec.build()?;
+    cfg.loss.validate(sde.as_ref())?;
+    let z = standardizer.forward(&data.data);
+    let n = data.len();
+    let mut log = loss_log(out, resumed.as_ref().map(|c| c.meta.step))?;
+
+    let end = opts.stop_after.map_or(cfg.steps, |s| s.min(cfg.steps));
+    let warmup = cfg.warmup.min(cfg.steps / 10);
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(cfg.steps);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.set_position(start);
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let clock = std::time::Instant::now();
+    let mut losses = Vec::with_capacity((end - start) as usize);
+    let mut last_loss = f64::NAN;
+    let save = |step: u64, model: &MlpScoreNet<B>, ema: &MlpScoreNet<B::InnerBackend>, adam: &Adam<B::InnerBackend>, rng: &Rng, last: f64| {
+        let mut tensors: Vec<_> = named_params(model).into_iter().map(|(k, v)| (format!("model.{k}"), v)).collect();
+        tensors.extend(named_params(ema).into_iter().map(|(k, v)| (format!("ema.{k}"), v)));
+        tensors.extend(adam.state_tensors().into_iter().map(|(k, v)| (format!("adam.{k}"), v)));
+        let meta = CheckpointMeta {
+            format_version: FORMAT_VERSION,
+            scoregen_version: env!("CARGO_PKG_VERSION").to_string(),
+            step,
+            config: cfg.clone(),
+            sde: sde_spec.clone(),
+            dim,
+            standardizer: standardizer.clone(),
+            rng: rng.clone(),
+            adam_steps: adam.t,
+            last_loss: last,
+            weights_file: String::new(),
+        };
+        Checkpoint::save(out, meta, &tensors)
+    };
+
+    for step in (start + 1)..=end {
+        let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.below(n)).collect();
+        let mut xb = Vec::with_capacity(cfg.batch * dim);
+        for &i in &idx {
+            xb.extend_from_slice(&z[i * dim..(i + 1) * dim]);
+        }
+        let x0 = from_rows::<B>(xb, cfg.batch, dim, device);
+        let l = loss(&cfg.loss, &model, sde.as_ref(), x0, &mut rng)?;
+        let lv = scalar(l.clone());
+        if !lv.is_finite() {
+            bar.abandon();
+            return Err(Error::Diverged(format!(
+                "the loss is {lv} at step {step}; lower the learning rate (lr = {}) or the gradient clip (grad_clip = {}); \
+                 the last good checkpoint in {} is kept",
+                cfg.lr,
+                cfg.grad_clip,
+                out.display()
+            )));
+        }
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        let lr = lr_at(step, cfg.steps, cfg.lr, warmup, cfg.lr_min_factor);
+        let clip = (cfg.grad_clip > 0.0).then_some(cfg.grad_clip);
+        let (m, gnorm) = adam.step(model, grads, lr, clip);
+        model = m;
+        ema = ema_update(ema, &model.valid(), cfg.ema_decay);
+        last_loss = lv;
+        losses.push(lv);
+        writeln!(log, "{step},{lv},{lr},{gnorm}").map_err(|e| Error::io(out.join("loss.csv"), e))?;
+        bar.inc(1);
+        if step % 10 == 0 {
+            bar.set_message(format!("loss {lv:.4}"));
+        }
+        if step % cfg.checkpoint_every == 0 || step == end {
+            save(step, &model, &ema, &adam, &rng, lv)?;
+        }
+    }
+    bar.finish_and_clear();
+    let k = (losses.len() / 10).max(1);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok(TrainSummary {
+        steps: end.max(start),
+        first_loss: mean(&losses[..k.min(losses.len())]),
+        last_loss: if losses.is_empty() { last_loss } else { mean(&losses[losses.len().saturating_sub(k)..]) },
+        seconds: clock.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+#[path = "trainer_tests.rs"]
+mod tests;
