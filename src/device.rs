@@ -24,7 +24,12 @@ impl FromStr for DeviceSpec {
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
                 .map(DeviceSpec::Cuda)
-                .ok_or_else(|| Error::config("device", format!("`{other}` is not a device (expected cpu, cuda or cuda:N)"))),
+                .ok_or_else(|| {
+                    Error::config(
+                        "device",
+                        format!("`{other}` is not a device (expected cpu, cuda or cuda:N)"),
+                    )
+                }),
         }
     }
 }
@@ -75,6 +80,10 @@ mod tests {
         assert_eq!("cuda:2".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(2));
         assert!("tpu".parse::<DeviceSpec>().is_err());
         #[cfg(not(feature = "cuda"))]
-        assert!(DeviceSpec::Cuda(0).check_available().unwrap_err().to_string().contains("--features cuda"));
+        assert!(DeviceSpec::Cuda(0)
+            .check_available()
+            .unwrap_err()
+            .to_string()
+            .contains("--features cuda"));
     }
 }

@@ -6,7 +6,10 @@
 //! generic over `B: Backend`: the `flex` CPU backend by default, CUDA behind the `cuda` feature.
 
 #![warn(missing_docs)]
+// Samplers mirror the papers' signatures (score, SDE, x, schedule options, rng, observer).
+#![allow(clippy::too_many_arguments)]
 
+pub mod app;
 pub mod data;
 pub mod device;
 pub mod error;
@@ -15,7 +18,7 @@ pub mod likelihood;
 pub mod linalg;
 pub mod losses;
 pub mod nn;
-// pub mod plot;
+pub mod plot;
 pub mod rng;
 pub mod samplers;
 pub mod score;

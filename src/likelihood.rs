@@ -68,52 +68,53 @@ pub fn probability_flow_nll<B: AutodiffBackend, S: ScoreFn<B>>(
     let device = x0.device();
     let probes: Vec<Tensor<B::InnerBackend, 2>> = match divergence {
         Divergence::Exact => Vec::new(),
-        Divergence::Rademacher { probes } => (0..probes.max(1)).map(|_| rademacher(rng, n, d, &device)).collect(),
-        Divergence::Gaussian { probes } => (0..probes.max(1)).map(|_| randn(rng, n, d, &device)).collect(),
+        Divergence::Rademacher { probes } => (0..probes.max(1))
+            .map(|_| rademacher(rng, n, d, &device))
+            .collect(),
+        Divergence::Gaussian { probes } => (0..probes.max(1))
+            .map(|_| randn(rng, n, d, &device))
+            .collect(),
     };
     let mut nfe = 0usize;
+    let passes = match divergence {
+        Divergence::Exact => d,
+        _ => probes.len(),
+    };
     let mut f = |t: f64, y: Tensor<B::InnerBackend, 2>| -> Tensor<B::InnerBackend, 2> {
         let x = y.narrow(1, 0, d);
         let a = sde.drift_coef(t);
         let half_g2 = 0.5 * sde.diffusion(t).powi(2);
-        let xs = Tensor::<B, 2>::from_inner(x.clone());
-        let s = score.score(xs, &[t]).inner();
-        nfe += 1;
-        let drift = x.clone().mul_scalar(a) - s.mul_scalar(half_g2);
+        // One forward + backward per pass (column i of the Jacobian, or one probe); every
+        // graph is consumed by its backward pass, and the first pass also gives the drift.
+        let mut drift = None;
+        let mut div_s = Tensor::<B::InnerBackend, 2>::zeros([n, 1], &x.device());
+        #[allow(clippy::needless_range_loop)] // k indexes Jacobian columns or probes
+        for k in 0..passes {
+            let xg = Tensor::<B, 2>::from_inner(x.clone()).require_grad();
+            let s = score.score(xg.clone(), &[t]);
+            nfe += 1;
+            if drift.is_none() {
+                drift = Some(x.clone().mul_scalar(a) - s.clone().inner().mul_scalar(half_g2));
+            }
+            let target = match divergence {
+                Divergence::Exact => s.narrow(1, k, 1).sum(),
+                _ => (s * Tensor::<B, 2>::from_inner(probes[k].clone())).sum(),
+            };
+            let grads = target.backward();
+            if let Some(g) = xg.grad(&grads) {
+                div_s = div_s
+                    + match divergence {
+                        Divergence::Exact => g.narrow(1, k, 1),
+                        _ => (g * probes[k].clone()).sum_dim(1),
+                    };
+            }
+        }
+        if divergence != Divergence::Exact {
+            div_s = div_s.div_scalar(passes as f64);
+        }
         // ∇·f̃ = d·a − ½g²∇·s.
-        let div_s = match divergence {
-            Divergence::Exact => {
-                let mut acc: Option<Tensor<B::InnerBackend, 2>> = None;
-                for i in 0..d {
-                    let xg = Tensor::<B, 2>::from_inner(x.clone()).require_grad();
-                    let si = score.score(xg.clone(), &[t]).narrow(1, i, 1);
-                    nfe += 1;
-                    let grads = si.sum().backward();
-                    let gi = xg.grad(&grads).map(|g| g.narrow(1, i, 1));
-                    let gi = gi.unwrap_or_else(|| Tensor::zeros([n, 1], &x.device()));
-                    acc = Some(match acc {
-                        None => gi,
-                        Some(a) => a + gi,
-                    });
-                }
-                acc.unwrap_or_else(|| Tensor::zeros([n, 1], &x.device()))
-            }
-            _ => {
-                let mut acc = Tensor::<B::InnerBackend, 2>::zeros([n, 1], &x.device());
-                for v in &probes {
-                    let xg = Tensor::<B, 2>::from_inner(x.clone()).require_grad();
-                    let vs = Tensor::<B, 2>::from_inner(v.clone());
-                    let sv = (score.score(xg.clone(), &[t]) * vs).sum();
-                    nfe += 1;
-                    let grads = sv.backward();
-                    if let Some(jtv) = xg.grad(&grads) {
-                        acc = acc + (jtv * v.clone()).sum_dim(1);
-                    }
-                }
-                acc.div_scalar(probes.len() as f64)
-            }
-        };
         let div = div_s.mul_scalar(-half_g2).add_scalar(a * d as f64);
+        let drift = drift.unwrap_or_else(|| x.clone().mul_scalar(a));
         Tensor::cat(vec![drift, div], 1)
     };
     let y0 = Tensor::cat(vec![x0, Tensor::zeros([n, 1], &device)], 1);
@@ -121,9 +122,15 @@ pub fn probability_flow_nll<B: AutodiffBackend, S: ScoreFn<B>>(
     let x_t = y.clone().narrow(1, 0, d);
     let delta = to_vec(y.narrow(1, d, 1));
     let prior = to_vec(prior_logp(sde, x_t));
-    let per_point: Vec<f64> = prior.iter().zip(&delta).map(|(p, dl)| -(*p as f64 + *dl as f64)).collect();
+    let per_point: Vec<f64> = prior
+        .iter()
+        .zip(&delta)
+        .map(|(p, dl)| -(*p as f64 + *dl as f64))
+        .collect();
     if per_point.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Unsupported("the likelihood ODE produced a non-finite value".into()));
+        return Err(Error::Unsupported(
+            "the likelihood ODE produced a non-finite value".into(),
+        ));
     }
     Ok(Nll {
         per_point,
@@ -142,7 +149,12 @@ mod tests {
     type B = Autodiff<Flex>;
 
     fn gaussian() -> GaussianMixture {
-        GaussianMixture::new(vec![1.0], vec![vec![0.5, -1.0]], vec![vec![0.8, 0.3, 0.3, 0.5]]).unwrap()
+        GaussianMixture::new(
+            vec![1.0],
+            vec![vec![0.5, -1.0]],
+            vec![vec![0.8, 0.3, 0.3, 0.5]],
+        )
+        .unwrap()
     }
 
     fn run(spec: &SdeSpec, div: Divergence, n: usize, seed: u64) -> (Nll, Vec<f64>) {
@@ -151,39 +163,71 @@ mod tests {
         let score = GmmScore::<B>::new(g.clone(), spec, &dev).unwrap();
         let mut rng = Rng::new(seed);
         let x = g.sample(n, &mut rng);
-        let exact: Vec<f64> = x.chunks(2).map(|p| -g.log_pdf(&[p[0] as f64, p[1] as f64])).collect();
+        let exact: Vec<f64> = x
+            .chunks(2)
+            .map(|p| -g.log_pdf(&[p[0] as f64, p[1] as f64]))
+            .collect();
         let xt = crate::tensor::from_rows::<Flex>(x, n, 2, &dev);
-        let opts = Rk45Options { rtol: 1e-6, atol: 1e-6, ..Default::default() };
+        let opts = Rk45Options {
+            rtol: 1e-6,
+            atol: 1e-6,
+            ..Default::default()
+        };
         let nll = probability_flow_nll(&score, score.sde(), xt, div, opts, &mut rng).unwrap();
         (nll, exact)
     }
 
     #[test]
     fn exact_trace_nll_matches_the_analytic_gaussian_nll() {
-        for spec in [SdeSpec::Ve { sigma_min: 0.01, sigma_max: 50.0 }, SdeSpec::default_for("vp").unwrap(), SdeSpec::default_for("subvp").unwrap()] {
+        for spec in [
+            SdeSpec::Ve {
+                sigma_min: 0.01,
+                sigma_max: 50.0,
+            },
+            SdeSpec::default_for("vp").unwrap(),
+            SdeSpec::default_for("subvp").unwrap(),
+        ] {
             let (nll, exact) = run(&spec, Divergence::Exact, 64, 1);
             let exact_mean = exact.iter().sum::<f64>() / (64.0 * 2.0);
             let diff = (nll.nats_per_dim() - exact_mean).abs();
-            assert!(diff < 0.01, "{spec:?}: model {} vs exact {exact_mean} nats/dim", nll.nats_per_dim());
+            assert!(
+                diff < 0.01,
+                "{spec:?}: model {} vs exact {exact_mean} nats/dim",
+                nll.nats_per_dim()
+            );
             // Point by point, too (the prior mismatch log p_T − log N(0, σ_T²I) varies per point).
             for (a, b) in nll.per_point.iter().zip(&exact) {
                 assert!((a - b).abs() / 2.0 < 0.03, "{spec:?}: point {a} vs {b}");
             }
-            assert!((nll.bits_per_dim(None) - nll.nats_per_dim() / std::f64::consts::LN_2).abs() < 1e-12);
+            assert!(
+                (nll.bits_per_dim(None) - nll.nats_per_dim() / std::f64::consts::LN_2).abs()
+                    < 1e-12
+            );
         }
     }
 
     #[test]
     fn hutchinson_estimate_agrees_within_its_confidence_interval() {
         let spec = SdeSpec::default_for("vp").unwrap();
-        for div in [Divergence::Rademacher { probes: 1 }, Divergence::Gaussian { probes: 2 }] {
+        for div in [
+            Divergence::Rademacher { probes: 1 },
+            Divergence::Gaussian { probes: 2 },
+        ] {
             let (nll, exact) = run(&spec, div, 200, 2);
-            let diffs: Vec<f64> = nll.per_point.iter().zip(&exact).map(|(a, b)| a - b).collect();
+            let diffs: Vec<f64> = nll
+                .per_point
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| a - b)
+                .collect();
             let n = diffs.len() as f64;
             let mean = diffs.iter().sum::<f64>() / n;
             let sd = (diffs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
             // The estimator is unbiased: the mean error lies within 4 standard errors (+ ODE error).
-            assert!(mean.abs() < 4.0 * sd / n.sqrt() + 0.02, "{div:?}: mean diff {mean}, sd {sd}");
+            assert!(
+                mean.abs() < 4.0 * sd / n.sqrt() + 0.02,
+                "{div:?}: mean diff {mean}, sd {sd}"
+            );
             assert!(sd > 0.0, "{div:?}: a stochastic estimate must vary");
         }
     }

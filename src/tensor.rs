@@ -5,7 +5,12 @@ use burn::tensor::{backend::Backend, ElementConversion, Tensor, TensorData};
 use crate::rng::Rng;
 
 /// A `[rows, cols]` tensor from a row-major host vector.
-pub fn from_rows<B: Backend>(data: Vec<f32>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn from_rows<B: Backend>(
+    data: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     debug_assert_eq!(data.len(), rows * cols);
     Tensor::from_data(TensorData::new(data, [rows, cols]), device)
 }
@@ -30,12 +35,22 @@ pub fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 }
 
 /// A `[rows, cols]` tensor of standard normal draws from `rng`.
-pub fn randn<B: Backend>(rng: &mut Rng, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn randn<B: Backend>(
+    rng: &mut Rng,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     from_rows(rng.normal_vec(rows * cols), rows, cols, device)
 }
 
 /// A `[rows, cols]` tensor of Rademacher (±1) draws from `rng`.
-pub fn rademacher<B: Backend>(rng: &mut Rng, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn rademacher<B: Backend>(
+    rng: &mut Rng,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     from_rows(rng.rademacher_vec(rows * cols), rows, cols, device)
 }
 

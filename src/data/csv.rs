@@ -27,14 +27,23 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
             .map(|(i, f)| f.trim_matches('"').parse::<f32>().map_err(|_| i))
             .collect();
         match parsed {
-            Err(col) if seen_rows == 0 && data.is_empty() && fields.iter().all(|f| f.parse::<f64>().is_err()) => {
+            Err(col)
+                if seen_rows == 0
+                    && data.is_empty()
+                    && fields.iter().all(|f| f.parse::<f64>().is_err()) =>
+            {
                 let _ = col; // a header line
                 dim = fields.len();
             }
             Err(col) => {
                 return Err(Error::data(
                     path,
-                    format!("line {}, column {}: `{}` is not a number", lineno + 1, col + 1, fields[col]),
+                    format!(
+                        "line {}, column {}: `{}` is not a number",
+                        lineno + 1,
+                        col + 1,
+                        fields[col]
+                    ),
                 ))
             }
             Ok(row) => {
@@ -44,7 +53,11 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
                 if row.len() != dim {
                     return Err(Error::data(
                         path,
-                        format!("line {}: {} values, expected {dim} (ragged rows)", lineno + 1, row.len()),
+                        format!(
+                            "line {}: {} values, expected {dim} (ragged rows)",
+                            lineno + 1,
+                            row.len()
+                        ),
                     ));
                 }
                 data.extend(row);
@@ -78,7 +91,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("scoregen-csv-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("d.csv");
-        std::fs::File::create(&p).unwrap().write_all(content.as_bytes()).unwrap();
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(content.as_bytes())
+            .unwrap();
         p
     }
 
@@ -88,9 +104,13 @@ mod tests {
         assert_eq!((ds.dim, ds.data.clone()), (2, vec![1.0, 2.0, 3.5, -4.0]));
         let ds = read_csv(&tmp("nohdr", "1 2 3\n4 5 6\n")).unwrap();
         assert_eq!((ds.dim, ds.len()), (3, 2));
-        let e = read_csv(&tmp("bad", "1,2\n3,abc\n")).unwrap_err().to_string();
+        let e = read_csv(&tmp("bad", "1,2\n3,abc\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("abc"), "{e}");
-        let e = read_csv(&tmp("ragged", "1,2\n3\n")).unwrap_err().to_string();
+        let e = read_csv(&tmp("ragged", "1,2\n3\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ragged") && e.contains("line 2"), "{e}");
         let e = read_csv(&tmp("missing", "")).unwrap_err().to_string();
         assert!(e.contains("no numeric rows"));

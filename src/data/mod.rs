@@ -51,7 +51,12 @@ impl Dataset {
         if let Some(pos) = self.data.iter().position(|v| !v.is_finite()) {
             return Err(Error::data(
                 source,
-                format!("non-finite value {} at row {}, column {}", self.data[pos], pos / self.dim + 1, pos % self.dim + 1),
+                format!(
+                    "non-finite value {} at row {}, column {}",
+                    self.data[pos],
+                    pos / self.dim + 1,
+                    pos % self.dim + 1
+                ),
             ));
         }
         Ok(())
@@ -65,13 +70,20 @@ pub fn load(spec: &str, toy_samples: usize, rng: &mut Rng) -> Result<Dataset> {
         return Ok(toy.sample(toy_samples, rng));
     }
     let path = Path::new(spec);
-    let ds = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    let ds = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("csv") | Some("txt") => read_csv(path)?,
         Some("npy") => read_npy(path)?,
         _ => {
             return Err(Error::data(
                 path,
-                "unknown data format: expected a .csv or .npy file, or toy:NAME (".to_string() + &TOY_NAMES.join(", ") + ")",
+                "unknown data format: expected a .csv or .npy file, or toy:NAME (".to_string()
+                    + &TOY_NAMES.join(", ")
+                    + ")",
             ))
         }
     };

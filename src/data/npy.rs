@@ -20,7 +20,10 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
     }
     let (hlen, hstart) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(bad(&format!("unsupported format version {v}"))),
     };
     let header = bytes
@@ -33,13 +36,25 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
     } else if descr.starts_with("'<f8'") {
         8
     } else {
-        return Err(Error::data(path, format!("dtype {} is not supported (need float32 '<f4' or float64 '<f8')", descr.split(',').next().unwrap_or(descr))));
+        return Err(Error::data(
+            path,
+            format!(
+                "dtype {} is not supported (need float32 '<f4' or float64 '<f8')",
+                descr.split(',').next().unwrap_or(descr)
+            ),
+        ));
     };
     if header_field(header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
-        return Err(Error::data(path, "Fortran-ordered arrays are not supported; save with order='C'"));
+        return Err(Error::data(
+            path,
+            "Fortran-ordered arrays are not supported; save with order='C'",
+        ));
     }
     let shape_txt = header_field(header, "shape").ok_or_else(|| bad("no shape"))?;
-    let inner = shape_txt.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("malformed shape"))?;
+    let inner = shape_txt
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("malformed shape"))?;
     let shape: Vec<usize> = inner
         .split(',')
         .map(str::trim)
@@ -49,14 +64,28 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
     let (n, dim) = match shape.as_slice() {
         [n] => (*n, 1),
         [n, d] => (*n, *d),
-        other => return Err(Error::data(path, format!("array of shape {other:?}; expected (N, d) points"))),
+        other => {
+            return Err(Error::data(
+                path,
+                format!("array of shape {other:?}; expected (N, d) points"),
+            ))
+        }
     };
     let body = &bytes[hstart + hlen..];
     if body.len() != n * dim * width {
-        return Err(Error::data(path, format!("data is {} bytes, shape ({n}, {dim}) needs {} (truncated file?)", body.len(), n * dim * width)));
+        return Err(Error::data(
+            path,
+            format!(
+                "data is {} bytes, shape ({n}, {dim}) needs {} (truncated file?)",
+                body.len(),
+                n * dim * width
+            ),
+        ));
     }
     let data = if width == 4 {
-        body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        body.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     } else {
         body.chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)

@@ -29,7 +29,10 @@ impl Standardizer {
                 *s += (*v as f64 - m).powi(2) / n;
             }
         }
-        let std = var.into_iter().map(|v| if v > 1e-24 { v.sqrt() } else { 1.0 }).collect();
+        let std = var
+            .into_iter()
+            .map(|v| if v > 1e-24 { v.sqrt() } else { 1.0 })
+            .collect();
         Standardizer { mean, std }
     }
 
@@ -44,13 +47,19 @@ impl Standardizer {
     /// (x − μ)/σ, row-major.
     pub fn forward(&self, data: &[f32]) -> Vec<f32> {
         let d = self.mean.len();
-        data.iter().enumerate().map(|(i, v)| ((*v as f64 - self.mean[i % d]) / self.std[i % d]) as f32).collect()
+        data.iter()
+            .enumerate()
+            .map(|(i, v)| ((*v as f64 - self.mean[i % d]) / self.std[i % d]) as f32)
+            .collect()
     }
 
     /// μ + σz, row-major.
     pub fn inverse(&self, data: &[f32]) -> Vec<f32> {
         let d = self.mean.len();
-        data.iter().enumerate().map(|(i, v)| (self.mean[i % d] + self.std[i % d] * *v as f64) as f32).collect()
+        data.iter()
+            .enumerate()
+            .map(|(i, v)| (self.mean[i % d] + self.std[i % d] * *v as f64) as f32)
+            .collect()
     }
 
     /// log|det ∂z/∂x| = −Σ log σ_j: add to a log-density in z to get one in x.

@@ -6,7 +6,14 @@ use crate::rng::Rng;
 use crate::score::GaussianMixture;
 
 /// Names accepted by `toy:NAME`.
-pub const TOY_NAMES: [&str; 6] = ["two-gaussians", "8gaussians", "moons", "swissroll", "checkerboard", "rings"];
+pub const TOY_NAMES: [&str; 6] = [
+    "two-gaussians",
+    "8gaussians",
+    "moons",
+    "swissroll",
+    "checkerboard",
+    "rings",
+];
 
 /// A toy distribution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,14 +43,27 @@ impl Toy {
             "swissroll" | "swiss-roll" => Toy::SwissRoll,
             "checkerboard" => Toy::Checkerboard,
             "rings" => Toy::Rings,
-            other => return Err(Error::config("toy", format!("unknown toy `{other}`; expected one of {}", TOY_NAMES.join(", ")))),
+            other => {
+                return Err(Error::config(
+                    "toy",
+                    format!(
+                        "unknown toy `{other}`; expected one of {}",
+                        TOY_NAMES.join(", ")
+                    ),
+                ))
+            }
         })
     }
 
     /// The closed-form density, for the toys that are Gaussian mixtures.
     pub fn mixture(self) -> Option<GaussianMixture> {
         match self {
-            Toy::TwoGaussians => GaussianMixture::isotropic(vec![0.2, 0.8], vec![vec![-5.0, -5.0], vec![5.0, 5.0]], vec![1.0, 1.0]).ok(),
+            Toy::TwoGaussians => GaussianMixture::isotropic(
+                vec![0.2, 0.8],
+                vec![vec![-5.0, -5.0], vec![5.0, 5.0]],
+                vec![1.0, 1.0],
+            )
+            .ok(),
             Toy::EightGaussians => {
                 let means = (0..8)
                     .map(|k| {
@@ -60,7 +80,10 @@ impl Toy {
     /// `n` samples.
     pub fn sample(self, n: usize, rng: &mut Rng) -> Dataset {
         if let Some(g) = self.mixture() {
-            return Dataset { data: g.sample(n, rng), dim: 2 };
+            return Dataset {
+                data: g.sample(n, rng),
+                dim: 2,
+            };
         }
         let mut data = Vec::with_capacity(2 * n);
         for i in 0..n {
@@ -126,7 +149,10 @@ mod tests {
         }));
         // Checkerboard: never on a light square.
         let ds = Toy::Checkerboard.sample(3000, &mut rng);
-        assert!(ds.data.chunks(2).all(|p| ((p[0] + 2.0).floor() as i64 + (p[1] + 2.0).floor() as i64) % 2 == 0));
+        assert!(ds
+            .data
+            .chunks(2)
+            .all(|p| ((p[0] + 2.0).floor() as i64 + (p[1] + 2.0).floor() as i64) % 2 == 0));
         assert!(Toy::from_name("nope").is_err());
     }
 }

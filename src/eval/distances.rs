@@ -30,7 +30,11 @@ impl<'a> Points<'a> {
 }
 
 fn dist(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 fn mean_dist(a: Points, b: Points, same: bool) -> f64 {
@@ -59,7 +63,10 @@ pub fn energy_distance(x: Points, y: Points) -> f64 {
 /// Unbiased MMD² with an RBF kernel k(a,b) = exp(−‖a−b‖²/(2h²)), h the median pairwise
 /// distance of the pooled sample (median heuristic; Gretton et al. 2012).
 pub fn mmd_rbf(x: Points, y: Points) -> f64 {
-    let pooled: Vec<&[f32]> = (0..x.len()).map(|i| x.row(i)).chain((0..y.len()).map(|j| y.row(j))).collect();
+    let pooled: Vec<&[f32]> = (0..x.len())
+        .map(|i| x.row(i))
+        .chain((0..y.len()).map(|j| y.row(j)))
+        .collect();
     // Median over at most 1000 points keeps this cheap.
     let stride = (pooled.len() / 1000).max(1);
     let sub: Vec<&[f32]> = pooled.iter().step_by(stride).copied().collect();
@@ -116,10 +123,17 @@ pub fn sliced_wasserstein(x: Points, y: Points, projections: usize, rng: &mut Rn
         let norm = dir.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
         dir.iter_mut().for_each(|v| *v /= norm);
         let proj = |p: Points| -> Vec<f64> {
-            (0..p.len()).map(|i| p.row(i).iter().zip(&dir).map(|(a, b)| *a as f64 * b).sum()).collect()
+            (0..p.len())
+                .map(|i| p.row(i).iter().zip(&dir).map(|(a, b)| *a as f64 * b).sum())
+                .collect()
         };
         let (qa, qb) = (quantiles(proj(x), q), quantiles(proj(y), q));
-        total += qa.iter().zip(&qb).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / q as f64;
+        total += qa
+            .iter()
+            .zip(&qb)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / q as f64;
     }
     (total / projections as f64).sqrt()
 }
@@ -156,7 +170,10 @@ pub fn noise_floor(
         .collect();
     let mean = vals.iter().sum::<f64>() / repeats as f64;
     let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (repeats.max(2) - 1) as f64;
-    NoiseFloor { mean, std: var.sqrt() }
+    NoiseFloor {
+        mean,
+        std: var.sqrt(),
+    }
 }
 
 #[cfg(test)]
@@ -164,13 +181,20 @@ mod tests {
     use super::*;
 
     fn gauss(n: usize, d: usize, shift: f32, rng: &mut Rng) -> Vec<f32> {
-        rng.normal_vec(n * d).into_iter().map(|v| v + shift).collect()
+        rng.normal_vec(n * d)
+            .into_iter()
+            .map(|v| v + shift)
+            .collect()
     }
 
     #[test]
     fn distances_separate_shifted_samples_from_the_noise_floor() {
         let mut rng = Rng::new(1);
-        let (a, b, c) = (gauss(500, 2, 0.0, &mut rng), gauss(500, 2, 0.0, &mut rng), gauss(500, 2, 0.5, &mut rng));
+        let (a, b, c) = (
+            gauss(500, 2, 0.0, &mut rng),
+            gauss(500, 2, 0.0, &mut rng),
+            gauss(500, 2, 0.5, &mut rng),
+        );
         let (pa, pb, pc) = (Points::new(&a, 2), Points::new(&b, 2), Points::new(&c, 2));
         // ED of N(0,I) vs N(μ,I) in 2-D for ‖μ‖ = 0.5·√2 ≈ 0.71 is ≈ 0.2 (population value).
         let same = energy_distance(pa, pb);
@@ -180,14 +204,22 @@ mod tests {
         let sw_same = sliced_wasserstein(pa, pb, 64, &mut rng);
         let sw_diff = sliced_wasserstein(pa, pc, 64, &mut rng);
         // Sliced W2 of a pure shift μ: sqrt(E_θ (θ·μ)²) = ‖μ‖/√d = 0.5.
-        assert!(sw_same < 0.15 && (sw_diff - 0.5).abs() < 0.12, "{sw_same} {sw_diff}");
+        assert!(
+            sw_same < 0.15 && (sw_diff - 0.5).abs() < 0.12,
+            "{sw_same} {sw_diff}"
+        );
         assert!(energy_distance(pa, pa) < 1e-12);
     }
 
     #[test]
     fn noise_floor_threshold_covers_independent_samples() {
         let mut rng = Rng::new(2);
-        let floor = noise_floor(8, || (gauss(300, 2, 0.0, &mut rng), gauss(300, 2, 0.0, &mut rng)), 2, energy_distance);
+        let floor = noise_floor(
+            8,
+            || (gauss(300, 2, 0.0, &mut rng), gauss(300, 2, 0.0, &mut rng)),
+            2,
+            energy_distance,
+        );
         assert!(floor.mean > 0.0 && floor.mean < 0.02);
         let (a, b) = (gauss(300, 2, 0.0, &mut rng), gauss(300, 2, 0.0, &mut rng));
         assert!(energy_distance(Points::new(&a, 2), Points::new(&b, 2)) < floor.threshold());

@@ -22,8 +22,12 @@ pub fn mixture_fit(gmm: &GaussianMixture, x: &[f32]) -> MixtureFit {
         let p: Vec<f64> = row.iter().map(|&v| v as f64).collect();
         let best = (0..k)
             .map(|j| {
-                let one = GaussianMixture::new(vec![1.0], vec![gmm.means()[j].clone()], vec![gmm.covs()[j].clone()])
-                    .expect("component of a valid mixture");
+                let one = GaussianMixture::new(
+                    vec![1.0],
+                    vec![gmm.means()[j].clone()],
+                    vec![gmm.covs()[j].clone()],
+                )
+                .expect("component of a valid mixture");
                 (j, gmm.weights()[j].ln() + one.log_pdf(&p))
             })
             .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -39,7 +43,9 @@ pub fn mixture_fit(gmm: &GaussianMixture, x: &[f32]) -> MixtureFit {
     for g in &groups {
         fit.weights.push(g.len() as f64 / n);
         let c = g.len().max(1) as f64;
-        let mean: Vec<f64> = (0..d).map(|i| g.iter().map(|p| p[i]).sum::<f64>() / c).collect();
+        let mean: Vec<f64> = (0..d)
+            .map(|i| g.iter().map(|p| p[i]).sum::<f64>() / c)
+            .collect();
         let mut cov = vec![0.0; d * d];
         for p in g {
             for i in 0..d {

@@ -42,9 +42,15 @@ pub fn ncsn_loss<B: Backend, M: EpsModel<B>>(
 ) -> Tensor<B, 1> {
     let n = x0.dims()[0];
     let sigmas = ncsn_sigmas(sde.std(sde.t_end()), sde.std(0.0), levels);
-    let times: Vec<f64> = (0..n).map(|_| sde.t_from_edm_sigma(sigmas[rng.below(levels)])).collect();
+    let times: Vec<f64> = (0..n)
+        .map(|_| sde.t_from_edm_sigma(sigmas[rng.below(levels)]))
+        .collect();
     let (xt, z, t_col) = perturb(sde, x0, &times, rng);
-    (model.eps(xt, t_col) - z).powi_scalar(2).mean_dim(1).mean().mul_scalar(0.5)
+    (model.eps(xt, t_col) - z)
+        .powi_scalar(2)
+        .mean_dim(1)
+        .mean()
+        .mul_scalar(0.5)
 }
 
 /// DDPM training objective (Ho et al. 2020, Algorithm 1): i ~ U{1..T},
@@ -68,8 +74,14 @@ pub fn ddpm_loss<B: Backend, M: EpsModel<B>>(
     let times: Vec<f64> = idx.iter().map(|&i| (i + 1) as f64 / tn).collect();
     let eps = crate::tensor::randn::<B>(rng, n, d, &device);
     let c0 = crate::tensor::column::<B>(&ab.iter().map(|a| a.sqrt()).collect::<Vec<_>>(), &device);
-    let c1 = crate::tensor::column::<B>(&ab.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(), &device);
+    let c1 = crate::tensor::column::<B>(
+        &ab.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(),
+        &device,
+    );
     let xt = x0 * c0 + eps.clone() * c1;
     let t_col = crate::tensor::column::<B>(&times, &device);
-    (model.eps(xt, t_col) - eps).powi_scalar(2).mean_dim(1).mean()
+    (model.eps(xt, t_col) - eps)
+        .powi_scalar(2)
+        .mean_dim(1)
+        .mean()
 }

@@ -40,7 +40,10 @@ impl LossKind {
             "ncsn" => Ok(LossKind::Ncsn),
             "ddpm" => Ok(LossKind::Ddpm),
             "ssm" => Ok(LossKind::Ssm),
-            other => Err(Error::config("loss", format!("unknown loss `{other}` (expected dsm, ncsn, ddpm or ssm)"))),
+            other => Err(Error::config(
+                "loss",
+                format!("unknown loss `{other}` (expected dsm, ncsn, ddpm or ssm)"),
+            )),
         }
     }
 }
@@ -82,14 +85,24 @@ impl LossConfig {
         match self.kind {
             LossKind::Ncsn if sde.name() != "ve" => Err(Error::config(
                 "loss",
-                format!("the NCSN loss perturbs with x + σz and needs the VE SDE, not `{}`", sde.name()),
+                format!(
+                    "the NCSN loss perturbs with x + σz and needs the VE SDE, not `{}`",
+                    sde.name()
+                ),
             )),
             LossKind::Ddpm if sde.name() != "vp" => Err(Error::config(
                 "loss",
-                format!("the DDPM loss uses the VP schedule and needs the VP SDE, not `{}`", sde.name()),
+                format!(
+                    "the DDPM loss uses the VP schedule and needs the VP SDE, not `{}`",
+                    sde.name()
+                ),
             )),
-            LossKind::Ncsn if self.ncsn_levels < 2 => Err(Error::config("ncsn_levels", "need at least 2 levels")),
-            LossKind::Ddpm if self.ddpm_steps < 2 => Err(Error::config("ddpm_steps", "need at least 2 steps")),
+            LossKind::Ncsn if self.ncsn_levels < 2 => {
+                Err(Error::config("ncsn_levels", "need at least 2 levels"))
+            }
+            LossKind::Ddpm if self.ddpm_steps < 2 => {
+                Err(Error::config("ddpm_steps", "need at least 2 steps"))
+            }
             _ => Ok(()),
         }
     }
@@ -109,7 +122,15 @@ pub fn loss<B: Backend, M: EpsModel<B>>(
         LossKind::Dsm => dsm_loss(model, sde, x0, cfg.likelihood_weighting, rng),
         LossKind::Ncsn => ncsn_loss(model, sde, x0, cfg.ncsn_levels, rng),
         LossKind::Ddpm => ddpm_loss(model, sde, x0, cfg.ddpm_steps, rng),
-        LossKind::Ssm => ssm_loss(model, sde, x0, cfg.likelihood_weighting, cfg.ssm_projections, cfg.ssm_h, rng),
+        LossKind::Ssm => ssm_loss(
+            model,
+            sde,
+            x0,
+            cfg.likelihood_weighting,
+            cfg.ssm_projections,
+            cfg.ssm_h,
+            rng,
+        ),
     })
 }
 

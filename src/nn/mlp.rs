@@ -42,8 +42,11 @@ impl MlpConfig {
         if self.hidden == 0 || self.blocks == 0 {
             return Err(Error::config("model.hidden/blocks", "must be positive"));
         }
-        if self.fourier_features < 2 || self.fourier_features % 2 != 0 {
-            return Err(Error::config("model.fourier_features", "must be an even number ≥ 2"));
+        if self.fourier_features < 2 || !self.fourier_features.is_multiple_of(2) {
+            return Err(Error::config(
+                "model.fourier_features",
+                "must be an even number ≥ 2",
+            ));
         }
         Ok(())
     }
@@ -53,8 +56,13 @@ impl MlpConfig {
         let h = self.hidden;
         let half = self.fourier_features / 2;
         let mut rng = Rng::new(seed ^ 0xF0F0_1234);
-        let w: Vec<f32> = rng.normal_vec(half).iter().map(|v| v * self.fourier_scale as f32).collect();
-        let fourier_w = Param::from_tensor(crate::tensor::from_rows::<B>(w, 1, half, device)).set_require_grad(false);
+        let w: Vec<f32> = rng
+            .normal_vec(half)
+            .iter()
+            .map(|v| v * self.fourier_scale as f32)
+            .collect();
+        let fourier_w = Param::from_tensor(crate::tensor::from_rows::<B>(w, 1, half, device))
+            .set_require_grad(false);
         MlpScoreNet {
             fourier_w,
             time_embed: LinearConfig::new(self.fourier_features, h).init(device),
@@ -92,7 +100,9 @@ pub struct MlpScoreNet<B: Backend> {
 impl<B: Backend> MlpScoreNet<B> {
     /// Gaussian Fourier features [sin(2πWt), cos(2πWt)] of `t: [n, 1]`.
     fn embed(&self, t: Tensor<B, 2>) -> Tensor<B, 2> {
-        let proj = t.matmul(self.fourier_w.val()).mul_scalar(std::f64::consts::TAU);
+        let proj = t
+            .matmul(self.fourier_w.val())
+            .mul_scalar(std::f64::consts::TAU);
         Tensor::cat(vec![proj.clone().sin(), proj.cos()], 1)
     }
 }

@@ -15,7 +15,11 @@ pub fn karras_sigmas(sigma_min: f64, sigma_max: f64, n: usize, rho: f64) -> Vec<
     let (a, b) = (sigma_max.powf(1.0 / rho), sigma_min.powf(1.0 / rho));
     let mut s: Vec<f64> = (0..n)
         .map(|i| {
-            let f = if n == 1 { 0.0 } else { i as f64 / (n - 1) as f64 };
+            let f = if n == 1 {
+                0.0
+            } else {
+                i as f64 / (n - 1) as f64
+            };
             (a + f * (b - a)).powf(rho)
         })
         .collect();
@@ -24,7 +28,12 @@ pub fn karras_sigmas(sigma_min: f64, sigma_max: f64, n: usize, rho: f64) -> Vec<
 }
 
 /// D(y; σ): the denoised estimate x̂0 at the time t(σ) (one NFE).
-fn denoiser<B: Backend, S: ScoreFn<B>>(score: &S, sde: &dyn Sde, y: Tensor<B, 2>, sigma: f64) -> Tensor<B, 2> {
+fn denoiser<B: Backend, S: ScoreFn<B>>(
+    score: &S,
+    sde: &dyn Sde,
+    y: Tensor<B, 2>,
+    sigma: f64,
+) -> Tensor<B, 2> {
     let t = sde.t_from_edm_sigma(sigma);
     let x = y.mul_scalar(sde.mean_factor(t));
     let s = score.score(x.clone(), &[t]);
@@ -32,7 +41,12 @@ fn denoiser<B: Backend, S: ScoreFn<B>>(score: &S, sde: &dyn Sde, y: Tensor<B, 2>
 }
 
 fn schedule(sde: &dyn Sde, steps: usize) -> Vec<f64> {
-    karras_sigmas(sde.edm_sigma(sde.t_min()), sde.edm_sigma(sde.t_end()), steps, 7.0)
+    karras_sigmas(
+        sde.edm_sigma(sde.t_min()),
+        sde.edm_sigma(sde.t_end()),
+        steps,
+        7.0,
+    )
 }
 
 fn to_edm<B: Backend>(sde: &dyn Sde, x: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -133,7 +147,8 @@ pub fn dpmpp_2m<B: Backend, S: ScoreFn<B>>(
                 (Some(prev), i) if i > 0 => {
                     let h_last = sigmas[i - 1].ln() - sigma.ln();
                     let r = h_last / h;
-                    den.clone().mul_scalar(1.0 + 1.0 / (2.0 * r)) - prev.clone().mul_scalar(1.0 / (2.0 * r))
+                    den.clone().mul_scalar(1.0 + 1.0 / (2.0 * r))
+                        - prev.clone().mul_scalar(1.0 / (2.0 * r))
                 }
                 _ => den.clone(),
             };

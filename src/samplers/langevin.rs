@@ -51,7 +51,11 @@ pub fn annealed_langevin<B: Backend, S: ScoreFn<B>>(
     let device = x.device();
     let times = uniform_grid(sde.t_end(), sde.t_min(), levels);
     let sigma_l = sde.std(sde.t_min());
-    let step_lr = if step_lr > 0.0 { step_lr } else { 0.2 * sigma_l * sigma_l };
+    let step_lr = if step_lr > 0.0 {
+        step_lr
+    } else {
+        0.2 * sigma_l * sigma_l
+    };
     let mut nfe = 0;
     for &t in &times {
         let alpha = step_lr * (sde.std(t) / sigma_l).powi(2);

@@ -48,9 +48,30 @@ const A: [[f64; 6]; 7] = [
     [0.2, 0.0, 0.0, 0.0, 0.0, 0.0],
     [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
     [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
-    [19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0, 0.0, 0.0],
-    [9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0, 0.0],
-    [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0],
+    [
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+        0.0,
+        0.0,
+    ],
+    [
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+        0.0,
+    ],
+    [
+        35.0 / 384.0,
+        0.0,
+        500.0 / 1113.0,
+        125.0 / 192.0,
+        -2187.0 / 6784.0,
+        11.0 / 84.0,
+    ],
 ];
 // 5th-order weights are A[6]; error weights = b5 − b4.
 const E: [f64; 7] = [
@@ -111,7 +132,12 @@ pub fn rk45<B: Backend>(
                         err = err + kj.clone().mul_scalar(E[j]);
                     }
                 }
-                let scale = y.clone().abs().max_pair(yi.clone().abs()).mul_scalar(opts.rtol).add_scalar(opts.atol);
+                let scale = y
+                    .clone()
+                    .abs()
+                    .max_pair(yi.clone().abs())
+                    .mul_scalar(opts.rtol)
+                    .add_scalar(opts.atol);
                 let ratio = (err.mul_scalar(hs) / scale).powi_scalar(2).sum();
                 let en = (scalar(ratio) / numel).sqrt();
                 if en.is_nan() {
@@ -125,7 +151,11 @@ pub fn rk45<B: Backend>(
                     k1 = ks.pop().expect("seven stages");
                     stats.accepted += 1;
                     observe(t, &y);
-                    let fac = if en == 0.0 { 5.0 } else { (0.9 * en.powf(-0.2)).clamp(0.2, 5.0) };
+                    let fac = if en == 0.0 {
+                        5.0
+                    } else {
+                        (0.9 * en.powf(-0.2)).clamp(0.2, 5.0)
+                    };
                     h *= fac;
                 } else {
                     stats.rejected += 1;

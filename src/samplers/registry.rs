@@ -4,8 +4,8 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    annealed_langevin, ddim, ddpm_ancestral, dpmpp_2m, heun_edm, langevin, pc_sampler, pc_vp_algorithm3,
-    probability_flow, HeunOptions, Observer, Predictor, Rk45Options, Sampled,
+    annealed_langevin, ddim, ddpm_ancestral, dpmpp_2m, heun_edm, langevin, pc_sampler,
+    pc_vp_algorithm3, probability_flow, HeunOptions, Observer, Predictor, Rk45Options, Sampled,
 };
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -68,13 +68,23 @@ impl SamplerKind {
             .map(|(_, k)| *k)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
-                Error::config("sampler", format!("unknown sampler `{name}`; expected one of: {}", names.join(", ")))
+                Error::config(
+                    "sampler",
+                    format!(
+                        "unknown sampler `{name}`; expected one of: {}",
+                        names.join(", ")
+                    ),
+                )
             })
     }
 
     /// The CLI name.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     /// Default number of steps (levels for annealed Langevin; ignored by `ode`).
@@ -180,11 +190,30 @@ pub fn sample<B: Backend, S: ScoreFn<B>>(
     }
     if cfg.kind == SamplerKind::Langevin {
         let x = randn::<B>(rng, n, d, device);
-        return Ok(langevin(score, x, sde.t_min(), cfg.step_size, steps, rng, observe));
+        return Ok(langevin(
+            score,
+            x,
+            sde.t_min(),
+            cfg.step_size,
+            steps,
+            rng,
+            observe,
+        ));
     }
     let x = prior_sample(sde, rng, n, d, device);
     let pc = |p: Predictor, corr: usize, rng: &mut Rng, observe: Observer<B>| {
-        pc_sampler(score, sde, x.clone(), p, steps, corr, cfg.snr, cfg.denoise, rng, observe)
+        pc_sampler(
+            score,
+            sde,
+            x.clone(),
+            p,
+            steps,
+            corr,
+            cfg.snr,
+            cfg.denoise,
+            rng,
+            observe,
+        )
     };
     match cfg.kind {
         SamplerKind::Langevin => unreachable!("handled above"),
@@ -202,10 +231,23 @@ pub fn sample<B: Backend, S: ScoreFn<B>>(
         SamplerKind::Em => pc(Predictor::EulerMaruyama, 0, rng, observe),
         SamplerKind::ReverseDiffusion => pc(Predictor::ReverseDiffusion, 0, rng, observe),
         SamplerKind::Ancestral => pc(Predictor::Ancestral, 0, rng, observe),
-        SamplerKind::Pc => pc(Predictor::ReverseDiffusion, cfg.corrector_steps, rng, observe),
-        SamplerKind::PcVp => {
-            pc_vp_algorithm3(score, sde, x, steps, cfg.corrector_steps, cfg.snr, cfg.denoise, rng, observe)
-        }
+        SamplerKind::Pc => pc(
+            Predictor::ReverseDiffusion,
+            cfg.corrector_steps,
+            rng,
+            observe,
+        ),
+        SamplerKind::PcVp => pc_vp_algorithm3(
+            score,
+            sde,
+            x,
+            steps,
+            cfg.corrector_steps,
+            cfg.snr,
+            cfg.denoise,
+            rng,
+            observe,
+        ),
         SamplerKind::Ode => {
             let opts = Rk45Options {
                 rtol: cfg.rtol,

@@ -8,13 +8,23 @@ use crate::sde::Sde;
 use crate::tensor::{randn, row_sq_norm, scalar};
 
 /// Tweedie's denoised estimate x̂0 = (x + s(t)² ∇log p_t(x)) / m(t) (Efron 2011).
-pub fn tweedie_x0<B: Backend>(sde: &dyn Sde, x: Tensor<B, 2>, score: Tensor<B, 2>, t: f64) -> Tensor<B, 2> {
+pub fn tweedie_x0<B: Backend>(
+    sde: &dyn Sde,
+    x: Tensor<B, 2>,
+    score: Tensor<B, 2>,
+    t: f64,
+) -> Tensor<B, 2> {
     let s2 = sde.std(t).powi(2);
     (x + score.mul_scalar(s2)).div_scalar(sde.mean_factor(t))
 }
 
 /// Final noise removal at time t (one Tweedie step; "denoise" of score_sde_pytorch). One NFE.
-pub fn denoise<B: Backend, S: ScoreFn<B>>(score: &S, sde: &dyn Sde, x: Tensor<B, 2>, t: f64) -> Tensor<B, 2> {
+pub fn denoise<B: Backend, S: ScoreFn<B>>(
+    score: &S,
+    sde: &dyn Sde,
+    x: Tensor<B, 2>,
+    t: f64,
+) -> Tensor<B, 2> {
     let s = score.score(x.clone(), &[t]);
     tweedie_x0(sde, x, s, t)
 }

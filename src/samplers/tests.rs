@@ -41,23 +41,55 @@ fn check(cfg: SamplerConfig, sde_name: &str, gmm: &GaussianMixture, seed: u64) -
     let sde = spec.build().unwrap();
     let score = GmmScore::<Flex>::new(gmm.clone(), &spec, &dev).unwrap();
     let mut rng = Rng::new(seed);
-    let out = sample(&cfg, &score, sde.as_ref(), N, 2, &mut rng, &dev, &mut |_, _| {}).unwrap();
+    let out = sample(
+        &cfg,
+        &score,
+        sde.as_ref(),
+        N,
+        2,
+        &mut rng,
+        &dev,
+        &mut |_, _| {},
+    )
+    .unwrap();
     let x = to_vec(out.x);
     let what = format!("{} on {sde_name}", cfg.kind.name());
-    assert!(x.iter().all(|v| v.is_finite()), "{what}: non-finite samples");
+    assert!(
+        x.iter().all(|v| v.is_finite()),
+        "{what}: non-finite samples"
+    );
     let reference = gmm.sample(N, &mut rng);
     let ed = energy_distance(Points::new(&x, 2), Points::new(&reference, 2));
-    let floor = noise_floor(4, || (gmm.sample(N, &mut rng), gmm.sample(N, &mut rng)), 2, energy_distance);
-    assert!(ed < floor.threshold(), "{what}: energy distance {ed:.5} above noise-floor threshold {:.5}", floor.threshold());
+    let floor = noise_floor(
+        4,
+        || (gmm.sample(N, &mut rng), gmm.sample(N, &mut rng)),
+        2,
+        energy_distance,
+    );
+    assert!(
+        ed < floor.threshold(),
+        "{what}: energy distance {ed:.5} above noise-floor threshold {:.5}",
+        floor.threshold()
+    );
     // Moments by hard assignment to the most probable component, compared with the same
     // statistics of a large exact sample (assignment truncates overlapping components equally).
     let fit = mixture_fit(gmm, &x);
     let truth = mixture_fit(gmm, &gmm.sample(20_000, &mut rng));
     for k in 0..gmm.weights().len() {
         // Weight SE at N = 2000 is ≤ 0.011; the tolerance allows 4 SE.
-        assert!((fit.weights[k] - truth.weights[k]).abs() < 0.045, "{what}: weights {:?} vs {:?}", fit.weights, truth.weights);
+        assert!(
+            (fit.weights[k] - truth.weights[k]).abs() < 0.045,
+            "{what}: weights {:?} vs {:?}",
+            fit.weights,
+            truth.weights
+        );
         for i in 0..2 {
-            assert!((fit.means[k][i] - truth.means[k][i]).abs() < 0.1, "{what}: mean {k} {:?} vs {:?}", fit.means[k], truth.means[k]);
+            assert!(
+                (fit.means[k][i] - truth.means[k][i]).abs() < 0.1,
+                "{what}: mean {k} {:?} vs {:?}",
+                fit.means[k],
+                truth.means[k]
+            );
         }
         for (j, (a, b)) in fit.covs[k].iter().zip(&truth.covs[k]).enumerate() {
             assert!((a - b).abs() < 0.1, "{what}: cov {k}[{j}] {a:.3} vs {b:.3}");
@@ -78,7 +110,10 @@ fn reverse_sde_predictors_reproduce_the_mixture() {
     let g = target();
     for sde in ["ve", "vp", "subvp"] {
         assert_eq!(check(cfg(SamplerKind::Em, 500), sde, &g, 1), 500);
-        assert_eq!(check(cfg(SamplerKind::ReverseDiffusion, 500), sde, &g, 2), 500);
+        assert_eq!(
+            check(cfg(SamplerKind::ReverseDiffusion, 500), sde, &g, 2),
+            500
+        );
     }
     for sde in ["ve", "vp"] {
         assert_eq!(check(cfg(SamplerKind::Ancestral, 500), sde, &g, 3), 500);
@@ -102,7 +137,12 @@ fn langevin_samplers_reproduce_mixtures() {
     assert_eq!(check(al, "ve", &g, 6), 2001);
     // Plain Langevin mixes only when the modes overlap (the low-density problem of
     // Song & Ermon 2019): a mixture it can sample, at t = ε.
-    let near = GaussianMixture::isotropic(vec![0.4, 0.6], vec![vec![-0.8, 0.0], vec![0.8, 0.3]], vec![0.7, 0.6]).unwrap();
+    let near = GaussianMixture::isotropic(
+        vec![0.4, 0.6],
+        vec![vec![-0.8, 0.0], vec![0.8, 0.3]],
+        vec![0.7, 0.6],
+    )
+    .unwrap();
     let mut l = cfg(SamplerKind::Langevin, 1500);
     l.step_size = 0.01;
     check(l, "vp", &near, 7);
@@ -141,11 +181,23 @@ fn unsupported_combinations_say_why() {
     let score = GmmScore::<Flex>::new(target(), &spec, &dev).unwrap();
     let mut rng = Rng::new(0);
     for kind in [SamplerKind::Ancestral, SamplerKind::PcVp] {
-        let err = sample(&cfg(kind, 10), &score, sde.as_ref(), 4, 2, &mut rng, &dev, &mut |_, _| {});
+        let err = sample(
+            &cfg(kind, 10),
+            &score,
+            sde.as_ref(),
+            4,
+            2,
+            &mut rng,
+            &dev,
+            &mut |_, _| {},
+        );
         let msg = err.err().expect("must fail").to_string();
         assert!(msg.contains("subvp"), "{msg}");
     }
-    assert!(SamplerKind::from_name("nope").unwrap_err().to_string().contains("annealed-langevin"));
+    assert!(SamplerKind::from_name("nope")
+        .unwrap_err()
+        .to_string()
+        .contains("annealed-langevin"));
 }
 
 #[test]
@@ -154,7 +206,19 @@ fn rk45_is_fifth_order_accurate_on_a_linear_ode() {
     let dev = Default::default();
     let y0 = crate::tensor::from_rows::<Flex>(vec![1.0], 1, 1, &dev);
     let mut f = |t: f64, y: burn::tensor::Tensor<Flex, 2>| y.mul_scalar(-2.0).add_scalar(t.sin());
-    let (y, stats) = rk45(&mut f, y0, 0.0, 3.0, Rk45Options { rtol: 1e-6, atol: 1e-7, max_nfe: 10_000 }, &mut |_, _| {}).unwrap();
+    let (y, stats) = rk45(
+        &mut f,
+        y0,
+        0.0,
+        3.0,
+        Rk45Options {
+            rtol: 1e-6,
+            atol: 1e-7,
+            max_nfe: 10_000,
+        },
+        &mut |_, _| {},
+    )
+    .unwrap();
     let exact = |t: f64| (2.0 * t.sin() - t.cos()) / 5.0 + 1.2 * (-2.0 * t).exp();
     let got = to_vec(y)[0] as f64;
     assert!((got - exact(3.0)).abs() < 1e-5, "{got} vs {}", exact(3.0));

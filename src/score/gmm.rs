@@ -36,11 +36,16 @@ impl GaussianMixture {
         }
         let dim = means[0].len();
         if means.iter().any(|m| m.len() != dim) || covs.iter().any(|c| c.len() != dim * dim) {
-            return Err(Error::Shape(format!("mixture means must be {dim}-vectors and covariances {dim}×{dim}")));
+            return Err(Error::Shape(format!(
+                "mixture means must be {dim}-vectors and covariances {dim}×{dim}"
+            )));
         }
         let total: f64 = weights.iter().sum();
-        if weights.iter().any(|w| !(*w >= 0.0)) || !(total > 0.0) {
-            return Err(Error::config("weights", "mixture weights must be ≥ 0 with a positive sum"));
+        if weights.iter().any(|w| w.is_nan() || *w < 0.0) || total.is_nan() || total <= 0.0 {
+            return Err(Error::config(
+                "weights",
+                "mixture weights must be ≥ 0 with a positive sum",
+            ));
         }
         let weights: Vec<f64> = weights.iter().map(|w| w / total).collect();
         let mut eig = Vec::with_capacity(k);
@@ -48,7 +53,10 @@ impl GaussianMixture {
         for c in &covs {
             let (lam, u) = symmetric_eigen(c, dim);
             if lam.iter().any(|&l| l < -1e-9) {
-                return Err(Error::config("covariance", "mixture covariances must be positive semi-definite"));
+                return Err(Error::config(
+                    "covariance",
+                    "mixture covariances must be positive semi-definite",
+                ));
             }
             let lam: Vec<f64> = lam.into_iter().map(|l| l.max(0.0)).collect();
             // Sampling factor U sqrt(Λ) works for semi-definite matrices too.
@@ -107,7 +115,11 @@ impl GaussianMixture {
     /// The marginal p_t of the mixture under x_t = m·x0 + s·z: Σ_k w_k N(m μ_k, m²Σ_k + s²I).
     pub fn perturbed(&self, m: f64, s: f64) -> GaussianMixture {
         let d = self.dim;
-        let means = self.means.iter().map(|mu| mu.iter().map(|v| m * v).collect()).collect();
+        let means = self
+            .means
+            .iter()
+            .map(|mu| mu.iter().map(|v| m * v).collect())
+            .collect();
         let covs = self
             .covs
             .iter()
@@ -119,7 +131,8 @@ impl GaussianMixture {
                 c2
             })
             .collect();
-        GaussianMixture::new(self.weights.clone(), means, covs).expect("perturbing keeps a valid mixture")
+        GaussianMixture::new(self.weights.clone(), means, covs)
+            .expect("perturbing keeps a valid mixture")
     }
 
     /// `n` samples as row-major f32 rows, with the component each came from.
@@ -163,7 +176,9 @@ impl GaussianMixture {
                 let mut q = 0.0;
                 let mut logdet = 0.0;
                 for j in 0..d {
-                    let y: f64 = (0..d).map(|i| (x[i] - self.means[k][i]) * u[i * d + j]).sum();
+                    let y: f64 = (0..d)
+                        .map(|i| (x[i] - self.means[k][i]) * u[i * d + j])
+                        .sum();
                     q += y * y / lam[j];
                     logdet += lam[j].ln();
                 }
@@ -187,7 +202,9 @@ impl GaussianMixture {
             let r = (lk - lse).exp();
             let (lam, u) = &self.eig[k];
             for j in 0..d {
-                let y: f64 = (0..d).map(|i| (x[i] - self.means[k][i]) * u[i * d + j]).sum();
+                let y: f64 = (0..d)
+                    .map(|i| (x[i] - self.means[k][i]) * u[i * d + j])
+                    .sum();
                 let q = y / lam[j];
                 for i in 0..d {
                     g[i] -= r * q * u[i * d + j];
@@ -240,7 +257,12 @@ impl<B: Backend> GmmScore<B> {
                     }
                 }
                 ComponentTensors {
-                    mean: from_rows(gmm.means[k].iter().map(|&v| v as f32).collect(), 1, d, device),
+                    mean: from_rows(
+                        gmm.means[k].iter().map(|&v| v as f32).collect(),
+                        1,
+                        d,
+                        device,
+                    ),
                     u: from_rows(u32, d, d, device),
                     ut: from_rows(ut, d, d, device),
                     lam: from_rows(lam.iter().map(|&v| v as f32).collect(), 1, d, device),
@@ -331,9 +353,17 @@ mod tests {
                         a[j] += h;
                         b[j] -= h;
                         let fd = (pt.log_pdf(&a) - pt.log_pdf(&b)) / (2.0 * h);
-                        assert!((fd - host[j]).abs() < 1e-5 * (1.0 + fd.abs()), "fd {fd} host {}", host[j]);
+                        assert!(
+                            (fd - host[j]).abs() < 1e-5 * (1.0 + fd.abs()),
+                            "fd {fd} host {}",
+                            host[j]
+                        );
                         let dv = s[i * 2 + j] as f64;
-                        assert!((dv - host[j]).abs() < 2e-3 * (1.0 + host[j].abs()), "t={t} dev {dv} host {}", host[j]);
+                        assert!(
+                            (dv - host[j]).abs() < 2e-3 * (1.0 + host[j].abs()),
+                            "t={t} dev {dv} host {}",
+                            host[j]
+                        );
                     }
                 }
             }
@@ -353,7 +383,12 @@ mod tests {
         let (x, lab) = gmm.sample_labelled(n, &mut rng);
         let frac = lab.iter().filter(|&&k| k == 0).count() as f64 / n as f64;
         assert!((frac - 0.25).abs() < 0.01);
-        let pts: Vec<[f64; 2]> = x.chunks(2).zip(&lab).filter(|(_, &k)| k == 0).map(|(c, _)| [c[0] as f64, c[1] as f64]).collect();
+        let pts: Vec<[f64; 2]> = x
+            .chunks(2)
+            .zip(&lab)
+            .filter(|(_, &k)| k == 0)
+            .map(|(c, _)| [c[0] as f64, c[1] as f64])
+            .collect();
         let cov01 = pts.iter().map(|p| (p[0] + 3.0) * p[1]).sum::<f64>() / pts.len() as f64;
         assert!((cov01 - 0.5).abs() < 0.05, "{cov01}");
         assert!(GaussianMixture::new(vec![1.0], vec![vec![0.0]], vec![vec![-1.0]]).is_err());

@@ -17,7 +17,11 @@ pub trait ScoreFn<B: Backend> {
 }
 
 /// `[len(t), 1]` column of f(tᵢ); a single time broadcasts over the batch.
-pub fn time_column<B: Backend>(t: &[f64], f: impl Fn(f64) -> f64, device: &B::Device) -> Tensor<B, 2> {
+pub fn time_column<B: Backend>(
+    t: &[f64],
+    f: impl Fn(f64) -> f64,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     let v: Vec<f64> = t.iter().map(|&ti| f(ti)).collect();
     crate::tensor::column(&v, device)
 }

@@ -27,7 +27,11 @@ pub struct NeuralScore<'a, B: Backend, M: EpsModel<B>> {
 impl<B: Backend, M: EpsModel<B>> ScoreFn<B> for NeuralScore<'_, B, M> {
     fn score(&self, x: Tensor<B, 2>, t: &[f64]) -> Tensor<B, 2> {
         let n = x.dims()[0];
-        let times: Vec<f64> = if t.len() == 1 { vec![t[0]; n] } else { t.to_vec() };
+        let times: Vec<f64> = if t.len() == 1 {
+            vec![t[0]; n]
+        } else {
+            t.to_vec()
+        };
         let t_col = time_column::<B>(&times, |v| v, &self.device);
         let inv_std = time_column::<B>(&times, |v| -1.0 / self.sde.std(v), &self.device);
         self.model.eps(x, t_col) * inv_std

@@ -16,10 +16,23 @@ fn marginals_solve_the_moment_odes_of_the_sde() {
             let h = 1e-6;
             let dm = (sde.mean_factor(t + h) - sde.mean_factor(t - h)) / (2.0 * h);
             let ds2 = (sde.std(t + h).powi(2) - sde.std(t - h).powi(2)) / (2.0 * h);
-            let (a, g, m, s) = (sde.drift_coef(t), sde.diffusion(t), sde.mean_factor(t), sde.std(t));
-            assert!((dm - a * m).abs() < 1e-5 * (1.0 + m.abs()), "{} dm t={t}", sde.name());
+            let (a, g, m, s) = (
+                sde.drift_coef(t),
+                sde.diffusion(t),
+                sde.mean_factor(t),
+                sde.std(t),
+            );
+            assert!(
+                (dm - a * m).abs() < 1e-5 * (1.0 + m.abs()),
+                "{} dm t={t}",
+                sde.name()
+            );
             let rhs = 2.0 * a * s * s + g * g;
-            assert!((ds2 - rhs).abs() < 1e-5 * (1.0 + rhs.abs()), "{} ds2 t={t}: {ds2} vs {rhs}", sde.name());
+            assert!(
+                (ds2 - rhs).abs() < 1e-5 * (1.0 + rhs.abs()),
+                "{} ds2 t={t}: {ds2} vs {rhs}",
+                sde.name()
+            );
         }
     }
 }
@@ -48,8 +61,17 @@ fn marginals_match_simulation_of_the_forward_sde() {
         let var_true = sde.std(t_end).powi(2) - s0 * s0;
         let se_mean = (var_true / paths as f64).sqrt();
         let se_var = var_true * (2.0 / paths as f64).sqrt();
-        assert!((mean - m * x0).abs() < 4.0 * se_mean + 2e-3, "{} mean {mean} vs {}", sde.name(), m * x0);
-        assert!((var - var_true).abs() < 4.0 * se_var + 2e-3, "{} var {var} vs {var_true}", sde.name());
+        assert!(
+            (mean - m * x0).abs() < 4.0 * se_mean + 2e-3,
+            "{} mean {mean} vs {}",
+            sde.name(),
+            m * x0
+        );
+        assert!(
+            (var - var_true).abs() < 4.0 * se_var + 2e-3,
+            "{} var {var} vs {var_true}",
+            sde.name()
+        );
     }
 }
 

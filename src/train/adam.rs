@@ -85,7 +85,8 @@ impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
         let v = v.mul_scalar(a.beta2) + g.powi_scalar(2).mul_scalar(1.0 - a.beta2);
         let bc1 = 1.0 - a.beta1.powi(a.t as i32);
         let bc2 = 1.0 - a.beta2.powi(a.t as i32);
-        let update = (m.clone().div_scalar(bc1)) / (v.clone().div_scalar(bc2).sqrt().add_scalar(a.eps));
+        let update =
+            (m.clone().div_scalar(bc1)) / (v.clone().div_scalar(bc2).sqrt().add_scalar(a.eps));
         let new = tensor.inner().reshape([n]) - update.mul_scalar(self.lr);
         a.state.insert(name, (m, v));
         let out = Tensor::<B, D>::from_inner(new.reshape(shape)).require_grad();
@@ -97,12 +98,21 @@ impl<B: Backend> Adam<B> {
     /// One Adam update of `model` with learning rate `lr`, after scaling the gradients so that
     /// their global L2 norm is at most `clip` (if given). Returns the model and the norm before
     /// clipping.
-    pub fn step<AB, M>(&mut self, model: M, grads: GradientsParams, lr: f64, clip: Option<f64>) -> (M, f64)
+    pub fn step<AB, M>(
+        &mut self,
+        model: M,
+        grads: GradientsParams,
+        lr: f64,
+        clip: Option<f64>,
+    ) -> (M, f64)
     where
         AB: AutodiffBackend<InnerBackend = B>,
         M: AutodiffModule<AB>,
     {
-        let mut nv = NormVisitor::<AB> { grads: &grads, acc: None };
+        let mut nv = NormVisitor::<AB> {
+            grads: &grads,
+            acc: None,
+        };
         model.visit(&mut nv);
         let norm = nv.acc.map(|a| scalar(a).sqrt()).unwrap_or(0.0);
         let scale = match clip {
@@ -128,18 +138,38 @@ impl<B: Backend> Adam<B> {
         for name in names {
             let (m, v) = &self.state[name];
             let len = m.dims()[0];
-            out.push((format!("m.{name}"), HostTensor { shape: vec![len], data: to_vec(m.clone()) }));
-            out.push((format!("v.{name}"), HostTensor { shape: vec![len], data: to_vec(v.clone()) }));
+            out.push((
+                format!("m.{name}"),
+                HostTensor {
+                    shape: vec![len],
+                    data: to_vec(m.clone()),
+                },
+            ));
+            out.push((
+                format!("v.{name}"),
+                HostTensor {
+                    shape: vec![len],
+                    data: to_vec(v.clone()),
+                },
+            ));
         }
         out
     }
 
     /// Restores moment estimates saved by [`Adam::state_tensors`] (keys without their prefix).
-    pub fn load_state(&mut self, t: u64, tensors: &HashMap<String, HostTensor>, prefix: &str, device: &B::Device) {
+    pub fn load_state(
+        &mut self,
+        t: u64,
+        tensors: &HashMap<String, HostTensor>,
+        prefix: &str,
+        device: &B::Device,
+    ) {
         self.t = t;
         self.state.clear();
         for (key, m) in tensors {
-            let Some(name) = key.strip_prefix(&format!("{prefix}m.")) else { continue };
+            let Some(name) = key.strip_prefix(&format!("{prefix}m.")) else {
+                continue;
+            };
             if let Some(v) = tensors.get(&format!("{prefix}v.{name}")) {
                 let mk = Tensor::from_data(TensorData::new(m.data.clone(), [m.data.len()]), device);
                 let vk = Tensor::from_data(TensorData::new(v.data.clone(), [v.data.len()]), device);

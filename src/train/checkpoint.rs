@@ -63,7 +63,11 @@ fn meta_path(dir: &Path) -> PathBuf {
 
 impl Checkpoint {
     /// Writes a checkpoint into `dir` and removes older weight files.
-    pub fn save(dir: &Path, mut meta: CheckpointMeta, tensors: &[(String, HostTensor)]) -> Result<()> {
+    pub fn save(
+        dir: &Path,
+        mut meta: CheckpointMeta,
+        tensors: &[(String, HostTensor)],
+    ) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let wname = format!("weights-{:08}.safetensors", meta.step);
         meta.weights_file = wname.clone();
@@ -72,7 +76,8 @@ impl Checkpoint {
             ("step".to_string(), meta.step.to_string()),
         ]);
         safetensors::write(&dir.join(&wname), tensors, &md)?;
-        let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&meta).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
         atomic_write(&meta_path(dir), &json)?;
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -96,23 +101,48 @@ impl Checkpoint {
         if !dir.is_dir() {
             return Err(Error::checkpoint(dir, "no such directory"));
         }
-        let text = std::fs::read_to_string(&mp)
-            .map_err(|_| Error::checkpoint(dir, "no checkpoint.json here (not a scoregen checkpoint directory?)"))?;
-        let meta: CheckpointMeta =
-            serde_json::from_str(&text).map_err(|e| Error::checkpoint(&mp, format!("corrupt metadata: {e}")))?;
+        let text = std::fs::read_to_string(&mp).map_err(|_| {
+            Error::checkpoint(
+                dir,
+                "no checkpoint.json here (not a scoregen checkpoint directory?)",
+            )
+        })?;
+        let meta: CheckpointMeta = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(&mp, format!("corrupt metadata: {e}")))?;
         if meta.format_version != FORMAT_VERSION {
-            return Err(Error::checkpoint(&mp, format!("format version {} is not supported (expected {FORMAT_VERSION})", meta.format_version)));
+            return Err(Error::checkpoint(
+                &mp,
+                format!(
+                    "format version {} is not supported (expected {FORMAT_VERSION})",
+                    meta.format_version
+                ),
+            ));
         }
         if meta.standardizer.mean.len() != meta.dim || meta.standardizer.std.len() != meta.dim {
-            return Err(Error::checkpoint(&mp, "standardisation does not match the data dimension"));
+            return Err(Error::checkpoint(
+                &mp,
+                "standardisation does not match the data dimension",
+            ));
         }
         let wp = dir.join(&meta.weights_file);
         let (tensors, md) = safetensors::read(&wp)?;
         if md.get("step").map(String::as_str) != Some(meta.step.to_string().as_str()) {
-            return Err(Error::checkpoint(&wp, format!("weights are not those of step {} named in checkpoint.json", meta.step)));
+            return Err(Error::checkpoint(
+                &wp,
+                format!(
+                    "weights are not those of step {} named in checkpoint.json",
+                    meta.step
+                ),
+            ));
         }
-        if let Some((name, _)) = tensors.iter().find(|(_, t)| t.data.iter().any(|v| !v.is_finite())) {
-            return Err(Error::checkpoint(&wp, format!("tensor `{name}` holds NaN or infinite values")));
+        if let Some((name, _)) = tensors
+            .iter()
+            .find(|(_, t)| t.data.iter().any(|v| !v.is_finite()))
+        {
+            return Err(Error::checkpoint(
+                &wp,
+                format!("tensor `{name}` holds NaN or infinite values"),
+            ));
         }
         Ok(Checkpoint {
             meta,
@@ -123,14 +153,27 @@ impl Checkpoint {
 
     /// Builds the network with the `model.` (or, with `ema`, the `ema.`) weights.
     pub fn model<B: Backend>(&self, ema: bool, device: &B::Device) -> Result<MlpScoreNet<B>> {
-        let net = self.meta.config.model.init::<B>(self.meta.dim, self.meta.config.seed, device);
+        let net = self
+            .meta
+            .config
+            .model
+            .init::<B>(self.meta.dim, self.meta.config.seed, device);
         let prefix = if ema { "ema." } else { "model." };
-        load_named(net, &self.tensors, prefix, &self.dir.join(&self.meta.weights_file))
+        load_named(
+            net,
+            &self.tensors,
+            prefix,
+            &self.dir.join(&self.meta.weights_file),
+        )
     }
 }
 
 /// Loads the network of the checkpoint in `dir` (EMA weights when `ema`).
-pub fn load_model<B: Backend>(dir: &Path, ema: bool, device: &B::Device) -> Result<(MlpScoreNet<B>, CheckpointMeta)> {
+pub fn load_model<B: Backend>(
+    dir: &Path,
+    ema: bool,
+    device: &B::Device,
+) -> Result<(MlpScoreNet<B>, CheckpointMeta)> {
     let ck = Checkpoint::load(dir)?;
     let m = ck.model::<B>(ema, device)?;
     Ok((m, ck.meta))

@@ -92,10 +92,16 @@ impl TrainConfig {
             return Err(Error::config("batch", "must be at least 1"));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::config("lr", format!("must be positive, got {}", self.lr)));
+            return Err(Error::config(
+                "lr",
+                format!("must be positive, got {}", self.lr),
+            ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
-            return Err(Error::config("ema_decay", format!("must be in [0, 1), got {}", self.ema_decay)));
+            return Err(Error::config(
+                "ema_decay",
+                format!("must be in [0, 1), got {}", self.ema_decay),
+            ));
         }
         if self.grad_clip < 0.0 {
             return Err(Error::config("grad_clip", "must be ≥ 0"));
@@ -119,7 +125,9 @@ impl TrainConfig {
         let spec = match self.sde.as_str() {
             "ve" => SdeSpec::Ve {
                 sigma_min: self.sigma_min,
-                sigma_max: self.sigma_max.unwrap_or(auto_sigma_max.max(self.sigma_min * 10.0)),
+                sigma_max: self
+                    .sigma_max
+                    .unwrap_or(auto_sigma_max.max(self.sigma_min * 10.0)),
             },
             "vp" => SdeSpec::Vp {
                 beta_min: self.beta_min,
@@ -129,7 +137,12 @@ impl TrainConfig {
                 beta_min: self.beta_min,
                 beta_max: self.beta_max,
             },
-            other => return Err(Error::config("sde", format!("unknown SDE `{other}` (expected ve, vp or subvp)"))),
+            other => {
+                return Err(Error::config(
+                    "sde",
+                    format!("unknown SDE `{other}` (expected ve, vp or subvp)"),
+                ))
+            }
         };
         spec.build()?;
         Ok(spec)
@@ -145,10 +158,18 @@ mod tests {
         let c = TrainConfig::default();
         let back = TrainConfig::from_toml(&c.to_toml(), "x.toml".as_ref()).unwrap();
         assert_eq!(back, c);
-        let e = TrainConfig::from_toml("stepz = 3", "x.toml".as_ref()).unwrap_err().to_string();
+        let e = TrainConfig::from_toml("stepz = 3", "x.toml".as_ref())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("stepz") && e.contains("x.toml"), "{e}");
-        let c = TrainConfig::from_toml("steps = 10\n[loss]\nkind = \"ncsn\"\n", "x.toml".as_ref()).unwrap();
+        let c = TrainConfig::from_toml("steps = 10\n[loss]\nkind = \"ncsn\"\n", "x.toml".as_ref())
+            .unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("ve"));
-        assert!(TrainConfig { lr: -1.0, ..Default::default() }.validate().is_err());
+        assert!(TrainConfig {
+            lr: -1.0,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
     }
 }

@@ -54,7 +54,9 @@ impl<B: Backend> ModuleVisitor<B> for Collector<B> {
 
 /// The float parameters of `module` as flattened device tensors with their names and shapes,
 /// in module order.
-pub fn named_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Tensor<B, 1>, Vec<usize>)> {
+pub fn named_tensors<B: Backend, M: Module<B>>(
+    module: &M,
+) -> Vec<(String, Tensor<B, 1>, Vec<usize>)> {
     let mut c = Collector {
         path: Path::default(),
         out: Vec::new(),
@@ -79,15 +81,15 @@ pub fn named_params<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, HostTe
         .collect()
 }
 
+/// A function of (name, flattened value, shape) returning a new flattened value or `None`.
+pub type ParamFn<'a, B> = &'a mut dyn FnMut(&str, Tensor<B, 1>, &[usize]) -> Option<Tensor<B, 1>>;
+
 /// Replaces each float parameter by `f(name, current)`; `f` returns the new flattened values
 /// (or `None` to keep the parameter). Gradients requirement is kept.
-pub fn map_named<B: Backend, M: Module<B>>(
-    module: M,
-    f: &mut dyn FnMut(&str, Tensor<B, 1>, &[usize]) -> Option<Tensor<B, 1>>,
-) -> M {
+pub fn map_named<B: Backend, M: Module<B>>(module: M, f: ParamFn<'_, B>) -> M {
     struct Mapper<'a, B: Backend> {
         path: Path,
-        f: &'a mut dyn FnMut(&str, Tensor<B, 1>, &[usize]) -> Option<Tensor<B, 1>>,
+        f: ParamFn<'a, B>,
     }
     impl<B: Backend> ModuleMapper<B> for Mapper<'_, B> {
         fn enter_module(&mut self, name: &str, _: &str) {
@@ -140,10 +142,16 @@ pub fn load_named<B: Backend, M: Module<B>>(
                 None
             }
             Some(h) if h.shape != shape => {
-                problems.push(format!("tensor `{key}` has shape {:?}, the model needs {:?}", h.shape, shape));
+                problems.push(format!(
+                    "tensor `{key}` has shape {:?}, the model needs {:?}",
+                    h.shape, shape
+                ));
                 None
             }
-            Some(h) => Some(Tensor::from_data(TensorData::new(h.data.clone(), [h.data.len()]), &cur.device())),
+            Some(h) => Some(Tensor::from_data(
+                TensorData::new(h.data.clone(), [h.data.len()]),
+                &cur.device(),
+            )),
         }
     });
     if problems.is_empty() {

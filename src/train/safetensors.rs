@@ -9,9 +9,16 @@ use super::params::HostTensor;
 use crate::error::{Error, Result};
 
 /// Writes `tensors` (f32) and string `metadata` to `path` atomically.
-pub fn write(path: &Path, tensors: &[(String, HostTensor)], metadata: &BTreeMap<String, String>) -> Result<()> {
+pub fn write(
+    path: &Path,
+    tensors: &[(String, HostTensor)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<()> {
     let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), serde_json::to_value(metadata).unwrap_or_default());
+    header.insert(
+        "__metadata__".into(),
+        serde_json::to_value(metadata).unwrap_or_default(),
+    );
     let mut offset = 0usize;
     for (name, t) in tensors {
         let len = t.data.len() * 4;
@@ -22,7 +29,7 @@ pub fn write(path: &Path, tensors: &[(String, HostTensor)], metadata: &BTreeMap<
         offset += len;
     }
     let mut h = serde_json::to_vec(&header).unwrap_or_default();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + h.len() + offset);
@@ -44,14 +51,21 @@ pub fn read(path: &Path) -> Result<Contents> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bad = |m: String| Error::checkpoint(path, m);
     if bytes.len() < 8 {
-        return Err(bad(format!("file is {} bytes, too short for a safetensors header (truncated?)", bytes.len())));
+        return Err(bad(format!(
+            "file is {} bytes, too short for a safetensors header (truncated?)",
+            bytes.len()
+        )));
     }
     let hlen = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
     if hlen > bytes.len() - 8 {
-        return Err(bad(format!("header claims {hlen} bytes but the file has {} (truncated?)", bytes.len())));
+        return Err(bad(format!(
+            "header claims {hlen} bytes but the file has {} (truncated?)",
+            bytes.len()
+        )));
     }
     let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..8 + hlen]).map_err(|e| bad(format!("corrupt header: {e}")))?;
+        serde_json::from_slice(&bytes[8..8 + hlen])
+            .map_err(|e| bad(format!("corrupt header: {e}")))?;
     let body = &bytes[8 + hlen..];
     let mut tensors = HashMap::new();
     let mut metadata = BTreeMap::new();
@@ -68,7 +82,11 @@ pub fn read(path: &Path) -> Result<Contents> {
         let width = match dtype {
             "F32" => 4,
             "F64" => 8,
-            other => return Err(bad(format!("tensor `{name}` has dtype `{other}`; only F32/F64 are supported"))),
+            other => {
+                return Err(bad(format!(
+                    "tensor `{name}` has dtype `{other}`; only F32/F64 are supported"
+                )))
+            }
         };
         let shape: Vec<usize> = v
             .get("shape")
@@ -80,15 +98,23 @@ pub fn read(path: &Path) -> Result<Contents> {
             .ok_or_else(|| bad(format!("tensor `{name}` has no valid data_offsets")))?;
         let numel: usize = shape.iter().product();
         if offs[1] < offs[0] || offs[1] - offs[0] != numel * width {
-            return Err(bad(format!("tensor `{name}`: offsets {offs:?} do not fit shape {shape:?}")));
+            return Err(bad(format!(
+                "tensor `{name}`: offsets {offs:?} do not fit shape {shape:?}"
+            )));
         }
-        let raw = body
-            .get(offs[0]..offs[1])
-            .ok_or_else(|| bad(format!("tensor `{name}` runs past the end of the file (truncated?)")))?;
+        let raw = body.get(offs[0]..offs[1]).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}` runs past the end of the file (truncated?)"
+            ))
+        })?;
         let data = if width == 4 {
-            raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect()
         } else {
-            raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()
+            raw.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                .collect()
         };
         tensors.insert(name, HostTensor { shape, data });
     }
@@ -105,8 +131,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("w.safetensors");
         let t = vec![
-            ("a.weight".to_string(), HostTensor { shape: vec![2, 3], data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0] }),
-            ("b".to_string(), HostTensor { shape: vec![1], data: vec![-1.5] }),
+            (
+                "a.weight".to_string(),
+                HostTensor {
+                    shape: vec![2, 3],
+                    data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                },
+            ),
+            (
+                "b".to_string(),
+                HostTensor {
+                    shape: vec![1],
+                    data: vec![-1.5],
+                },
+            ),
         ];
         let meta = BTreeMap::from([("step".to_string(), "7".to_string())]);
         write(&p, &t, &meta).unwrap();

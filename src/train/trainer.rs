@@ -49,7 +49,11 @@ fn max_pairwise_distance(data: &[f32], dim: usize) -> f64 {
     let mut best = 0.0f64;
     for i in 0..rows.len() {
         for j in (i + 1)..rows.len() {
-            let d: f64 = rows[i].iter().zip(rows[j]).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+            let d: f64 = rows[i]
+                .iter()
+                .zip(rows[j])
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum();
             best = best.max(d);
         }
     }
@@ -62,14 +66,22 @@ fn loss_log(out: &Path, resume_step: Option<u64>) -> Result<std::fs::File> {
     if let (Some(step), Ok(old)) = (resume_step, std::fs::read_to_string(&path)) {
         // Drop rows logged after the checkpoint we resume from.
         for line in old.lines().skip(1) {
-            if line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step) {
+            if line
+                .split(',')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|s| s <= step)
+            {
                 keep.push_str(line);
                 keep.push('\n');
             }
         }
     }
     super::atomic_write(&path, keep.as_bytes())?;
-    std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| Error::io(&path, e))
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))
 }
 
 /// Trains an MLP score model on `data`, writing checkpoints and `loss.csv` into `out`.
@@ -96,7 +108,10 @@ pub fn train<B: AutodiffBackend>(
         Some(ck)
     } else {
         if Checkpoint::exists(out) && !opts.resume {
-            return Err(Error::checkpoint(out, "already holds a checkpoint; pass --resume to continue it or choose another --out"));
+            return Err(Error::checkpoint(
+                out,
+                "already holds a checkpoint; pass --resume to continue it or choose another --out",
+            ));
         }
         None
     };
@@ -105,14 +120,37 @@ pub fn train<B: AutodiffBackend>(
         Some(ck) => {
             let m = &ck.meta;
             let wpath = out.join(&m.weights_file);
-            let model: MlpScoreNet<B> = load_named(cfg.model.init::<B>(dim, m.config.seed, device), &ck.tensors, "model.", &wpath)?;
-            let ema = load_named(cfg.model.init::<B::InnerBackend>(dim, m.config.seed, device), &ck.tensors, "ema.", &wpath)?;
+            let model: MlpScoreNet<B> = load_named(
+                cfg.model.init::<B>(dim, m.config.seed, device),
+                &ck.tensors,
+                "model.",
+                &wpath,
+            )?;
+            let ema = load_named(
+                cfg.model
+                    .init::<B::InnerBackend>(dim, m.config.seed, device),
+                &ck.tensors,
+                "ema.",
+                &wpath,
+            )?;
             let mut adam = Adam::<B::InnerBackend>::default();
             adam.load_state(m.adam_steps, &ck.tensors, "adam.", device);
-            (m.standardizer.clone(), m.sde.clone(), m.rng.clone(), m.step, model, ema, adam)
+            (
+                m.standardizer.clone(),
+                m.sde.clone(),
+                m.rng.clone(),
+                m.step,
+                model,
+                ema,
+                adam,
+            )
         }
         None => {
-            let st = if cfg.standardize { Standardizer::fit(data) } else { Standardizer::identity(dim) };
+            let st = if cfg.standardize {
+                Standardizer::fit(data)
+            } else {
+                Standardizer::identity(dim)
+            };
             let z = st.forward(&data.data);
             let spec = cfg.sde_spec(max_pairwise_distance(&z, dim))?;
             B::seed(device, cfg.seed);
@@ -132,8 +170,10 @@ pub fn train<B: AutodiffBackend>(
     let bar = if opts.progress {
         let b = indicatif::ProgressBar::new(cfg.steps);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b.set_position(start);
         b
@@ -143,10 +183,26 @@ pub fn train<B: AutodiffBackend>(
     let clock = std::time::Instant::now();
     let mut losses = Vec::with_capacity((end - start) as usize);
     let mut last_loss = f64::NAN;
-    let save = |step: u64, model: &MlpScoreNet<B>, ema: &MlpScoreNet<B::InnerBackend>, adam: &Adam<B::InnerBackend>, rng: &Rng, last: f64| {
-        let mut tensors: Vec<_> = named_params(model).into_iter().map(|(k, v)| (format!("model.{k}"), v)).collect();
-        tensors.extend(named_params(ema).into_iter().map(|(k, v)| (format!("ema.{k}"), v)));
-        tensors.extend(adam.state_tensors().into_iter().map(|(k, v)| (format!("adam.{k}"), v)));
+    let save = |step: u64,
+                model: &MlpScoreNet<B>,
+                ema: &MlpScoreNet<B::InnerBackend>,
+                adam: &Adam<B::InnerBackend>,
+                rng: &Rng,
+                last: f64| {
+        let mut tensors: Vec<_> = named_params(model)
+            .into_iter()
+            .map(|(k, v)| (format!("model.{k}"), v))
+            .collect();
+        tensors.extend(
+            named_params(ema)
+                .into_iter()
+                .map(|(k, v)| (format!("ema.{k}"), v)),
+        );
+        tensors.extend(
+            adam.state_tensors()
+                .into_iter()
+                .map(|(k, v)| (format!("adam.{k}"), v)),
+        );
         let meta = CheckpointMeta {
             format_version: FORMAT_VERSION,
             scoregen_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -190,7 +246,8 @@ pub fn train<B: AutodiffBackend>(
         ema = ema_update(ema, &model.valid(), cfg.ema_decay);
         last_loss = lv;
         losses.push(lv);
-        writeln!(log, "{step},{lv},{lr},{gnorm}").map_err(|e| Error::io(out.join("loss.csv"), e))?;
+        writeln!(log, "{step},{lv},{lr},{gnorm}")
+            .map_err(|e| Error::io(out.join("loss.csv"), e))?;
         bar.inc(1);
         if step % 10 == 0 {
             bar.set_message(format!("loss {lv:.4}"));
@@ -205,7 +262,11 @@ pub fn train<B: AutodiffBackend>(
     Ok(TrainSummary {
         steps: end.max(start),
         first_loss: mean(&losses[..k.min(losses.len())]),
-        last_loss: if losses.is_empty() { last_loss } else { mean(&losses[losses.len().saturating_sub(k)..]) },
+        last_loss: if losses.is_empty() {
+            last_loss
+        } else {
+            mean(&losses[losses.len().saturating_sub(k)..])
+        },
         seconds: clock.elapsed().as_secs_f64(),
     })
 }

@@ -13,7 +13,12 @@ fn tmpdir(name: &str) -> std::path::PathBuf {
 }
 
 fn small_cfg(steps: u64) -> TrainConfig {
-    let mut c = TrainConfig { steps, batch: 64, checkpoint_every: 5, ..Default::default() };
+    let mut c = TrainConfig {
+        steps,
+        batch: 64,
+        checkpoint_every: 5,
+        ..Default::default()
+    };
     c.model.hidden = 32;
     c.model.blocks = 1;
     c
@@ -28,11 +33,34 @@ fn training_killed_and_resumed_matches_an_uninterrupted_run() {
     train::<A>(&cfg, &data, &a, &TrainOptions::default(), &dev).unwrap();
     let b = tmpdir("b");
     // "Killed" after the checkpoint at step 10, then resumed to the end.
-    train::<A>(&cfg, &data, &b, &TrainOptions { stop_after: Some(10), ..Default::default() }, &dev).unwrap();
+    train::<A>(
+        &cfg,
+        &data,
+        &b,
+        &TrainOptions {
+            stop_after: Some(10),
+            ..Default::default()
+        },
+        &dev,
+    )
+    .unwrap();
     assert_eq!(Checkpoint::load(&b).unwrap().meta.step, 10);
     let again = train::<A>(&cfg, &data, &b, &TrainOptions::default(), &dev);
-    assert!(again.unwrap_err().to_string().contains("--resume"), "must refuse to overwrite");
-    train::<A>(&cfg, &data, &b, &TrainOptions { resume: true, ..Default::default() }, &dev).unwrap();
+    assert!(
+        again.unwrap_err().to_string().contains("--resume"),
+        "must refuse to overwrite"
+    );
+    train::<A>(
+        &cfg,
+        &data,
+        &b,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+        &dev,
+    )
+    .unwrap();
     let (ca, cb) = (Checkpoint::load(&a).unwrap(), Checkpoint::load(&b).unwrap());
     assert_eq!(ca.meta.step, 12);
     assert_eq!(ca.meta.rng, cb.meta.rng);
@@ -40,12 +68,21 @@ fn training_killed_and_resumed_matches_an_uninterrupted_run() {
         let ma = named_params(&ca.model::<Flex>(prefix == "ema.", &dev).unwrap());
         let mb = named_params(&cb.model::<Flex>(prefix == "ema.", &dev).unwrap());
         for ((na, ta), (_, tb)) in ma.iter().zip(&mb) {
-            let diff = ta.data.iter().zip(&tb.data).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            let diff = ta
+                .data
+                .iter()
+                .zip(&tb.data)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
             assert!(diff < 1e-6, "{prefix}{na} differs by {diff} after resume");
         }
     }
     let log = std::fs::read_to_string(b.join("loss.csv")).unwrap();
-    assert_eq!(log.lines().count(), 13, "one header and one row per step, no duplicates:\n{log}");
+    assert_eq!(
+        log.lines().count(),
+        13,
+        "one header and one row per step, no duplicates:\n{log}"
+    );
 }
 
 #[test]
@@ -56,18 +93,41 @@ fn loss_falls_and_bad_runs_fail_clearly() {
     cfg.checkpoint_every = 1000;
     let out = tmpdir("fall");
     let s = train::<A>(&cfg, &data, &out, &TrainOptions::default(), &dev).unwrap();
-    assert!(s.last_loss < 0.8 * s.first_loss, "loss {} → {}", s.first_loss, s.last_loss);
+    assert!(
+        s.last_loss < 0.8 * s.first_loss,
+        "loss {} → {}",
+        s.first_loss,
+        s.last_loss
+    );
 
     // A huge learning rate without clipping diverges: a clear error naming the step.
     let mut wild = small_cfg(200);
     wild.lr = 1e6;
     wild.grad_clip = 0.0;
     wild.warmup = 0;
-    let err = train::<A>(&wild, &data, &tmpdir("nan"), &TrainOptions::default(), &dev).unwrap_err().to_string();
-    assert!(err.contains("step") && err.contains("learning rate"), "{err}");
+    let err = train::<A>(&wild, &data, &tmpdir("nan"), &TrainOptions::default(), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("step") && err.contains("learning rate"),
+        "{err}"
+    );
 
     // Resuming with data of another dimension is refused.
-    let three = crate::data::Dataset { data: vec![0.0; 30], dim: 3 };
-    let err = train::<A>(&cfg, &three, &out, &TrainOptions { resume: true, ..Default::default() }, &dev).unwrap_err();
+    let three = crate::data::Dataset {
+        data: vec![0.0; 30],
+        dim: 3,
+    };
+    let err = train::<A>(
+        &cfg,
+        &three,
+        &out,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+        &dev,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("3 dimensions"), "{err}");
 }

@@ -1,0 +1,24 @@
+//! Workflows behind the CLI commands: a trained model loaded from a checkpoint, sampling and
+//! likelihoods in data coordinates, the score-field figure, and the demo.
+
+mod demo;
+mod figure;
+mod trained;
+
+pub use demo::{read_losses, run_demo, DemoOptions, DemoReport, SamplerResult, NLL_POINTS};
+pub use figure::{exact_score_field, model_score_field, FigureOptions};
+pub use trained::{nll_of_points, Trained};
+
+use crate::error::{Error, Result};
+use crate::likelihood::Divergence;
+
+/// The divergence used when the user does not choose: exact up to 16 dimensions, else one
+/// Rademacher probe.
+pub fn default_divergence(dim: usize, hutchinson: Option<usize>) -> Result<Divergence> {
+    match hutchinson {
+        Some(0) => Err(Error::config("hutchinson", "needs at least one probe")),
+        Some(k) => Ok(Divergence::Rademacher { probes: k }),
+        None if dim <= 16 => Ok(Divergence::Exact),
+        None => Ok(Divergence::Rademacher { probes: 1 }),
+    }
+}

@@ -1,0 +1,324 @@
+//! One function per command: read arguments, call the library, print results.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+
+use super::{DemoArgs, EvalArgs, LikelihoodArgs, SampleArgs, ScoreFieldArgs, TrainArgs};
+use scoregen::app::{self, FigureOptions, Trained};
+use scoregen::data::{self, write_csv, write_npy, Toy, TOY_NAMES};
+use scoregen::losses::LossKind;
+use scoregen::rng::Rng;
+use scoregen::samplers::{SamplerConfig, SamplerKind};
+use scoregen::train::{self, TrainConfig, TrainOptions};
+
+pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
+    let mut cfg = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config {}", p.display()))?;
+            TrainConfig::from_toml(&text, p)?
+        }
+        None => TrainConfig::default(),
+    };
+    if let Some(s) = &a.sde {
+        cfg.sde = s.clone();
+    }
+    if let Some(l) = &a.loss {
+        cfg.loss.kind = LossKind::from_name(l)?;
+    }
+    if a.likelihood_weighting {
+        cfg.loss.likelihood_weighting = true;
+    }
+    if let Some(v) = a.steps {
+        cfg.steps = v;
+    }
+    if let Some(v) = a.batch {
+        cfg.batch = v;
+    }
+    if let Some(v) = a.lr {
+        cfg.lr = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    cfg.validate()?;
+    let ds = data::load(&a.data, a.toy_samples, &mut Rng::new(cfg.seed ^ 0xDA7A))?;
+    eprintln!(
+        "training on {} points of dimension {} | sde {} | loss {:?} | {} steps, batch {}",
+        ds.len(),
+        ds.dim,
+        cfg.sde,
+        cfg.loss.kind,
+        cfg.steps,
+        cfg.batch
+    );
+    let opts = TrainOptions {
+        resume: a.resume,
+        progress: true,
+        ..Default::default()
+    };
+    let s = train::train::<B>(&cfg, &ds, &a.out, &opts, device)?;
+    let losses = app::read_losses(&a.out.join("loss.csv"))?;
+    scoregen::plot::line_plot(&a.out.join("loss.png"), &losses, true, (640, 320))?;
+    eprintln!(
+        "done: {} steps in {:.1} s ({:.1} steps/s) | loss {:.4} → {:.4} | checkpoint {}",
+        s.steps,
+        s.seconds,
+        (s.steps as f64) / s.seconds.max(1e-9),
+        s.first_loss,
+        s.last_loss,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn sampler_config(a: &SampleArgs) -> Result<SamplerConfig> {
+    let mut c = SamplerConfig::new(SamplerKind::from_name(&a.sampler)?);
+    if let Some(v) = a.steps {
+        c.steps = v;
+    }
+    if let Some(v) = a.corrector_steps {
+        c.corrector_steps = v;
+    }
+    if let Some(v) = a.snr {
+        c.snr = v;
+    }
+    if let Some(v) = a.step_size {
+        c.step_size = v;
+    }
+    if let Some(v) = a.eta {
+        c.eta = v;
+    }
+    if let Some(v) = a.tol {
+        c.rtol = v;
+        c.atol = v;
+    }
+    c.denoise = !a.no_denoise;
+    Ok(c)
+}
+
+fn write_points(path: &Path, x: &[f32], dim: usize) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => write_csv(path, x, dim)?,
+        Some("npy") => write_npy(path, x, dim)?,
+        _ => bail!("{}: output must end in .csv or .npy", path.display()),
+    }
+    Ok(())
+}
+
+pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<()> {
+    let cfg = sampler_config(a)?;
+    if !matches!(
+        a.out.extension().and_then(|e| e.to_str()),
+        Some("csv" | "npy")
+    ) {
+        bail!("{}: output must end in .csv or .npy", a.out.display());
+    }
+    let model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?;
+    let t = std::time::Instant::now();
+    let (x, nfe) = model.sample(&cfg, a.num, &mut Rng::new(a.seed), &mut |_, _| {})?;
+    let secs = t.elapsed().as_secs_f64();
+    if x.iter().any(|v| !v.is_finite()) {
+        bail!("sampler {} produced non-finite values; try more steps or another sampler (nothing written)", cfg.kind.name());
+    }
+    write_points(&a.out, &x, model.dim())?;
+    eprintln!(
+        "{} samples with {} ({} NFE) in {:.2} s ({:.0} NFE/s) → {}",
+        a.num,
+        cfg.kind.name(),
+        nfe,
+        secs,
+        nfe as f64 / secs.max(1e-9),
+        a.out.display()
+    );
+    Ok(())
+}
+
+pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) -> Result<()> {
+    let model = Trained::<B>::load(&a.checkpoint, true, device)?;
+    let mut rng = Rng::new(a.seed);
+    let ds = data::load(&a.data, a.toy_samples, &mut rng)?;
+    if ds.dim != model.dim() {
+        bail!(
+            "{}: the data have {} dimensions but the model in {} was trained on {}",
+            a.data,
+            ds.dim,
+            a.checkpoint.display(),
+            model.dim()
+        );
+    }
+    let div = app::default_divergence(ds.dim, a.hutchinson)?;
+    let t = std::time::Instant::now();
+    let nll = app::nll_of_points(
+        &model,
+        &ds.data,
+        Path::new(&a.data),
+        div,
+        a.tol,
+        2048,
+        &mut rng,
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    if a.json {
+        let obj = serde_json::json!({
+            "nll_nats_per_dim": nll.nats_per_dim(),
+            "bits_per_dim": nll.bits_per_dim(None),
+            "num_points": nll.per_point.len(),
+            "dim": nll.dim,
+            "divergence": div,
+            "nfe": nll.nfe,
+            "seconds": secs,
+        });
+        println!("{obj}");
+    } else {
+        println!(
+            "NLL {:.4} nats/dim = {:.4} bits/dim over {} points ({:?} divergence, {} NFE, {:.1} s)",
+            nll.nats_per_dim(),
+            nll.bits_per_dim(None),
+            nll.per_point.len(),
+            div,
+            nll.nfe,
+            secs
+        );
+    }
+    Ok(())
+}
+
+pub fn score_field<B: AutodiffBackend>(device: &B::Device, a: &ScoreFieldArgs) -> Result<()> {
+    let opts = FigureOptions {
+        size: a.size,
+        seed: a.seed,
+        samples: a.samples,
+        density_grid: a.density_grid.max(2),
+        ..Default::default()
+    };
+    if let Some(ck) = &a.checkpoint {
+        let model = Trained::<B>::load(ck, true, device)?;
+        app::model_score_field(&model, &a.out, &opts)?;
+    } else if let Some(name) = &a.toy {
+        let toy = Toy::from_name(name)?;
+        let Some(gmm) = toy.mixture() else {
+            bail!("toy `{name}` has no closed-form density; train a model on it (scoregen train --data toy:{name}) and plot its --checkpoint");
+        };
+        app::exact_score_field::<B::InnerBackend>(&gmm, &a.out, &opts, device)?;
+    }
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+pub fn loss_plot(checkpoint: &Path, out: &Path) -> Result<()> {
+    let losses = app::read_losses(&checkpoint.join("loss.csv"))?;
+    if losses.is_empty() {
+        bail!(
+            "{}: no losses logged",
+            checkpoint.join("loss.csv").display()
+        );
+    }
+    scoregen::plot::line_plot(out, &losses, true, (640, 320))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+pub fn list() {
+    println!("samplers:");
+    for (name, kind) in SamplerKind::ALL {
+        let steps = kind.default_steps();
+        let steps = if steps == 0 {
+            "adaptive".to_string()
+        } else {
+            format!("{steps} steps")
+        };
+        println!("  {name:<18} ({steps} by default)");
+    }
+    println!("toy data (use as --data toy:NAME):");
+    for name in TOY_NAMES {
+        let closed = if Toy::from_name(name)
+            .ok()
+            .and_then(|t| t.mixture())
+            .is_some()
+        {
+            " (closed-form density)"
+        } else {
+            ""
+        };
+        println!("  {name}{closed}");
+    }
+}
+
+pub fn demo<B: AutodiffBackend>(device: &B::Device, a: &DemoArgs) -> Result<()> {
+    let opts = app::DemoOptions {
+        out: a.out.clone(),
+        steps: a.steps,
+        seed: a.seed,
+        ..Default::default()
+    };
+    eprintln!("scoregen demo: mixture of two Gaussians ⅕N((−5,−5),I) + ⅘N((5,5),I), VE SDE, MLP, {} steps", a.steps);
+    let t = std::time::Instant::now();
+    let r = app::run_demo::<B>(&opts, device)?;
+    println!(
+        "training: {} steps in {:.1} s, loss {:.4} → {:.4}",
+        r.train_steps, r.train_seconds, r.loss_first, r.loss_last
+    );
+    println!("samples vs truth (energy distance; noise floor {:.5} ± {:.5}, two truth samples of the same size):", r.noise_floor.mean, r.noise_floor.std);
+    for s in &r.samplers {
+        println!(
+            "  {:<18} ED {:.5}  ({:.1}× floor)  {} NFE, {:.1} s",
+            s.sampler,
+            s.energy_distance,
+            s.energy_distance / r.noise_floor.mean.max(1e-12),
+            s.nfe,
+            s.seconds
+        );
+    }
+    println!(
+        "likelihood of {} held-out points: model {:.4} nats/dim vs exact {:.4} nats/dim (difference {:+.4})",
+        app::NLL_POINTS,
+        r.model_nll,
+        r.exact_nll,
+        r.model_nll - r.exact_nll
+    );
+    println!("files:");
+    for f in &r.files {
+        println!("  {}", f.display());
+    }
+    println!("total {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    let mut rng = Rng::new(a.seed);
+    let real = data::load(&a.real, a.toy_samples, &mut rng)?;
+    let fake = data::load(&a.fake, 0, &mut rng)?;
+    if real.dim != fake.dim {
+        bail!(
+            "{} has {} dimensions but {} has {}",
+            a.real,
+            real.dim,
+            a.fake,
+            fake.dim
+        );
+    }
+    let c = scoregen::eval::compare(&real.data, &fake.data, real.dim, a.max_points, &mut rng)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&c)?);
+    } else {
+        println!(
+            "{} points per set, dimension {} (real-vs-real: two disjoint halves of the real data)",
+            c.num_points, c.dim
+        );
+        println!(
+            "  {:<20} {:>12} {:>14}",
+            "statistic", "generated", "real-vs-real"
+        );
+        for (name, f) in [
+            ("energy distance", c.energy_distance),
+            ("MMD² (RBF)", c.mmd2_rbf),
+            ("sliced Wasserstein", c.sliced_wasserstein),
+        ] {
+            println!("  {name:<20} {:>12.5} {:>14.5}", f.value, f.real_vs_real);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! PNG figures drawn with a small rasteriser: density heat maps with contour lines, score vector
+//! fields, samples, trajectories and line plots. No fonts, so figures carry no text; the CLI
+//! names their content in file names and its output.
+
+mod canvas;
+mod figures;
+
+pub use canvas::{Bounds, Canvas, Rgb};
+pub use figures::{line_plot, score_field_figure, ScoreFieldData};

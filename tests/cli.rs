@@ -1,0 +1,425 @@
+//! End-to-end tests of the `scoregen` binary: the documented command forms, every sampler on a
+//! trained checkpoint, and clear errors (exit code ≠ 0, nothing overwritten) on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_scoregen"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run scoregen")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "scoregen {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(!o.status.success(), "scoregen {args:?} should fail");
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scoregen-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small VP model trained once for all tests: 3-D data so that dimension checks bite.
+fn checkpoint() -> &'static PathBuf {
+    static CK: OnceLock<PathBuf> = OnceLock::new();
+    CK.get_or_init(|| {
+        let dir = tmp("ck");
+        let mut csv = String::from("a,b,c\n");
+        for i in 0..300 {
+            let t = i as f64 / 300.0 * 6.0;
+            csv.push_str(&format!("{},{},{}\n", t.cos(), t.sin(), 0.5 * t));
+        }
+        let data = dir.join("points.csv");
+        std::fs::write(&data, csv).unwrap();
+        let cfg = dir.join("small.toml");
+        std::fs::write(
+            &cfg,
+            "steps = 40\nbatch = 64\n[model]\nhidden = 32\nblocks = 1\n",
+        )
+        .unwrap();
+        let out = dir.join("run");
+        ok(&[
+            "train",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--config",
+            s(&cfg),
+            "--sde",
+            "vp",
+            "--seed",
+            "3",
+        ]);
+        out
+    })
+}
+
+fn read_rows(p: &Path) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn every_sampler_runs_on_a_trained_checkpoint() {
+    let ck = checkpoint();
+    assert!(ck.join("checkpoint.json").is_file() && ck.join("loss.png").is_file());
+    let dir = tmp("samplers");
+    for name in [
+        "langevin",
+        "annealed-langevin",
+        "em",
+        "reverse-diffusion",
+        "ancestral",
+        "pc",
+        "pc-vp",
+        "ode",
+        "ddpm",
+        "ddim",
+        "heun",
+        "dpmpp-2m",
+    ] {
+        let out = dir.join(format!("{name}.csv"));
+        let steps = if name == "annealed-langevin" {
+            "5"
+        } else {
+            "8"
+        };
+        let mut args = vec![
+            "sample",
+            "--checkpoint",
+            s(ck),
+            "--num",
+            "16",
+            "--sampler",
+            name,
+            "--out",
+            s(&out),
+        ];
+        if name != "ode" {
+            args.extend(["--steps", steps]);
+        } else {
+            args.extend(["--tol", "1e-3"]);
+        }
+        ok(&args);
+        let rows = read_rows(&out);
+        assert_eq!(rows.len(), 16, "{name}");
+        assert!(
+            rows.iter()
+                .all(|r| r.len() == 3 && r.iter().all(|v| v.is_finite())),
+            "{name}"
+        );
+    }
+    let npy = dir.join("x.npy");
+    ok(&[
+        "sample",
+        "--checkpoint",
+        s(ck),
+        "--num",
+        "5",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "4",
+        "--out",
+        s(&npy),
+    ]);
+    assert_eq!(std::fs::read(&npy).unwrap()[..6], *b"\x93NUMPY");
+}
+
+#[test]
+fn likelihood_prints_json_and_checks_dimensions() {
+    let ck = checkpoint();
+    let dir = tmp("lik");
+    let data = dir.join("d.csv");
+    std::fs::write(&data, "0.5,0.1,1.0\n-0.2,0.9,2.0\n1.0,0.0,0.0\n").unwrap();
+    let out = ok(&[
+        "likelihood",
+        "--checkpoint",
+        s(ck),
+        "--data",
+        s(&data),
+        "--json",
+        "--tol",
+        "1e-4",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["num_points"], 3);
+    let (nats, bits) = (
+        v["nll_nats_per_dim"].as_f64().unwrap(),
+        v["bits_per_dim"].as_f64().unwrap(),
+    );
+    assert!(nats.is_finite() && (bits - nats / std::f64::consts::LN_2).abs() < 1e-9);
+    let out = ok(&[
+        "likelihood",
+        "--checkpoint",
+        s(ck),
+        "--data",
+        s(&data),
+        "--hutchinson",
+        "2",
+        "--json",
+        "--tol",
+        "1e-4",
+    ]);
+    assert!(out.contains("rademacher"));
+    let two = dir.join("two.csv");
+    std::fs::write(&two, "1,2\n3,4\n").unwrap();
+    let err = fails(&["likelihood", "--checkpoint", s(ck), "--data", s(&two)]);
+    assert!(err.contains("2 dimensions") && err.contains("3"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_nothing_is_overwritten() {
+    let ck = checkpoint();
+    let dir = tmp("bad");
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&dir.join("missing.csv")),
+        "--out",
+        s(&dir.join("o")),
+    ]);
+    assert!(err.contains("missing.csv"), "{err}");
+    let ragged = dir.join("ragged.csv");
+    std::fs::write(&ragged, "1,2\n3,4\n5\n").unwrap();
+    let err = fails(&["train", "--data", s(&ragged), "--out", s(&dir.join("o"))]);
+    assert!(
+        err.contains("ragged.csv") && err.contains("line 3"),
+        "{err}"
+    );
+    let text = dir.join("text.csv");
+    std::fs::write(&text, "1,2\n3,x\n").unwrap();
+    let err = fails(&["train", "--data", s(&text), "--out", s(&dir.join("o"))]);
+    assert!(err.contains("line 2") && err.contains("`x`"), "{err}");
+    let nan = dir.join("nan.csv");
+    std::fs::write(&nan, "1,2\nNaN,4\n").unwrap();
+    let err = fails(&["train", "--data", s(&nan), "--out", s(&dir.join("o"))]);
+    assert!(err.contains("non-finite") && err.contains("row 2"), "{err}");
+
+    // Unknown sampler: the existing output is left alone.
+    let out = dir.join("keep.csv");
+    std::fs::write(&out, "precious\n").unwrap();
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(ck),
+        "--num",
+        "4",
+        "--sampler",
+        "magic",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("magic") && err.contains("annealed-langevin"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious\n");
+
+    // Truncated and corrupt checkpoints.
+    let broken = dir.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    for e in std::fs::read_dir(ck).unwrap().flatten() {
+        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
+    }
+    let weights = std::fs::read_dir(&broken)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&broken),
+        "--num",
+        "4",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("truncated"), "{err}");
+    std::fs::write(broken.join("checkpoint.json"), "{ not json").unwrap();
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&broken),
+        "--num",
+        "4",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("corrupt") && err.contains("checkpoint.json"),
+        "{err}"
+    );
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&dir),
+        "--num",
+        "4",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("not a scoregen checkpoint"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious\n");
+
+    // Training that diverges names the step and keeps nothing half-written.
+    let cfg = dir.join("wild.toml");
+    std::fs::write(&cfg, "steps = 50\nbatch = 32\nlr = 1e9\ngrad_clip = 0.0\nwarmup = 0\n[model]\nhidden = 16\nblocks = 1\n").unwrap();
+    let err = fails(&[
+        "train",
+        "--data",
+        "toy:moons",
+        "--toy-samples",
+        "200",
+        "--out",
+        s(&dir.join("wild")),
+        "--config",
+        s(&cfg),
+    ]);
+    assert!(err.contains("diverged") && err.contains("step"), "{err}");
+
+    let bad_cfg = dir.join("typo.toml");
+    std::fs::write(&bad_cfg, "stepz = 5\n").unwrap();
+    let err = fails(&[
+        "train",
+        "--data",
+        "toy:moons",
+        "--out",
+        s(&dir.join("t")),
+        "--config",
+        s(&bad_cfg),
+    ]);
+    assert!(err.contains("stepz") && err.contains("typo.toml"), "{err}");
+    #[cfg(not(feature = "cuda"))]
+    {
+        let err = fails(&[
+            "sample",
+            "--checkpoint",
+            s(ck),
+            "--out",
+            s(&out),
+            "--device",
+            "cuda",
+        ]);
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}
+
+#[test]
+fn config_plot_eval_and_list_commands_work() {
+    let toml_text = ok(&["config"]);
+    assert!(toml_text.contains("steps = ") && toml_text.contains("[model]"));
+    let parsed: toml::Value = toml::from_str(&toml_text).unwrap();
+    assert_eq!(parsed["sde"].as_str(), Some("vp"));
+    let listing = ok(&["list"]);
+    assert!(listing.contains("dpmpp-2m") && listing.contains("swissroll"));
+
+    let dir = tmp("plots");
+    let png = dir.join("f.png");
+    ok(&[
+        "plot",
+        "score-field",
+        "--toy",
+        "two-gaussians",
+        "--out",
+        s(&png),
+        "--size",
+        "200",
+        "--samples",
+        "100",
+    ]);
+    assert_eq!(std::fs::read(&png).unwrap()[1..4], *b"PNG");
+    let err = fails(&["plot", "score-field", "--toy", "moons", "--out", s(&png)]);
+    assert!(err.contains("no closed-form density"), "{err}");
+    let model_png = dir.join("m.png");
+    let two_d = tmp("plots-model").join("run");
+    ok(&[
+        "train",
+        "--data",
+        "toy:8gaussians",
+        "--toy-samples",
+        "500",
+        "--out",
+        s(&two_d),
+        "--steps",
+        "20",
+        "--batch",
+        "64",
+    ]);
+    ok(&[
+        "plot",
+        "score-field",
+        "--checkpoint",
+        s(&two_d),
+        "--out",
+        s(&model_png),
+        "--size",
+        "160",
+        "--samples",
+        "100",
+        "--density-grid",
+        "8",
+    ]);
+    assert!(std::fs::metadata(&model_png).unwrap().len() > 1000);
+    ok(&[
+        "plot",
+        "loss",
+        "--checkpoint",
+        s(&two_d),
+        "--out",
+        s(&dir.join("loss.png")),
+    ]);
+
+    let fake = dir.join("fake.csv");
+    let mut csv = String::new();
+    for i in 0..400 {
+        csv.push_str(&format!(
+            "{},{}\n",
+            (i % 20) as f64 * 0.1,
+            (i / 20) as f64 * 0.1
+        ));
+    }
+    std::fs::write(&fake, csv).unwrap();
+    let out = ok(&[
+        "eval",
+        "--real",
+        "toy:moons",
+        "--fake",
+        s(&fake),
+        "--json",
+        "--max-points",
+        "300",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let ed = &v["energy_distance"];
+    assert!(ed["value"].as_f64().unwrap() > ed["real_vs_real"].as_f64().unwrap());
+}
