@@ -164,7 +164,8 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
     if a.json {
         let obj = serde_json::json!({
             "nll_nats_per_dim": nll.nats_per_dim(),
-            "bits_per_dim": nll.bits_per_dim(None),
+            "bits_per_dim": nll.bits_per_dim(levels),
+            "dequantize_levels": a.dequantize,
             "num_points": nll.per_point.len(),
             "dim": nll.dim,
             "divergence": div,
@@ -176,7 +177,7 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
         println!(
             "NLL {:.4} nats/dim = {:.4} bits/dim over {} points ({:?} divergence, {} NFE, {:.1} s)",
             nll.nats_per_dim(),
-            nll.bits_per_dim(None),
+            nll.bits_per_dim(levels),
             nll.per_point.len(),
             div,
             nll.nfe,

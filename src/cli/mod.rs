@@ -142,6 +142,10 @@ struct LikelihoodArgs {
     /// ODE tolerance (rtol = atol).
     #[arg(long, default_value_t = 1e-5)]
     tol: f64,
+    /// Integer data with L levels (0..L−1): uniformly dequantise to (k + u)/L and report
+    /// bits/dim of the discrete data (for models trained on that [0, 1] scale).
+    #[arg(long)]
+    dequantize: Option<u32>,
     /// Points drawn for toy:NAME data.
     #[arg(long, default_value_t = 1000)]
     toy_samples: usize,

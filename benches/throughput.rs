@@ -1,0 +1,108 @@
+//! Throughput benchmark (run with `cargo bench --bench throughput`): MLP training steps/s and
+//! sampler NFE/s at batch 1k and 10k on the flex CPU backend. Warm-up excluded, median of
+//! repeats. Prints a table and, with `--json`, one JSON object per line.
+
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+
+use scoregen::losses::{loss, LossConfig};
+use scoregen::nn::MlpConfig;
+use scoregen::rng::Rng;
+use scoregen::samplers::{sample, SamplerConfig, SamplerKind};
+use scoregen::score::NeuralScore;
+use scoregen::sde::SdeSpec;
+use scoregen::tensor::{from_rows, scalar, to_vec};
+use scoregen::train::Adam;
+
+type A = Autodiff<Flex>;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let json = std::env::args().any(|a| a == "--json");
+    let dev = Default::default();
+    let sde_spec = SdeSpec::default_for("vp").expect("vp");
+    let sde = sde_spec.build().expect("vp");
+    let cfg = MlpConfig::default();
+    let dim = 2;
+    let mut rng = Rng::new(0);
+    println!(
+        "MLP {}×{} blocks, Fourier {}, d = {dim}; flex CPU backend",
+        cfg.hidden, cfg.blocks, cfg.fourier_features
+    );
+    for batch in [1_000usize, 10_000] {
+        let mut model = cfg.init::<A>(dim, 0, &dev);
+        let mut adam = Adam::default();
+        let data = rng.normal_vec(batch * dim);
+        let mut times = Vec::new();
+        for i in 0..13 {
+            let t = Instant::now();
+            let x0 = from_rows::<A>(data.clone(), batch, dim, &dev);
+            let l = loss(&LossConfig::default(), &model, sde.as_ref(), x0, &mut rng).expect("loss");
+            let _ = scalar(l.clone());
+            let grads = GradientsParams::from_grads(l.backward(), &model);
+            model = adam.step(model, grads, 1e-3, Some(1.0)).0;
+            if i >= 3 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let s = median(times);
+        report(json, "train_step", batch, 1.0 / s, "steps/s", s);
+
+        let net = model.valid();
+        let score = NeuralScore {
+            model: &net,
+            sde: sde.as_ref(),
+            device: dev,
+        };
+        for kind in [SamplerKind::Em, SamplerKind::Pc, SamplerKind::Heun] {
+            let mut sc = SamplerConfig::new(kind);
+            sc.steps = 20;
+            let mut rates = Vec::new();
+            for i in 0..4 {
+                let t = Instant::now();
+                let out = sample(
+                    &sc,
+                    &score,
+                    sde.as_ref(),
+                    batch,
+                    dim,
+                    &mut rng,
+                    &dev,
+                    &mut |_, _| {},
+                )
+                .expect("sample");
+                let _ = to_vec(out.x);
+                if i >= 1 {
+                    rates.push(out.nfe as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            let r = median(rates);
+            report(
+                json,
+                &format!("sample_{}", kind.name()),
+                batch,
+                r,
+                "NFE/s",
+                1.0 / r,
+            );
+        }
+    }
+}
+
+fn report(json: bool, what: &str, batch: usize, rate: f64, unit: &str, secs: f64) {
+    if json {
+        println!("{{\"bench\":\"{what}\",\"batch\":{batch},\"rate\":{rate:.3},\"unit\":\"{unit}\",\"seconds\":{secs:.6}}}");
+    } else {
+        println!(
+            "{what:<22} batch {batch:>6}: {rate:>10.1} {unit:<8} ({:.2} ms each)",
+            secs * 1e3
+        );
+    }
+}
