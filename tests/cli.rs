@@ -187,6 +187,40 @@ fn likelihood_prints_json_and_checks_dimensions() {
         "1e-4",
     ]);
     assert!(out.contains("rademacher"));
+    // Integer data with 4 levels: dequantised, and the discrete bits/dim add log2(4) = 2.
+    let ints = dir.join("ints.csv");
+    std::fs::write(&ints, "0,1,3\n2,2,1\n").unwrap();
+    let out = ok(&[
+        "likelihood",
+        "--checkpoint",
+        s(ck),
+        "--data",
+        s(&ints),
+        "--dequantize",
+        "4",
+        "--json",
+        "--tol",
+        "1e-4",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let (nats, bits) = (
+        v["nll_nats_per_dim"].as_f64().unwrap(),
+        v["bits_per_dim"].as_f64().unwrap(),
+    );
+    assert!(
+        (bits - (nats / std::f64::consts::LN_2 + 2.0)).abs() < 1e-9,
+        "{v}"
+    );
+    let err = fails(&[
+        "likelihood",
+        "--checkpoint",
+        s(ck),
+        "--data",
+        s(&data),
+        "--dequantize",
+        "4",
+    ]);
+    assert!(err.contains("not an integer"), "{err}");
     let two = dir.join("two.csv");
     std::fs::write(&two, "1,2\n3,4\n").unwrap();
     let err = fails(&["likelihood", "--checkpoint", s(ck), "--data", s(&two)]);

@@ -150,10 +150,16 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
         );
     }
     let div = app::default_divergence(ds.dim, a.hutchinson)?;
+    let points = match a.dequantize {
+        Some(levels) => scoregen::likelihood::dequantize(&ds.data, levels, &mut rng)
+            .with_context(|| a.data.clone())?,
+        None => ds.data.clone(),
+    };
+    let levels = a.dequantize.map(f64::from);
     let t = std::time::Instant::now();
     let nll = app::nll_of_points(
         &model,
-        &ds.data,
+        &points,
         Path::new(&a.data),
         div,
         a.tol,
