@@ -48,12 +48,16 @@ impl DeviceSpec {
 fn cuda_available(index: usize) -> Result<()> {
     use burn::backend::cuda::{Cuda, CudaDevice};
     use burn::tensor::Tensor;
-    // cubecl panics when the driver is missing; turn that into an error.
+    // cubecl panics (in its device thread, too) when the driver is missing; silence the panic
+    // messages during the probe and turn the failure into an error.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let probe = std::panic::catch_unwind(|| {
         let dev = CudaDevice::new(index);
         let t = Tensor::<Cuda, 1>::from_floats([1.0f32, 2.0], &dev);
         crate::tensor::scalar(t.sum())
     });
+    std::panic::set_hook(previous);
     match probe {
         Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(()),
         Ok(v) => Err(Error::Unsupported(format!("CUDA device {index} computed 1 + 2 = {v}"))),
