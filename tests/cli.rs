@@ -374,6 +374,32 @@ fn config_plot_eval_and_list_commands_work() {
     assert!(toml_text.contains("steps = ") && toml_text.contains("[model]"));
     let parsed: toml::Value = toml::from_str(&toml_text).unwrap();
     assert_eq!(parsed["sde"].as_str(), Some("vp"));
+    // Resuming without --config keeps the run's own settings; --steps extends it.
+    let resumed = tmp("resume");
+    for e in std::fs::read_dir(checkpoint()).unwrap().flatten() {
+        std::fs::copy(e.path(), resumed.join(e.file_name())).unwrap();
+    }
+    let points = checkpoint().parent().unwrap().join("points.csv");
+    ok(&[
+        "train",
+        "--data",
+        s(&points),
+        "--out",
+        s(&resumed),
+        "--resume",
+        "--steps",
+        "45",
+    ]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(resumed.join("checkpoint.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            meta["step"].as_u64(),
+            meta["config"]["model"]["hidden"].as_u64()
+        ),
+        (Some(45), Some(32))
+    );
     let listing = ok(&["list"]);
     assert!(listing.contains("dpmpp-2m") && listing.contains("swissroll"));
 

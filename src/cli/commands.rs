@@ -11,7 +11,7 @@ use scoregen::data::{self, write_csv, write_npy, Toy, TOY_NAMES};
 use scoregen::losses::LossKind;
 use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
-use scoregen::train::{self, TrainConfig, TrainOptions};
+use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
 
 pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
     let mut cfg = match &a.config {
@@ -20,6 +20,8 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
                 .with_context(|| format!("reading config {}", p.display()))?;
             TrainConfig::from_toml(&text, p)?
         }
+        // Resuming without --config continues the checkpoint's own configuration.
+        None if a.resume && Checkpoint::exists(&a.out) => Checkpoint::load_meta(&a.out)?.config,
         None => TrainConfig::default(),
     };
     if let Some(s) = &a.sde {

@@ -97,6 +97,14 @@ impl Checkpoint {
 
     /// Reads and validates a checkpoint directory.
     pub fn load(dir: &Path) -> Result<Self> {
+        let meta = Self::load_meta(dir)?;
+        let wp = dir.join(&meta.weights_file);
+        let (tensors, md) = safetensors::read(&wp)?;
+        Self::check_weights(meta, tensors, &md, dir)
+    }
+
+    /// Reads and validates only the metadata (`checkpoint.json`) of a checkpoint directory.
+    pub fn load_meta(dir: &Path) -> Result<CheckpointMeta> {
         let mp = meta_path(dir);
         if !dir.is_dir() {
             return Err(Error::checkpoint(dir, "no such directory"));
@@ -124,8 +132,16 @@ impl Checkpoint {
                 "standardisation does not match the data dimension",
             ));
         }
+        Ok(meta)
+    }
+
+    fn check_weights(
+        meta: CheckpointMeta,
+        tensors: HashMap<String, HostTensor>,
+        md: &BTreeMap<String, String>,
+        dir: &Path,
+    ) -> Result<Self> {
         let wp = dir.join(&meta.weights_file);
-        let (tensors, md) = safetensors::read(&wp)?;
         if md.get("step").map(String::as_str) != Some(meta.step.to_string().as_str()) {
             return Err(Error::checkpoint(
                 &wp,
