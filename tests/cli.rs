@@ -187,6 +187,20 @@ fn likelihood_prints_json_and_checks_dimensions() {
         "1e-4",
     ]);
     assert!(out.contains("rademacher"));
+    let out = ok(&[
+        "likelihood",
+        "--checkpoint",
+        s(ck),
+        "--data",
+        s(&data),
+        "--hutchinson",
+        "2",
+        "--gaussian-probes",
+        "--json",
+        "--tol",
+        "1e-4",
+    ]);
+    assert!(out.contains("gaussian"), "{out}");
     // Integer data with 4 levels: dequantised, and the discrete bits/dim add log2(4) = 2.
     let ints = dir.join("ints.csv");
     std::fs::write(&ints, "0,1,3\n2,2,1\n").unwrap();

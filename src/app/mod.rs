@@ -12,11 +12,16 @@ pub use trained::{nll_of_points, Trained};
 use crate::error::{Error, Result};
 use crate::likelihood::Divergence;
 
-/// The divergence used when the user does not choose: exact up to 16 dimensions, else one
-/// Rademacher probe.
-pub fn default_divergence(dim: usize, hutchinson: Option<usize>) -> Result<Divergence> {
+/// The divergence for `hutchinson` probes (Gaussian or Rademacher), or when the user does not
+/// choose: exact up to 16 dimensions, else one Rademacher probe.
+pub fn default_divergence(
+    dim: usize,
+    hutchinson: Option<usize>,
+    gaussian: bool,
+) -> Result<Divergence> {
     match hutchinson {
         Some(0) => Err(Error::config("hutchinson", "needs at least one probe")),
+        Some(k) if gaussian => Ok(Divergence::Gaussian { probes: k }),
         Some(k) => Ok(Divergence::Rademacher { probes: k }),
         None if dim <= 16 => Ok(Divergence::Exact),
         None => Ok(Divergence::Rademacher { probes: 1 }),

@@ -151,7 +151,7 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
             model.dim()
         );
     }
-    let div = app::default_divergence(ds.dim, a.hutchinson)?;
+    let div = app::default_divergence(ds.dim, a.hutchinson, a.gaussian_probes)?;
     let points = match a.dequantize {
         Some(levels) => scoregen::likelihood::dequantize(&ds.data, levels, &mut rng)
             .with_context(|| a.data.clone())?,

@@ -139,6 +139,9 @@ struct LikelihoodArgs {
     /// Hutchinson–Skilling trace estimator with K Rademacher probes (default: exact trace up to 16-D).
     #[arg(long)]
     hutchinson: Option<usize>,
+    /// Gaussian instead of Rademacher probes for --hutchinson.
+    #[arg(long, requires = "hutchinson")]
+    gaussian_probes: bool,
     /// ODE tolerance (rtol = atol).
     #[arg(long, default_value_t = 1e-5)]
     tol: f64,

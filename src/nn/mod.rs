@@ -1,5 +1,7 @@
 //! Score networks.
 
 mod mlp;
+mod unet;
 
 pub use mlp::{MlpConfig, MlpScoreNet};
+pub use unet::{UNet, UNetConfig};
