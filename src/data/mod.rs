@@ -2,12 +2,14 @@
 //! per-dimension standardisation.
 
 mod csv;
+mod images;
 mod npy;
 mod standardize;
 mod toy;
 
 pub use csv::{read_csv, write_csv};
-pub use npy::{read_npy, write_npy};
+pub use images::{load_images, read_cifar, read_idx, read_npy_images, read_png_dir, ImageSet};
+pub use npy::{read_npy, read_npy_array, write_npy, NpyArray};
 pub use standardize::Standardizer;
 pub use toy::{Toy, TOY_NAMES};
 

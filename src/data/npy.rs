@@ -11,8 +11,19 @@ fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
-/// Reads a little-endian f32/f64 `.npy` array of shape (N, d) or (N,), C order.
-pub fn read_npy(path: &Path) -> Result<Dataset> {
+/// An n-dimensional array read from a `.npy` file, as f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyArray {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+    /// Whether the file stored unsigned bytes (`|u1`), e.g. 8-bit images.
+    pub is_u8: bool,
+}
+
+/// Reads a C-ordered little-endian float32/float64 or uint8 `.npy` array of any shape.
+pub fn read_npy_array(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bad = |m: &str| Error::data(path, format!("not a valid .npy file: {m}"));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
@@ -35,11 +46,13 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
         4
     } else if descr.starts_with("'<f8'") {
         8
+    } else if descr.starts_with("'|u1'") {
+        1
     } else {
         return Err(Error::data(
             path,
             format!(
-                "dtype {} is not supported (need float32 '<f4' or float64 '<f8')",
+                "dtype {} is not supported (need float32 '<f4', float64 '<f8' or uint8 '|u1')",
                 descr.split(',').next().unwrap_or(descr)
             ),
         ));
@@ -61,9 +74,42 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad("malformed shape")))
         .collect::<Result<_>>()?;
-    let (n, dim) = match shape.as_slice() {
-        [n] => (*n, 1),
-        [n, d] => (*n, *d),
+    let numel: usize = shape.iter().product();
+    let body = &bytes[hstart + hlen..];
+    if body.len() != numel * width {
+        return Err(Error::data(
+            path,
+            format!(
+                "data is {} bytes, shape {shape:?} needs {} (truncated file?)",
+                body.len(),
+                numel * width
+            ),
+        ));
+    }
+    let data = match width {
+        1 => body.iter().map(|&b| b as f32).collect(),
+        4 => body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        _ => body
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect(),
+    };
+    Ok(NpyArray {
+        shape,
+        data,
+        is_u8: width == 1,
+    })
+}
+
+/// Reads an (N, d) or (N,) array of points from a `.npy` file.
+pub fn read_npy(path: &Path) -> Result<Dataset> {
+    let a = read_npy_array(path)?;
+    let dim = match a.shape.as_slice() {
+        [_] => 1,
+        [_, d] => *d,
         other => {
             return Err(Error::data(
                 path,
@@ -71,27 +117,7 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
             ))
         }
     };
-    let body = &bytes[hstart + hlen..];
-    if body.len() != n * dim * width {
-        return Err(Error::data(
-            path,
-            format!(
-                "data is {} bytes, shape ({n}, {dim}) needs {} (truncated file?)",
-                body.len(),
-                n * dim * width
-            ),
-        ));
-    }
-    let data = if width == 4 {
-        body.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    } else {
-        body.chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect()
-    };
-    Ok(Dataset { data, dim })
+    Ok(Dataset { data: a.data, dim })
 }
 
 /// Writes an (N, d) float32 `.npy` file (format 1.0).
