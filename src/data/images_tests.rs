@@ -132,7 +132,7 @@ fn cifar_png_and_npy_sources() {
     // NPY: uint8 N×C×H×W.
     let mut b = b"\x93NUMPY\x01\x00".to_vec();
     let mut h = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 2, 2), }".to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
