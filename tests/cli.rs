@@ -497,3 +497,120 @@ fn config_plot_eval_and_list_commands_work() {
     let ed = &v["energy_distance"];
     assert!(ed["value"].as_f64().unwrap() > ed["real_vs_real"].as_f64().unwrap());
 }
+
+#[test]
+fn image_models_train_on_idx_data_and_write_sample_grids() {
+    let dir = tmp("images");
+    // 40 raw (uncompressed) IDX images of 8×8 bars, and their labels.
+    let mut idx = vec![0u8, 0, 8, 3];
+    for d in [40u32, 8, 8] {
+        idx.extend_from_slice(&d.to_be_bytes());
+    }
+    for k in 0..40 {
+        for y in 0..8 {
+            for x in 0..8 {
+                idx.push(if (x + k) % 4 == 0 || y == k % 8 {
+                    255
+                } else {
+                    0
+                });
+            }
+        }
+    }
+    std::fs::write(dir.join("img.idx"), &idx).unwrap();
+    let mut lab = vec![0u8, 0, 8, 1];
+    lab.extend_from_slice(&40u32.to_be_bytes());
+    lab.extend((0..40).map(|k| (k % 4) as u8));
+    std::fs::write(dir.join("lab.idx"), &lab).unwrap();
+    let cfg = dir.join("unet.toml");
+    std::fs::write(
+        &cfg,
+        "steps = 4\nbatch = 8\n[unet]\nbase = 8\nmult = [1, 2]\nattn_levels = [1]\ngroups = 4\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let data = format!(
+        "idx:{},{}",
+        s(&dir.join("img.idx")),
+        s(&dir.join("lab.idx"))
+    );
+    ok(&[
+        "train",
+        "--data",
+        &data,
+        "--first",
+        "32",
+        "--out",
+        s(&run),
+        "--config",
+        s(&cfg),
+    ]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            meta["dim"].as_u64(),
+            meta["config"]["unet"]["height"].as_u64()
+        ),
+        (Some(64), Some(8))
+    );
+    let grid = dir.join("grid.png");
+    ok(&[
+        "sample",
+        "--checkpoint",
+        s(&run),
+        "--num",
+        "9",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "3",
+        "--out",
+        s(&grid),
+    ]);
+    let bytes = std::fs::read(&grid).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    // 3×3 grid of 8×8 images at 2× with 2-pixel borders: (3·18 + 2)² pixels.
+    let dec = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap();
+    assert_eq!((dec.info().width, dec.info().height), (56, 56));
+    let npy = dir.join("x.npy");
+    ok(&[
+        "sample",
+        "--checkpoint",
+        s(&run),
+        "--num",
+        "2",
+        "--sampler",
+        "heun",
+        "--steps",
+        "2",
+        "--out",
+        s(&npy),
+    ]);
+    // A point model cannot write a PNG grid; a mismatched image size is refused.
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(checkpoint()),
+        "--num",
+        "2",
+        "--out",
+        s(&dir.join("p.png")),
+    ]);
+    assert!(err.contains("image model"), "{err}");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "steps = 2\n[unet]\ngroups = 5\n").unwrap();
+    let err = fails(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        s(&dir.join("r2")),
+        "--config",
+        s(&bad),
+    ]);
+    assert!(err.contains("groups"), "{err}");
+}

@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::error::{Error, Result};
 use crate::likelihood::{probability_flow_nll, Divergence, Nll};
-use crate::nn::MlpScoreNet;
+use crate::nn::ScoreNet;
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
 use crate::score::NeuralScore;
@@ -18,7 +18,7 @@ use crate::train::{Checkpoint, CheckpointMeta};
 /// A network restored from a checkpoint (EMA weights by default), ready to sample.
 pub struct Trained<B: Backend> {
     /// The network.
-    pub net: MlpScoreNet<B>,
+    pub net: ScoreNet<B>,
     /// The SDE it was trained with.
     pub sde: Box<dyn Sde>,
     /// Checkpoint metadata (config, standardisation, step).
@@ -47,7 +47,7 @@ impl<B: Backend> Trained<B> {
     }
 
     /// The score function in standardised coordinates.
-    pub fn score(&self) -> NeuralScore<'_, B, MlpScoreNet<B>> {
+    pub fn score(&self) -> NeuralScore<'_, B, ScoreNet<B>> {
         NeuralScore {
             model: &self.net,
             sde: self.sde.as_ref(),

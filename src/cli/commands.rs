@@ -13,6 +13,13 @@ use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
 use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
 
+/// Whether `--data` names an image source (`idx:`, `cifar:`, `png:`, `npy:`).
+fn is_image_source(spec: &str) -> bool {
+    ["idx:", "cifar:", "png:", "npy:"]
+        .iter()
+        .any(|p| spec.starts_with(p))
+}
+
 pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
     let mut cfg = match &a.config {
         Some(p) => {
@@ -46,7 +53,20 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         cfg.seed = v;
     }
     cfg.validate()?;
-    let ds = data::load(&a.data, a.toy_samples, &mut Rng::new(cfg.seed ^ 0xDA7A))?;
+    let mut ds = if is_image_source(&a.data) {
+        let images = data::load_images(&a.data)?;
+        let mut u = cfg.unet.clone().unwrap_or_default();
+        (u.channels, u.height, u.width) = (images.channels, images.height, images.width);
+        cfg.unet = Some(u);
+        cfg.standardize = false;
+        images.to_dataset()
+    } else {
+        data::load(&a.data, a.toy_samples, &mut Rng::new(cfg.seed ^ 0xDA7A))?
+    };
+    if let Some(n) = a.first {
+        ds.data.truncate(n.min(ds.len()) * ds.dim);
+    }
+    cfg.validate()?;
     eprintln!(
         "training on {} points of dimension {} | sde {} | loss {:?} | {} steps, batch {}",
         ds.len(),
@@ -112,20 +132,39 @@ fn write_points(path: &Path, x: &[f32], dim: usize) -> Result<()> {
 
 pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<()> {
     let cfg = sampler_config(a)?;
-    if !matches!(
-        a.out.extension().and_then(|e| e.to_str()),
-        Some("csv" | "npy")
-    ) {
-        bail!("{}: output must end in .csv or .npy", a.out.display());
+    let ext = a
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_string();
+    if !matches!(ext.as_str(), "csv" | "npy" | "png") {
+        bail!("{}: output must end in .csv, .npy or .png", a.out.display());
     }
     let model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?;
+    let image_shape = model
+        .meta
+        .config
+        .unet
+        .as_ref()
+        .map(|u| [u.channels, u.height, u.width]);
+    if ext == "png" && image_shape.is_none() {
+        bail!(
+            "{}: PNG sample grids need an image model; this checkpoint holds {}-dimensional points (write .csv or .npy)",
+            a.out.display(),
+            model.dim()
+        );
+    }
     let t = std::time::Instant::now();
     let (x, nfe) = model.sample(&cfg, a.num, &mut Rng::new(a.seed), &mut |_, _| {})?;
     let secs = t.elapsed().as_secs_f64();
     if x.iter().any(|v| !v.is_finite()) {
         bail!("sampler {} produced non-finite values; try more steps or another sampler (nothing written)", cfg.kind.name());
     }
-    write_points(&a.out, &x, model.dim())?;
+    match image_shape {
+        Some(shape) if ext == "png" => scoregen::plot::image_grid(&a.out, &x, shape, 2)?,
+        _ => write_points(&a.out, &x, model.dim())?,
+    }
     eprintln!(
         "{} samples with {} ({} NFE) in {:.2} s ({:.0} NFE/s) → {}",
         a.num,

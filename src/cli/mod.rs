@@ -41,9 +41,13 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
-    /// Data: a .csv or .npy file of N×d points, or toy:NAME (see `scoregen list`).
+    /// Data: a .csv or .npy file of N×d points, toy:NAME (see `scoregen list`), or images:
+    /// idx:<images>[,<labels>], cifar:<dir>, png:<dir>, npy:<N×C×H×W>[,<labels>] (trains a U-Net).
     #[arg(long)]
     data: String,
+    /// Use only the first N items of the data (e.g. 8000 of the MNIST test split for training).
+    #[arg(long)]
+    first: Option<usize>,
     /// Output directory for checkpoints, loss.csv and loss.png.
     #[arg(long)]
     out: PathBuf,
@@ -117,7 +121,7 @@ struct SampleArgs {
     /// Use the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,
-    /// Output .csv or .npy.
+    /// Output .csv or .npy; for image models also .png (a sample grid).
     #[arg(long)]
     out: PathBuf,
     /// Random seed.

@@ -1,7 +1,9 @@
 //! Score networks.
 
 mod mlp;
+mod score_net;
 mod unet;
 
 pub use mlp::{MlpConfig, MlpScoreNet};
+pub use score_net::ScoreNet;
 pub use unet::{UNet, UNetConfig};

@@ -4,6 +4,8 @@
 
 mod canvas;
 mod figures;
+mod grid;
 
 pub use canvas::{Bounds, Canvas, Rgb};
 pub use figures::{line_plot, score_field_figure, ScoreFieldData};
+pub use grid::image_grid;

@@ -13,7 +13,7 @@ use super::params::{load_named, HostTensor};
 use super::{atomic_write, safetensors, TrainConfig};
 use crate::data::Standardizer;
 use crate::error::{Error, Result};
-use crate::nn::MlpScoreNet;
+use crate::nn::ScoreNet;
 use crate::rng::Rng;
 use crate::sde::SdeSpec;
 
@@ -168,12 +168,11 @@ impl Checkpoint {
     }
 
     /// Builds the network with the `model.` (or, with `ema`, the `ema.`) weights.
-    pub fn model<B: Backend>(&self, ema: bool, device: &B::Device) -> Result<MlpScoreNet<B>> {
+    pub fn model<B: Backend>(&self, ema: bool, device: &B::Device) -> Result<ScoreNet<B>> {
         let net = self
             .meta
             .config
-            .model
-            .init::<B>(self.meta.dim, self.meta.config.seed, device);
+            .network::<B>(self.meta.dim, self.meta.config.seed, device)?;
         let prefix = if ema { "ema." } else { "model." };
         load_named(
             net,
@@ -189,7 +188,7 @@ pub fn load_model<B: Backend>(
     dir: &Path,
     ema: bool,
     device: &B::Device,
-) -> Result<(MlpScoreNet<B>, CheckpointMeta)> {
+) -> Result<(ScoreNet<B>, CheckpointMeta)> {
     let ck = Checkpoint::load(dir)?;
     let m = ck.model::<B>(ema, device)?;
     Ok((m, ck.meta))

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::losses::{LossConfig, LossKind};
-use crate::nn::MlpConfig;
+use crate::nn::{MlpConfig, ScoreNet, UNetConfig};
 use crate::sde::SdeSpec;
 
 /// Everything that defines a training run. `scoregen config` prints the defaults.
@@ -44,8 +44,10 @@ pub struct TrainConfig {
     pub beta_max: f64,
     /// The objective.
     pub loss: LossConfig,
-    /// The network.
+    /// The MLP (used for low-dimensional data).
     pub model: MlpConfig,
+    /// A U-Net instead of the MLP (a `[unet]` table; set automatically for image data).
+    pub unet: Option<UNetConfig>,
 }
 
 impl Default for TrainConfig {
@@ -68,6 +70,7 @@ impl Default for TrainConfig {
             beta_max: 20.0,
             loss: LossConfig::default(),
             model: MlpConfig::default(),
+            unet: None,
         }
     }
 }
@@ -110,6 +113,9 @@ impl TrainConfig {
             return Err(Error::config("checkpoint_every", "must be at least 1"));
         }
         self.model.validate()?;
+        if let Some(u) = &self.unet {
+            u.validate()?;
+        }
         self.sde_spec(1.0)?;
         if self.loss.kind == LossKind::Ncsn && self.sde != "ve" {
             return Err(Error::config("loss", "ncsn needs --sde ve"));
@@ -118,6 +124,16 @@ impl TrainConfig {
             return Err(Error::config("loss", "ddpm needs --sde vp"));
         }
         Ok(())
+    }
+
+    /// Builds the configured network for `dim`-dimensional items with initialisation `seed`.
+    pub fn network<B: burn::tensor::backend::Backend>(
+        &self,
+        dim: usize,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<ScoreNet<B>> {
+        ScoreNet::init(&self.model, self.unet.as_ref(), dim, seed, device)
     }
 
     /// The SDE, with `auto_sigma_max` used for VE when `sigma_max` is not set.

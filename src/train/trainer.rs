@@ -13,7 +13,7 @@ use super::{ema_update, lr_at, Adam, TrainConfig};
 use crate::data::{Dataset, Standardizer};
 use crate::error::{Error, Result};
 use crate::losses::loss;
-use crate::nn::MlpScoreNet;
+use crate::nn::ScoreNet;
 use crate::rng::Rng;
 use crate::tensor::{from_rows, scalar};
 
@@ -120,15 +120,14 @@ pub fn train<B: AutodiffBackend>(
         Some(ck) => {
             let m = &ck.meta;
             let wpath = out.join(&m.weights_file);
-            let model: MlpScoreNet<B> = load_named(
-                cfg.model.init::<B>(dim, m.config.seed, device),
+            let model: ScoreNet<B> = load_named(
+                cfg.network::<B>(dim, m.config.seed, device)?,
                 &ck.tensors,
                 "model.",
                 &wpath,
             )?;
             let ema = load_named(
-                cfg.model
-                    .init::<B::InnerBackend>(dim, m.config.seed, device),
+                cfg.network::<B::InnerBackend>(dim, m.config.seed, device)?,
                 &ck.tensors,
                 "ema.",
                 &wpath,
@@ -154,7 +153,7 @@ pub fn train<B: AutodiffBackend>(
             let z = st.forward(&data.data);
             let spec = cfg.sde_spec(max_pairwise_distance(&z, dim))?;
             B::seed(device, cfg.seed);
-            let model = cfg.model.init::<B>(dim, cfg.seed, device);
+            let model = cfg.network::<B>(dim, cfg.seed, device)?;
             let ema = model.valid();
             (st, spec, Rng::new(cfg.seed), 0, model, ema, Adam::default())
         }
@@ -184,8 +183,8 @@ pub fn train<B: AutodiffBackend>(
     let mut losses = Vec::with_capacity((end - start) as usize);
     let mut last_loss = f64::NAN;
     let save = |step: u64,
-                model: &MlpScoreNet<B>,
-                ema: &MlpScoreNet<B::InnerBackend>,
+                model: &ScoreNet<B>,
+                ema: &ScoreNet<B::InnerBackend>,
                 adam: &Adam<B::InnerBackend>,
                 rng: &Rng,
                 last: f64| {
