@@ -590,6 +590,77 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         "--out",
         s(&npy),
     ]);
+    // Class-conditional training on the labels, then guided sampling of one class.
+    let cond = dir.join("cond");
+    ok(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        s(&cond),
+        "--config",
+        s(&cfg),
+        "--class-conditional",
+    ]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cond.join("checkpoint.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["config"]["unet"]["num_classes"].as_u64(), Some(4));
+    let g2 = dir.join("class2.png");
+    ok(&[
+        "sample",
+        "--checkpoint",
+        s(&cond),
+        "--num",
+        "4",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "3",
+        "--class",
+        "2",
+        "--guidance",
+        "1.5",
+        "--out",
+        s(&g2),
+    ]);
+    assert!(g2.is_file());
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&cond),
+        "--num",
+        "4",
+        "--class",
+        "7",
+        "--out",
+        s(&g2),
+    ]);
+    assert!(err.contains("class 7 does not exist"), "{err}");
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&run),
+        "--num",
+        "4",
+        "--class",
+        "1",
+        "--out",
+        s(&g2),
+    ]);
+    assert!(err.contains("unconditional"), "{err}");
+    let unlabelled = format!("idx:{}", s(&dir.join("img.idx")));
+    let err = fails(&[
+        "train",
+        "--data",
+        &unlabelled,
+        "--out",
+        s(&dir.join("c2")),
+        "--config",
+        s(&cfg),
+        "--class-conditional",
+    ]);
+    assert!(err.contains("labelled"), "{err}");
     // A point model cannot write a PNG grid; a mismatched image size is refused.
     let err = fails(&[
         "sample",

@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::error::{Error, Result};
 use crate::likelihood::{probability_flow_nll, Divergence, Nll};
-use crate::nn::ScoreNet;
+use crate::nn::{Guided, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
 use crate::score::NeuralScore;
@@ -75,6 +75,52 @@ impl<B: Backend> Trained<B> {
         )?;
         let z = to_vec(out.x);
         Ok((self.meta.standardizer.inverse(&z), out.nfe))
+    }
+
+    /// Class-conditional samples of `class` with classifier-free guidance weight `guidance`
+    /// (Ho & Salimans 2022); errors for unconditional models or unknown classes.
+    pub fn sample_class(
+        &self,
+        cfg: &SamplerConfig,
+        n: usize,
+        class: usize,
+        guidance: f64,
+        rng: &mut Rng,
+        observe: Observer<B>,
+    ) -> Result<(Vec<f32>, usize)> {
+        let classes = self.net.num_classes();
+        if classes == 0 {
+            return Err(Error::Unsupported(
+                "this model is unconditional; --class needs a model trained with --class-conditional".into(),
+            ));
+        }
+        if class >= classes {
+            return Err(Error::config(
+                "class",
+                format!("class {class} does not exist (the model has {classes})"),
+            ));
+        }
+        let guided = Guided {
+            net: &self.net,
+            class,
+            weight: guidance,
+        };
+        let score = NeuralScore {
+            model: &guided,
+            sde: self.sde.as_ref(),
+            device: self.device.clone(),
+        };
+        let out = sample(
+            cfg,
+            &score,
+            self.sde.as_ref(),
+            n,
+            self.dim(),
+            rng,
+            &self.device,
+            observe,
+        )?;
+        Ok((self.meta.standardizer.inverse(&to_vec(out.x)), out.nfe))
     }
 
     /// ∇x log p(x) at time `t` for data-coordinate points (chain rule through standardisation).

@@ -57,14 +57,26 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         let images = data::load_images(&a.data)?;
         let mut u = cfg.unet.clone().unwrap_or_default();
         (u.channels, u.height, u.width) = (images.channels, images.height, images.width);
+        if a.class_conditional {
+            if images.labels.is_none() {
+                bail!("{}: --class-conditional needs labelled images", a.data);
+            }
+            u.num_classes = images.class_names.len();
+        }
         cfg.unet = Some(u);
         cfg.standardize = false;
         images.to_dataset()
     } else {
+        if a.class_conditional {
+            bail!(
+                "--class-conditional is for labelled image data (idx:, cifar:, png:, npy:), not {}",
+                a.data
+            );
+        }
         data::load(&a.data, a.toy_samples, &mut Rng::new(cfg.seed ^ 0xDA7A))?
     };
     if let Some(n) = a.first {
-        ds.data.truncate(n.min(ds.len()) * ds.dim);
+        ds.truncate(n);
     }
     cfg.validate()?;
     eprintln!(
@@ -156,7 +168,11 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         );
     }
     let t = std::time::Instant::now();
-    let (x, nfe) = model.sample(&cfg, a.num, &mut Rng::new(a.seed), &mut |_, _| {})?;
+    let mut rng = Rng::new(a.seed);
+    let (x, nfe) = match a.class {
+        Some(c) => model.sample_class(&cfg, a.num, c, a.guidance, &mut rng, &mut |_, _| {})?,
+        None => model.sample(&cfg, a.num, &mut rng, &mut |_, _| {})?,
+    };
     let secs = t.elapsed().as_secs_f64();
     if x.iter().any(|v| !v.is_finite()) {
         bail!("sampler {} produced non-finite values; try more steps or another sampler (nothing written)", cfg.kind.name());

@@ -48,6 +48,10 @@ struct TrainArgs {
     /// Use only the first N items of the data (e.g. 8000 of the MNIST test split for training).
     #[arg(long)]
     first: Option<usize>,
+    /// Train a class-conditional U-Net on the labels of the image data (with label dropout, for
+    /// classifier-free guidance).
+    #[arg(long)]
+    class_conditional: bool,
     /// Output directory for checkpoints, loss.csv and loss.png.
     #[arg(long)]
     out: PathBuf,
@@ -115,6 +119,12 @@ struct SampleArgs {
     /// ODE relative/absolute tolerance.
     #[arg(long)]
     tol: Option<f64>,
+    /// Class to generate (class-conditional models).
+    #[arg(long)]
+    class: Option<usize>,
+    /// Classifier-free guidance weight w (with --class).
+    #[arg(long, default_value_t = 0.0, requires = "class")]
+    guidance: f64,
     /// Keep the last step's noise (no Tweedie denoising).
     #[arg(long)]
     no_denoise: bool,

@@ -68,7 +68,7 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
     if seen_rows == 0 {
         return Err(Error::data(path, "no numeric rows"));
     }
-    Ok(Dataset { data, dim })
+    Ok(Dataset::new(data, dim))
 }
 
 /// Writes rows as CSV (no header), one point per line.

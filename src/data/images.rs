@@ -42,6 +42,7 @@ impl ImageSet {
         Dataset {
             data: self.pixels.clone(),
             dim: self.image_size(),
+            labels: self.labels.clone(),
         }
     }
     /// Images `range` (e.g. the first 8 000 for training, the rest held out).

@@ -25,9 +25,26 @@ pub struct Dataset {
     pub data: Vec<f32>,
     /// Dimension d.
     pub dim: usize,
+    /// One class label per point, if the source has them.
+    pub labels: Option<Vec<u32>>,
 }
 
 impl Dataset {
+    /// Unlabelled points.
+    pub fn new(data: Vec<f32>, dim: usize) -> Self {
+        Dataset {
+            data,
+            dim,
+            labels: None,
+        }
+    }
+    /// Keeps only the first `n` points (and labels).
+    pub fn truncate(&mut self, n: usize) {
+        self.data.truncate(n.min(self.len()) * self.dim);
+        if let Some(l) = &mut self.labels {
+            l.truncate(n);
+        }
+    }
     /// Number of points.
     pub fn len(&self) -> usize {
         self.data.len() / self.dim.max(1)

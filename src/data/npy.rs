@@ -117,7 +117,7 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
             ))
         }
     };
-    Ok(Dataset { data: a.data, dim })
+    Ok(Dataset::new(a.data, dim))
 }
 
 /// Writes an (N, d) float32 `.npy` file (format 1.0).

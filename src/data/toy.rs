@@ -80,10 +80,7 @@ impl Toy {
     /// `n` samples.
     pub fn sample(self, n: usize, rng: &mut Rng) -> Dataset {
         if let Some(g) = self.mixture() {
-            return Dataset {
-                data: g.sample(n, rng),
-                dim: 2,
-            };
+            return Dataset::new(g.sample(n, rng), 2);
         }
         let mut data = Vec::with_capacity(2 * n);
         for i in 0..n {
@@ -121,7 +118,7 @@ impl Toy {
             data.push((x + noise * rng.normal()) as f32);
             data.push((y + noise * rng.normal()) as f32);
         }
-        Dataset { data, dim: 2 }
+        Dataset::new(data, 2)
     }
 }
 

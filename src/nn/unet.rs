@@ -400,6 +400,11 @@ impl<B: Backend> UNet<B> {
         self.conv_out.forward(silu(self.norm_out.forward(h)))
     }
 
+    /// Number of classes (0 = unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
     /// Image shape (C, H, W).
     pub fn image_shape(&self) -> [usize; 3] {
         [self.channels, self.height, self.width]

@@ -46,6 +46,9 @@ pub struct TrainConfig {
     pub loss: LossConfig,
     /// The MLP (used for low-dimensional data).
     pub model: MlpConfig,
+    /// Probability of replacing a label by the null class while training a class-conditional
+    /// model (for classifier-free guidance; Ho & Salimans 2022).
+    pub label_dropout: f64,
     /// A U-Net instead of the MLP (a `[unet]` table; set automatically for image data).
     pub unet: Option<UNetConfig>,
 }
@@ -70,6 +73,7 @@ impl Default for TrainConfig {
             beta_max: 20.0,
             loss: LossConfig::default(),
             model: MlpConfig::default(),
+            label_dropout: 0.1,
             unet: None,
         }
     }
@@ -108,6 +112,9 @@ impl TrainConfig {
         }
         if self.grad_clip < 0.0 {
             return Err(Error::config("grad_clip", "must be ≥ 0"));
+        }
+        if !(0.0..1.0).contains(&self.label_dropout) {
+            return Err(Error::config("label_dropout", "must be in [0, 1)"));
         }
         if self.checkpoint_every == 0 {
             return Err(Error::config("checkpoint_every", "must be at least 1"));

@@ -6,6 +6,7 @@ use std::path::Path;
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Int, Tensor, TensorData};
 
 use super::checkpoint::{Checkpoint, CheckpointMeta, FORMAT_VERSION};
 use super::params::{load_named, named_params};
@@ -13,7 +14,7 @@ use super::{ema_update, lr_at, Adam, TrainConfig};
 use crate::data::{Dataset, Standardizer};
 use crate::error::{Error, Result};
 use crate::losses::loss;
-use crate::nn::ScoreNet;
+use crate::nn::{ScoreNet, WithLabels};
 use crate::rng::Rng;
 use crate::tensor::{from_rows, scalar};
 
@@ -161,6 +162,32 @@ pub fn train<B: AutodiffBackend>(
     let sde = sde_spec.build()?;
     cfg.loss.validate(sde.as_ref())?;
     let z = standardizer.forward(&data.data);
+    let classes = model.num_classes();
+    if classes > 0 {
+        match &data.labels {
+            None => {
+                return Err(Error::config(
+                    "unet.num_classes",
+                    "a class-conditional model needs labelled data (e.g. idx:<images>,<labels>)",
+                ))
+            }
+            Some(l) if l.len() != data.len() => {
+                return Err(Error::Shape(format!(
+                    "{} labels for {} items",
+                    l.len(),
+                    data.len()
+                )))
+            }
+            Some(l) => {
+                if let Some(bad) = l.iter().find(|&&v| v as usize >= classes) {
+                    return Err(Error::config(
+                        "unet.num_classes",
+                        format!("label {bad} is ≥ the {classes} classes of the model"),
+                    ));
+                }
+            }
+        }
+    }
     let n = data.len();
     let mut log = loss_log(out, resumed.as_ref().map(|c| c.meta.step))?;
 
@@ -225,7 +252,33 @@ pub fn train<B: AutodiffBackend>(
             xb.extend_from_slice(&z[i * dim..(i + 1) * dim]);
         }
         let x0 = from_rows::<B>(xb, cfg.batch, dim, device);
-        let l = loss(&cfg.loss, &model, sde.as_ref(), x0, &mut rng)?;
+        let l = match &data.labels {
+            Some(labels) if classes > 0 => {
+                // Label dropout: the null class `classes` with probability `label_dropout`.
+                let y: Vec<i64> = idx
+                    .iter()
+                    .map(|&i| {
+                        if rng.uniform() < cfg.label_dropout {
+                            classes as i64
+                        } else {
+                            labels[i] as i64
+                        }
+                    })
+                    .collect();
+                let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [cfg.batch]), device);
+                loss(
+                    &cfg.loss,
+                    &WithLabels {
+                        net: &model,
+                        labels: y,
+                    },
+                    sde.as_ref(),
+                    x0,
+                    &mut rng,
+                )?
+            }
+            _ => loss(&cfg.loss, &model, sde.as_ref(), x0, &mut rng)?,
+        };
         let lv = scalar(l.clone());
         if !lv.is_finite() {
             bar.abandon();

@@ -114,10 +114,7 @@ fn loss_falls_and_bad_runs_fail_clearly() {
     );
 
     // Resuming with data of another dimension is refused.
-    let three = crate::data::Dataset {
-        data: vec![0.0; 30],
-        dim: 3,
-    };
+    let three = crate::data::Dataset::new(vec![0.0; 30], 3);
     let err = train::<A>(
         &cfg,
         &three,
