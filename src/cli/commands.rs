@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::{DemoArgs, EvalArgs, LikelihoodArgs, SampleArgs, ScoreFieldArgs, TrainArgs};
@@ -87,6 +88,13 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         cfg.loss.kind,
         cfg.steps,
         cfg.batch
+    );
+    let params = cfg
+        .network::<B::InnerBackend>(ds.dim, cfg.seed, device)?
+        .num_params();
+    eprintln!(
+        "network: {} with {params} parameters",
+        if cfg.unet.is_some() { "U-Net" } else { "MLP" }
     );
     let opts = TrainOptions {
         resume: a.resume,
