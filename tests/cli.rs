@@ -661,6 +661,48 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         "--class-conditional",
     ]);
     assert!(err.contains("labelled"), "{err}");
+    // Inpainting with the unconditional image model.
+    let filled = dir.join("inpaint.png");
+    for mask in ["half", "centre", "random:0.5"] {
+        ok(&[
+            "inpaint",
+            "--checkpoint",
+            s(&run),
+            "--image",
+            &data,
+            "--mask",
+            mask,
+            "--num",
+            "2",
+            "--steps",
+            "4",
+            "--out",
+            s(&filled),
+        ]);
+        assert_eq!(&std::fs::read(&filled).unwrap()[1..4], b"PNG");
+    }
+    let err = fails(&[
+        "inpaint",
+        "--checkpoint",
+        s(&run),
+        "--image",
+        &data,
+        "--mask",
+        "random:x",
+        "--out",
+        s(&filled),
+    ]);
+    assert!(err.contains("random:x"), "{err}");
+    let err = fails(&[
+        "inpaint",
+        "--checkpoint",
+        s(checkpoint()),
+        "--image",
+        &data,
+        "--out",
+        s(&filled),
+    ]);
+    assert!(err.contains("image model"), "{err}");
     // A point model cannot write a PNG grid; a mismatched image size is refused.
     let err = fails(&[
         "sample",

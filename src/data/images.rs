@@ -242,6 +242,19 @@ fn decode_png(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     Ok((keep, h, w, chw))
 }
 
+/// One PNG image file as an [`ImageSet`] of size 1.
+pub fn read_png_file(path: &Path) -> Result<ImageSet> {
+    let (channels, height, width, chw) = decode_png(path)?;
+    Ok(ImageSet {
+        pixels: chw.into_iter().map(scale_u8).collect(),
+        labels: None,
+        channels,
+        height,
+        width,
+        class_names: Vec::new(),
+    })
+}
+
 /// A folder of PNG images, all of one size and channel count. Images directly in the folder are
 /// unlabelled; images in sub-folders are labelled by sub-folder (sorted by name).
 pub fn read_png_dir(dir: &Path) -> Result<ImageSet> {
