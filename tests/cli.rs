@@ -555,6 +555,10 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         ),
         (Some(64), Some(8))
     );
+    assert!(
+        run.join("samples-00000004.png").is_file(),
+        "a sample grid is written with each checkpoint"
+    );
     let grid = dir.join("grid.png");
     ok(&[
         "sample",
@@ -661,6 +665,30 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         "--class-conditional",
     ]);
     assert!(err.contains("labelled"), "{err}");
+    // Bits/dim of dequantised 8-bit pixels (Hutchinson trace: 64 > 16 dimensions).
+    let out = ok(&[
+        "likelihood",
+        "--checkpoint",
+        s(&run),
+        "--data",
+        &data,
+        "--first",
+        "3",
+        "--json",
+        "--tol",
+        "1e-2",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let (nats, bits) = (
+        v["nll_nats_per_dim"].as_f64().unwrap(),
+        v["bits_per_dim"].as_f64().unwrap(),
+    );
+    assert_eq!(v["num_points"], 3);
+    assert!(
+        (bits - (nats / std::f64::consts::LN_2 + 7.0)).abs() < 1e-9,
+        "{v}"
+    );
+    assert!(v["divergence"].to_string().contains("rademacher"), "{v}");
     // Inpainting with the unconditional image model.
     let filled = dir.join("inpaint.png");
     for mask in ["half", "centre", "random:0.5"] {

@@ -206,7 +206,15 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
 pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) -> Result<()> {
     let model = Trained::<B>::load(&a.checkpoint, true, device)?;
     let mut rng = Rng::new(a.seed);
-    let ds = data::load(&a.data, a.toy_samples, &mut rng)?;
+    let image_data = is_image_source(&a.data);
+    let mut ds = if image_data {
+        data::load_images(&a.data)?.to_dataset()
+    } else {
+        data::load(&a.data, a.toy_samples, &mut rng)?
+    };
+    if let Some(n) = a.first {
+        ds.truncate(n);
+    }
     if ds.dim != model.dim() {
         bail!(
             "{}: the data have {} dimensions but the model in {} was trained on {}",
@@ -217,12 +225,30 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
         );
     }
     let div = app::default_divergence(ds.dim, a.hutchinson, a.gaussian_probes)?;
-    let points = match a.dequantize {
-        Some(levels) => scoregen::likelihood::dequantize(&ds.data, levels, &mut rng)
-            .with_context(|| a.data.clone())?,
-        None => ds.data.clone(),
+    let (points, levels) = if image_data {
+        // 8-bit pixels k, scaled as in training to [−1, 1]: dequantise to (k + u)/128 − 1, whose
+        // bins have width 1/128, so bits/dim of the pixels add log2(128) (MATH.md).
+        let ints: Vec<f32> = ds
+            .data
+            .iter()
+            .map(|v| ((v + 1.0) * 127.5).round())
+            .collect();
+        let deq = scoregen::likelihood::dequantize(&ints, 256, &mut rng)
+            .with_context(|| a.data.clone())?;
+        (
+            deq.iter().map(|v| 2.0 * v - 1.0).collect::<Vec<f32>>(),
+            Some(128.0),
+        )
+    } else {
+        match a.dequantize {
+            Some(l) => (
+                scoregen::likelihood::dequantize(&ds.data, l, &mut rng)
+                    .with_context(|| a.data.clone())?,
+                Some(f64::from(l)),
+            ),
+            None => (ds.data.clone(), None),
+        }
     };
-    let levels = a.dequantize.map(f64::from);
     let t = std::time::Instant::now();
     let nll = app::nll_of_points(
         &model,
@@ -238,7 +264,7 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
         let obj = serde_json::json!({
             "nll_nats_per_dim": nll.nats_per_dim(),
             "bits_per_dim": nll.bits_per_dim(levels),
-            "dequantize_levels": a.dequantize,
+            "dequantize_levels": levels,
             "num_points": nll.per_point.len(),
             "dim": nll.dim,
             "divergence": div,

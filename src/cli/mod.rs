@@ -150,9 +150,13 @@ struct LikelihoodArgs {
     /// Checkpoint directory.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Data: .csv, .npy or toy:NAME.
+    /// Data: .csv, .npy or toy:NAME; or 8-bit images (idx:, cifar:, png:, npy:), which are
+    /// uniformly dequantised and reported in bits/dim of the discrete pixels.
     #[arg(long)]
     data: String,
+    /// Use only the first N items.
+    #[arg(long)]
+    first: Option<usize>,
     /// Hutchinson–Skilling trace estimator with K Rademacher probes (default: exact trace up to 16-D).
     #[arg(long)]
     hutchinson: Option<usize>,

@@ -49,6 +49,10 @@ pub struct TrainConfig {
     /// Probability of replacing a label by the null class while training a class-conditional
     /// model (for classifier-free guidance; Ho & Salimans 2022).
     pub label_dropout: f64,
+    /// Image models: images in the sample grid written at every checkpoint (0 = none).
+    pub sample_grid: usize,
+    /// Image models: DDIM steps of that grid.
+    pub sample_steps: usize,
     /// A U-Net instead of the MLP (a `[unet]` table; set automatically for image data).
     pub unet: Option<UNetConfig>,
 }
@@ -74,6 +78,8 @@ impl Default for TrainConfig {
             loss: LossConfig::default(),
             model: MlpConfig::default(),
             label_dropout: 0.1,
+            sample_grid: 16,
+            sample_steps: 50,
             unet: None,
         }
     }

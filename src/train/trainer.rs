@@ -85,7 +85,44 @@ fn loss_log(out: &Path, resume_step: Option<u64>) -> Result<std::fs::File> {
         .map_err(|e| Error::io(&path, e))
 }
 
-/// Trains an MLP score model on `data`, writing checkpoints and `loss.csv` into `out`.
+/// Writes a grid of `cfg.sample_grid` DDIM samples of the EMA network (its own RNG stream, so the
+/// training stream and exact resumption are unaffected).
+fn sample_grid<B: burn::tensor::backend::Backend>(
+    ema: &ScoreNet<B>,
+    sde: &dyn crate::sde::Sde,
+    shape: [usize; 3],
+    cfg: &TrainConfig,
+    step: u64,
+    path: &Path,
+    device: &B::Device,
+) -> Result<()> {
+    use crate::samplers::{sample, SamplerConfig, SamplerKind};
+    let score = crate::score::NeuralScore {
+        model: ema,
+        sde,
+        device: device.clone(),
+    };
+    let sc = SamplerConfig {
+        steps: cfg.sample_steps.max(1),
+        ..SamplerConfig::new(SamplerKind::Ddim)
+    };
+    let mut rng = Rng::new(cfg.seed ^ step.rotate_left(32));
+    let dim = shape.iter().product();
+    let out = sample(
+        &sc,
+        &score,
+        sde,
+        cfg.sample_grid,
+        dim,
+        &mut rng,
+        device,
+        &mut |_, _| {},
+    )?;
+    crate::plot::image_grid(path, &crate::tensor::to_vec(out.x), shape, 2)
+}
+
+/// Trains a score model (the MLP, or the U-Net when `cfg.unet` is set) on `data`, writing
+/// checkpoints, `loss.csv` and, for image models, sample grids into `out`.
 pub fn train<B: AutodiffBackend>(
     cfg: &TrainConfig,
     data: &Dataset,
@@ -306,6 +343,18 @@ pub fn train<B: AutodiffBackend>(
         }
         if step % cfg.checkpoint_every == 0 || step == end {
             save(step, &model, &ema, &adam, &rng, lv)?;
+            if let (Some(u), true) = (&cfg.unet, cfg.sample_grid > 0) {
+                let path = out.join(format!("samples-{step:08}.png"));
+                sample_grid(
+                    &ema,
+                    sde.as_ref(),
+                    [u.channels, u.height, u.width],
+                    cfg,
+                    step,
+                    &path,
+                    device,
+                )?;
+            }
         }
     }
     bar.finish_and_clear();
