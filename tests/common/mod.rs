@@ -1,0 +1,86 @@
+//! Helpers shared by the CLI test files: run the binary, temporary folders, and one small
+//! trained point model.
+#![allow(dead_code)] // each test file uses a subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_scoregen"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run scoregen")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "scoregen {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn fails(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(!o.status.success(), "scoregen {args:?} should fail");
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scoregen-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small VP model trained once for all tests: 3-D data so that dimension checks bite.
+pub fn checkpoint() -> &'static PathBuf {
+    static CK: OnceLock<PathBuf> = OnceLock::new();
+    CK.get_or_init(|| {
+        let dir = tmp("ck");
+        let mut csv = String::from("a,b,c\n");
+        for i in 0..300 {
+            let t = i as f64 / 300.0 * 6.0;
+            csv.push_str(&format!("{},{},{}\n", t.cos(), t.sin(), 0.5 * t));
+        }
+        let data = dir.join("points.csv");
+        std::fs::write(&data, csv).unwrap();
+        let cfg = dir.join("small.toml");
+        std::fs::write(
+            &cfg,
+            "steps = 40\nbatch = 64\n[model]\nhidden = 32\nblocks = 1\n",
+        )
+        .unwrap();
+        let out = dir.join("run");
+        ok(&[
+            "train",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--config",
+            s(&cfg),
+            "--sde",
+            "vp",
+            "--seed",
+            "3",
+        ]);
+        out
+    })
+}
+
+pub fn read_rows(p: &Path) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
+        .collect()
+}
