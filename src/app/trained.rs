@@ -10,7 +10,7 @@ use crate::likelihood::{probability_flow_nll, Divergence, Nll};
 use crate::nn::{Guided, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
-use crate::score::NeuralScore;
+use crate::score::{NeuralScore, ScoreFn};
 use crate::sde::Sde;
 use crate::tensor::{from_rows, to_vec};
 use crate::train::{Checkpoint, CheckpointMeta};
@@ -63,9 +63,21 @@ impl<B: Backend> Trained<B> {
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
+        self.sample_with(&self.score(), cfg, n, rng, observe)
+    }
+
+    /// Runs the sampler with `score` (standardised space) and maps the result to data space.
+    fn sample_with<S: ScoreFn<B>>(
+        &self,
+        score: &S,
+        cfg: &SamplerConfig,
+        n: usize,
+        rng: &mut Rng,
+        observe: Observer<B>,
+    ) -> Result<(Vec<f32>, usize)> {
         let out = sample(
             cfg,
-            &self.score(),
+            score,
             self.sde.as_ref(),
             n,
             self.dim(),
@@ -73,8 +85,7 @@ impl<B: Backend> Trained<B> {
             &self.device,
             observe,
         )?;
-        let z = to_vec(out.x);
-        Ok((self.meta.standardizer.inverse(&z), out.nfe))
+        Ok((self.meta.standardizer.inverse(&to_vec(out.x)), out.nfe))
     }
 
     /// Class-conditional samples of `class` with classifier-free guidance weight `guidance`
@@ -110,22 +121,11 @@ impl<B: Backend> Trained<B> {
             sde: self.sde.as_ref(),
             device: self.device.clone(),
         };
-        let out = sample(
-            cfg,
-            &score,
-            self.sde.as_ref(),
-            n,
-            self.dim(),
-            rng,
-            &self.device,
-            observe,
-        )?;
-        Ok((self.meta.standardizer.inverse(&to_vec(out.x)), out.nfe))
+        self.sample_with(&score, cfg, n, rng, observe)
     }
 
     /// ∇x log p(x) at time `t` for data-coordinate points (chain rule through standardisation).
     pub fn score_at(&self, points: &[f32], t: f64) -> Vec<f32> {
-        use crate::score::ScoreFn;
         let d = self.dim();
         let z = self.meta.standardizer.forward(points);
         let n = z.len() / d;

@@ -97,19 +97,19 @@ pub struct MlpScoreNet<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> MlpScoreNet<B> {
-    /// Gaussian Fourier features [sin(2πWt), cos(2πWt)] of `t: [n, 1]`.
-    fn embed(&self, t: Tensor<B, 2>) -> Tensor<B, 2> {
-        let proj = t
-            .matmul(self.fourier_w.val())
-            .mul_scalar(std::f64::consts::TAU);
-        Tensor::cat(vec![proj.clone().sin(), proj.cos()], 1)
-    }
+/// Gaussian Fourier features [sin(2πWt), cos(2πWt)] of `t: [n, 1]` with frequencies
+/// `w: [1, k]` (Tancik et al. 2020; the time embedding of NCSN++).
+pub(crate) fn fourier_features<B: Backend>(t: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2> {
+    let proj = t.matmul(w).mul_scalar(std::f64::consts::TAU);
+    Tensor::cat(vec![proj.clone().sin(), proj.cos()], 1)
 }
 
 impl<B: Backend> EpsModel<B> for MlpScoreNet<B> {
     fn eps(&self, x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 2> {
-        let e = silu(self.time_embed.forward(self.embed(t)));
+        let e = silu(
+            self.time_embed
+                .forward(fourier_features(t, self.fourier_w.val())),
+        );
         let mut h = self.input.forward(x);
         for b in &self.blocks {
             let r = b.fc1.forward(silu(h.clone())) + b.temb.forward(e.clone());

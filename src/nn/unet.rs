@@ -345,10 +345,7 @@ impl<B: Backend> UNet<B> {
         labels: Option<Tensor<B, 1, Int>>,
     ) -> Tensor<B, 4> {
         let n = x.dims()[0];
-        let proj = t
-            .matmul(self.fourier_w.val())
-            .mul_scalar(std::f64::consts::TAU);
-        let emb = Tensor::cat(vec![proj.clone().sin(), proj.cos()], 1);
+        let emb = super::mlp::fourier_features(t, self.fourier_w.val());
         let mut temb = self.temb2.forward(silu(self.temb1.forward(emb)));
         if let Some(ce) = &self.class_emb {
             let y = labels.unwrap_or_else(|| {
