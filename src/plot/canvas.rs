@@ -163,20 +163,25 @@ impl Canvas {
 
     /// Encodes the canvas as an 8-bit RGB PNG, written atomically.
     pub fn save_png(&self, path: &Path) -> Result<()> {
-        let mut buf = Vec::new();
-        {
-            let mut enc = png::Encoder::new(&mut buf, self.width as u32, self.height as u32);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            let mut w = enc
-                .write_header()
-                .map_err(|e| Error::data(path, e.to_string()))?;
-            let raw: Vec<u8> = self.pixels.iter().flatten().copied().collect();
-            w.write_image_data(&raw)
-                .map_err(|e| Error::data(path, e.to_string()))?;
-        }
-        crate::train::atomic_write(path, &buf)
+        let raw: Vec<u8> = self.pixels.iter().flatten().copied().collect();
+        write_rgb_png(path, self.width, self.height, &raw)
     }
+}
+
+/// Writes interleaved 8-bit RGB pixels (`width·height·3` bytes) as a PNG, atomically.
+pub(crate) fn write_rgb_png(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<()> {
+    let mut buf = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut buf, width as u32, height as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc
+            .write_header()
+            .map_err(|e| Error::data(path, e.to_string()))?;
+        w.write_image_data(rgb)
+            .map_err(|e| Error::data(path, e.to_string()))?;
+    }
+    crate::train::atomic_write(path, &buf)
 }
 
 /// The viridis colour map (Smith & van der Walt), 9 anchors, linear in between; `v` ∈ [0, 1].

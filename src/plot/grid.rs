@@ -38,16 +38,5 @@ pub fn image_grid(path: &Path, pixels: &[f32], shape: [usize; 3], scale: usize) 
             }
         }
     }
-    let mut buf = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut buf, gw as u32, gh as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut wr = enc
-            .write_header()
-            .map_err(|e| Error::data(path, e.to_string()))?;
-        wr.write_image_data(&rgb)
-            .map_err(|e| Error::data(path, e.to_string()))?;
-    }
-    crate::train::atomic_write(path, &buf)
+    super::canvas::write_rgb_png(path, gw, gh, &rgb)
 }

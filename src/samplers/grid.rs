@@ -16,3 +16,9 @@ pub fn uniform_grid(t_start: f64, t_end: f64, n: usize) -> Vec<f64> {
 pub fn reverse_grid(t_end: f64, n: usize) -> Vec<f64> {
     (0..=n).map(|i| t_end * (n - i) as f64 / n as f64).collect()
 }
+
+/// The reverse-SDE grid linspace(T, ε, n) of the predictor–corrector samplers and its spacing.
+pub fn sde_grid(sde: &dyn crate::sde::Sde, n: usize) -> (Vec<f64>, f64) {
+    let dt = (sde.t_end() - sde.t_min()) / (n.max(2) - 1) as f64;
+    (uniform_grid(sde.t_end(), sde.t_min(), n), dt)
+}

@@ -6,7 +6,7 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{grid::uniform_grid, steps::langevin_corrector_step, Observer, Predictor, Sampled};
+use super::{grid::sde_grid, steps::langevin_corrector_step, Observer, Predictor, Sampled};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::score::ScoreFn;
@@ -41,8 +41,7 @@ pub fn pc_inpaint<B: Backend, S: ScoreFn<B>>(
             + randn::<B>(rng, n, d, &device).mul_scalar(sde.std(t));
         x * free.clone() + known * keep.clone()
     };
-    let times = uniform_grid(sde.t_end(), sde.t_min(), steps);
-    let dt = (sde.t_end() - sde.t_min()) / (steps.max(2) - 1) as f64;
+    let (times, dt) = sde_grid(sde, steps);
     let mut x = prior_sample(sde, rng, n, d, &device);
     let mut x_mean = x.clone();
     let mut nfe = 0;

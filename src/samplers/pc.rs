@@ -3,7 +3,7 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{grid::uniform_grid, steps::langevin_corrector_step, Observer, Sampled};
+use super::{grid::sde_grid, steps::langevin_corrector_step, Observer, Sampled};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::score::ScoreFn;
@@ -92,8 +92,7 @@ pub fn pc_sampler<B: Backend, S: ScoreFn<B>>(
     rng: &mut Rng,
     observe: Observer<B>,
 ) -> Result<Sampled<B>> {
-    let times = uniform_grid(sde.t_end(), sde.t_min(), steps);
-    let dt = (sde.t_end() - sde.t_min()) / (steps.max(2) - 1) as f64;
+    let (times, dt) = sde_grid(sde, steps);
     let mut x_mean = x.clone();
     let mut nfe = 0;
     for &t in &times {
@@ -141,8 +140,7 @@ pub fn pc_vp_algorithm3<B: Backend, S: ScoreFn<B>>(
             sde.name()
         )));
     }
-    let times = uniform_grid(sde.t_end(), sde.t_min(), steps);
-    let dt = (sde.t_end() - sde.t_min()) / (steps.max(2) - 1) as f64;
+    let (times, dt) = sde_grid(sde, steps);
     let mut nfe = 0;
     let mut x_mean = x.clone();
     for (i, &t) in times.iter().enumerate() {

@@ -32,9 +32,17 @@ impl Path {
     }
 }
 
+/// A float parameter with its dotted name, id, flattened value and shape.
+struct Named<B: Backend> {
+    name: String,
+    id: burn::module::ParamId,
+    flat: Tensor<B, 1>,
+    shape: Vec<usize>,
+}
+
 struct Collector<B: Backend> {
     path: Path,
-    out: Vec<(String, Tensor<B, 1>, Vec<usize>)>,
+    out: Vec<Named<B>>,
 }
 
 impl<B: Backend> ModuleVisitor<B> for Collector<B> {
@@ -48,8 +56,22 @@ impl<B: Backend> ModuleVisitor<B> for Collector<B> {
         let t = param.val();
         let shape = t.dims().to_vec();
         let n: usize = shape.iter().product();
-        self.out.push((self.path.joined(), t.reshape([n]), shape));
+        self.out.push(Named {
+            name: self.path.joined(),
+            id: param.id,
+            flat: t.reshape([n]),
+            shape,
+        });
     }
+}
+
+fn collect<B: Backend, M: Module<B>>(module: &M) -> Vec<Named<B>> {
+    let mut c = Collector {
+        path: Path::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
 }
 
 /// The float parameters of `module` as flattened device tensors with their names and shapes,
@@ -57,12 +79,10 @@ impl<B: Backend> ModuleVisitor<B> for Collector<B> {
 pub fn named_tensors<B: Backend, M: Module<B>>(
     module: &M,
 ) -> Vec<(String, Tensor<B, 1>, Vec<usize>)> {
-    let mut c = Collector {
-        path: Path::default(),
-        out: Vec::new(),
-    };
-    module.visit(&mut c);
-    c.out
+    collect(module)
+        .into_iter()
+        .map(|p| (p.name, p.flat, p.shape))
+        .collect()
 }
 
 /// The float parameters of `module` copied to the host.
@@ -163,25 +183,8 @@ pub fn load_named<B: Backend, M: Module<B>>(
 
 /// The parameter ids of `module` by name (to look gradients up).
 pub fn param_ids<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, burn::module::ParamId)> {
-    struct Ids {
-        path: Path,
-        out: Vec<(String, burn::module::ParamId)>,
-    }
-    impl<B: Backend> ModuleVisitor<B> for Ids {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.enter(name);
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.exit();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.out.push((self.path.joined(), param.id));
-        }
-    }
-    let mut v = Ids {
-        path: Path::default(),
-        out: Vec::new(),
-    };
-    module.visit(&mut v);
-    v.out
+    collect(module)
+        .into_iter()
+        .map(|p| (p.name, p.id))
+        .collect()
 }
