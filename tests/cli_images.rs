@@ -8,27 +8,6 @@ use common::*;
 #[test]
 fn image_models_train_on_idx_data_and_write_sample_grids() {
     let dir = tmp("images");
-    // 40 raw (uncompressed) IDX images of 8×8 bars, and their labels.
-    let mut idx = vec![0u8, 0, 8, 3];
-    for d in [40u32, 8, 8] {
-        idx.extend_from_slice(&d.to_be_bytes());
-    }
-    for k in 0..40 {
-        for y in 0..8 {
-            for x in 0..8 {
-                idx.push(if (x + k) % 4 == 0 || y == k % 8 {
-                    255
-                } else {
-                    0
-                });
-            }
-        }
-    }
-    std::fs::write(dir.join("img.idx"), &idx).unwrap();
-    let mut lab = vec![0u8, 0, 8, 1];
-    lab.extend_from_slice(&40u32.to_be_bytes());
-    lab.extend((0..40).map(|k| (k % 4) as u8));
-    std::fs::write(dir.join("lab.idx"), &lab).unwrap();
     let cfg = dir.join("unet.toml");
     std::fs::write(
         &cfg,
@@ -36,11 +15,7 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
     )
     .unwrap();
     let run = dir.join("run");
-    let data = format!(
-        "idx:{},{}",
-        s(&dir.join("img.idx")),
-        s(&dir.join("lab.idx"))
-    );
+    let data = bars_idx(&dir);
     ok(&[
         "train",
         "--data",

@@ -99,21 +99,34 @@ impl<B: Backend> Trained<B> {
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
-        let classes = self.net.num_classes();
-        if classes == 0 {
+        self.sample_classes(cfg, &vec![class; n], guidance, rng, observe)
+    }
+
+    /// One class-conditional sample per entry of `classes` (sample i of class `classes[i]`),
+    /// with classifier-free guidance weight `guidance`.
+    pub fn sample_classes(
+        &self,
+        cfg: &SamplerConfig,
+        classes: &[usize],
+        guidance: f64,
+        rng: &mut Rng,
+        observe: Observer<B>,
+    ) -> Result<(Vec<f32>, usize)> {
+        let known = self.net.num_classes();
+        if known == 0 {
             return Err(Error::Unsupported(
                 "this model is unconditional; --class needs a model trained with --class-conditional".into(),
             ));
         }
-        if class >= classes {
+        if let Some(&class) = classes.iter().find(|&&c| c >= known) {
             return Err(Error::config(
                 "class",
-                format!("class {class} does not exist (the model has {classes})"),
+                format!("class {class} does not exist (the model has {known})"),
             ));
         }
         let guided = Guided {
             net: &self.net,
-            class,
+            classes: classes.to_vec(),
             weight: guidance,
         };
         let score = NeuralScore {
@@ -121,7 +134,12 @@ impl<B: Backend> Trained<B> {
             sde: self.sde.as_ref(),
             device: self.device.clone(),
         };
-        self.sample_with(&score, cfg, n, rng, observe)
+        self.sample_with(&score, cfg, classes.len(), rng, observe)
+    }
+
+    /// Number of classes of a class-conditional model (0 = unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.net.num_classes()
     }
 
     /// ∇x log p(x) at time `t` for data-coordinate points (chain rule through standardisation).

@@ -16,12 +16,7 @@ use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
 use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
 
-/// Whether `--data` names an image source (`idx:`, `cifar:`, `png:`, `npy:`).
-fn is_image_source(spec: &str) -> bool {
-    ["idx:", "cifar:", "png:", "npy:"]
-        .iter()
-        .any(|p| spec.starts_with(p))
-}
+pub use super::image_commands::{classifier, eval_images, is_image_source};
 
 pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
     let mut cfg = match &a.config {
@@ -152,6 +147,15 @@ fn write_points(path: &Path, x: &[f32], dim: usize) -> Result<()> {
     Ok(())
 }
 
+/// `dir/name-labels.npy` beside `dir/name.npy`.
+fn labels_path(out: &Path) -> std::path::PathBuf {
+    let stem = out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("samples");
+    out.with_file_name(format!("{stem}-labels.npy"))
+}
+
 pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<()> {
     let cfg = sampler_config(a)?;
     let ext = a
@@ -179,8 +183,21 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     }
     let t = std::time::Instant::now();
     let mut rng = Rng::new(a.seed);
-    let (x, nfe) = match a.class {
-        Some(c) => model.sample_class(&cfg, a.num, c, a.guidance, &mut rng, &mut |_, _| {})?,
+    let classes: Option<Vec<usize>> = match a.class.as_deref() {
+        None => None,
+        Some("all") => {
+            let k = model.num_classes().max(1);
+            Some((0..a.num).map(|i| i % k).collect())
+        }
+        Some(c) => {
+            let c: usize = c
+                .parse()
+                .with_context(|| format!("--class {c}: expected a class index or `all`"))?;
+            Some(vec![c; a.num])
+        }
+    };
+    let (x, nfe) = match &classes {
+        Some(c) => model.sample_classes(&cfg, c, a.guidance, &mut rng, &mut |_, _| {})?,
         None => model.sample(&cfg, a.num, &mut rng, &mut |_, _| {})?,
     };
     let secs = t.elapsed().as_secs_f64();
@@ -189,6 +206,24 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     }
     match image_shape {
         Some(shape) if ext == "png" => scoregen::plot::image_grid(&a.out, &x, shape, 2)?,
+        Some([c, h, w]) if ext == "npy" => {
+            let unit: Vec<f32> = x
+                .iter()
+                .map(|v| ((v + 1.0) / 2.0).clamp(0.0, 1.0))
+                .collect();
+            data::write_npy_shaped(&a.out, &unit, &[a.num, c, h, w])?;
+            if let Some(classes) = &classes {
+                let labels: Vec<f32> = classes.iter().map(|&k| k as f32).collect();
+                let lp = labels_path(&a.out);
+                data::write_npy_shaped(&lp, &labels, &[a.num])?;
+                eprintln!(
+                    "labels → {} (evaluate with --fake npy:{},{})",
+                    lp.display(),
+                    a.out.display(),
+                    lp.display()
+                );
+            }
+        }
         _ => write_points(&a.out, &x, model.dim())?,
     }
     eprintln!(
@@ -485,13 +520,38 @@ pub fn inpaint<B: AutodiffBackend>(device: &B::Device, a: &InpaintArgs) -> Resul
     }
     let n = a.num.min(images.len()).max(1);
     let size = images.image_size();
-    let y = images.pixels[..n * size].to_vec();
+    let mut y = images.pixels[..n * size].to_vec();
     let mut rng = Rng::new(a.seed);
-    let mask1 = inpaint_mask(&a.mask, shape, &mut rng)?;
+    let colour = matches!(a.mask.as_str(), "colour" | "color");
+    let (basis, mask1) = if colour {
+        if shape[0] != 3 {
+            bail!(
+                "--mask colour needs an RGB model; this one has {} channel(s)",
+                shape[0]
+            );
+        }
+        // Keep only the grey level: every pixel becomes the mean of its channels, and the
+        // mask keeps the luminance coordinate of the colour basis.
+        let hw = shape[1] * shape[2];
+        for img in y.chunks_mut(size) {
+            for p in 0..hw {
+                let g = (img[p] + img[hw + p] + img[2 * hw + p]) / 3.0;
+                [0, hw, 2 * hw].iter().for_each(|&o| img[o + p] = g);
+            }
+        }
+        let m: Vec<f32> = (0..size).map(|i| if i < hw { 1.0 } else { 0.0 }).collect();
+        (scoregen::samplers::Basis::Colour { pixels: hw }, m)
+    } else {
+        (
+            scoregen::samplers::Basis::Identity,
+            inpaint_mask(&a.mask, shape, &mut rng)?,
+        )
+    };
     let mask: Vec<f32> = (0..n).flat_map(|_| mask1.iter().copied()).collect();
     let out = scoregen::samplers::pc_inpaint(
         &model.score(),
         model.sde.as_ref(),
+        basis,
         from_rows::<B::InnerBackend>(y.clone(), n, size, device),
         from_rows::<B::InnerBackend>(mask.clone(), n, size, device),
         a.steps,
@@ -502,11 +562,14 @@ pub fn inpaint<B: AutodiffBackend>(device: &B::Device, a: &InpaintArgs) -> Resul
     )?;
     let filled = to_vec(out.x);
     // Masked inputs with the missing pixels shown mid-grey, then the completions.
-    let mut grid: Vec<f32> = y
-        .iter()
-        .zip(&mask)
-        .map(|(v, m)| if *m > 0.5 { *v } else { 0.0 })
-        .collect();
+    let mut grid: Vec<f32> = if colour {
+        y.clone()
+    } else {
+        y.iter()
+            .zip(&mask)
+            .map(|(v, m)| if *m > 0.5 { *v } else { 0.0 })
+            .collect()
+    };
     grid.extend(filled);
     scoregen::plot::image_grid(&a.out, &grid, shape, 2)?;
     eprintln!(

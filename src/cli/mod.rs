@@ -1,6 +1,7 @@
 //! Command definitions and dispatch onto a backend chosen at run time.
 
 mod commands;
+mod image_commands;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Compare generated samples with real data (energy distance, MMD, sliced Wasserstein),
     /// each beside its real-vs-real noise floor.
     Eval(EvalArgs),
+    /// Train the evaluation classifier on labelled images (its features give FID/KID and
+    /// precision/recall; its predictions score class-conditional samples).
+    Classifier(ClassifierArgs),
     /// Figures.
     #[command(subcommand)]
     Plot(PlotCommand),
@@ -122,9 +126,10 @@ struct SampleArgs {
     /// ODE relative/absolute tolerance.
     #[arg(long)]
     tol: Option<f64>,
-    /// Class to generate (class-conditional models).
+    /// Class to generate (class-conditional models): a class index, or `all` to cycle through
+    /// the classes (image .npy outputs then get a `<name>-labels.npy` beside them).
     #[arg(long)]
-    class: Option<usize>,
+    class: Option<String>,
     /// Classifier-free guidance weight w (with --class).
     #[arg(long, default_value_t = 0.0, requires = "class")]
     guidance: f64,
@@ -134,7 +139,8 @@ struct SampleArgs {
     /// Use the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,
-    /// Output .csv or .npy; for image models also .png (a sample grid).
+    /// Output .csv or .npy; for image models also .png (a sample grid). Image models write .npy
+    /// as N×C×H×W in [0, 1] (readable as `npy:` image data).
     #[arg(long)]
     out: PathBuf,
     /// Random seed.
@@ -193,7 +199,8 @@ struct InpaintArgs {
     #[arg(long)]
     image: String,
     /// Mask of known pixels: half (right half missing), centre (centre box missing),
-    /// random:P (a fraction P missing), or a PNG of the image size (white = known).
+    /// random:P (a fraction P missing), a PNG of the image size (white = known), or colour
+    /// (RGB models: keep the grey level of each pixel, generate the colours).
     #[arg(long, default_value = "half")]
     mask: String,
     /// Number of images.
@@ -215,12 +222,20 @@ struct InpaintArgs {
 
 #[derive(clap::Args, Debug)]
 struct EvalArgs {
-    /// Real data: .csv, .npy or toy:NAME.
+    /// Real data: .csv, .npy or toy:NAME; or images (idx:, cifar:, png:, npy:), compared in the
+    /// feature space of `--features`.
     #[arg(long)]
     real: String,
-    /// Generated samples: .csv or .npy.
+    /// Generated samples: .csv or .npy; for images npy:<N×C×H×W>[,<labels.npy>] (labels give
+    /// the class accuracy), png:<dir>, ….
     #[arg(long)]
     fake: String,
+    /// Evaluation classifier directory (from `scoregen classifier`), for image data.
+    #[arg(long)]
+    features: Option<PathBuf>,
+    /// cpu, cuda or cuda:N (image features).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// At most this many points per set (the statistics cost O(n²)).
     #[arg(long, default_value_t = 2000)]
     max_points: usize,
@@ -233,6 +248,38 @@ struct EvalArgs {
     /// Random seed (split, projections, toy data).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClassifierArgs {
+    /// Labelled images: idx:<images>,<labels>, cifar:<dir>, png:<dir> (sub-folders),
+    /// npy:<images>,<labels>.
+    #[arg(long)]
+    data: String,
+    /// Train on the first N images; up to --heldout of the rest measure the accuracy.
+    #[arg(long)]
+    first: Option<usize>,
+    /// Held-out images for the reported accuracy.
+    #[arg(long, default_value_t = 2000)]
+    heldout: usize,
+    /// Output directory (classifier.json + classifier.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Adam steps.
+    #[arg(long, default_value_t = 1500)]
+    steps: u64,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Peak learning rate (warm-up, then cosine).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -321,7 +368,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) => on_device!(device(&a.device)?, sample(&a)),
         Command::Likelihood(a) => on_device!(device(&a.device)?, likelihood(&a)),
         Command::Inpaint(a) => on_device!(device(&a.device)?, inpaint(&a)),
+        Command::Eval(a) if commands::is_image_source(&a.real) => {
+            on_device!(device(&a.device)?, eval_images(&a))
+        }
         Command::Eval(a) => commands::eval(&a),
+        Command::Classifier(a) => on_device!(device(&a.device)?, classifier(&a)),
         Command::Plot(PlotCommand::ScoreField(a)) => {
             on_device!(device(&a.device)?, score_field(&a))
         }

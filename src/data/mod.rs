@@ -11,7 +11,7 @@ pub use csv::{read_csv, write_csv};
 pub use images::{
     load_images, read_cifar, read_idx, read_npy_images, read_png_dir, read_png_file, ImageSet,
 };
-pub use npy::{read_npy, read_npy_array, write_npy, NpyArray};
+pub use npy::{read_npy, read_npy_array, write_npy, write_npy_shaped, NpyArray};
 pub use standardize::Standardizer;
 pub use toy::{Toy, TOY_NAMES};
 

@@ -122,8 +122,19 @@ pub fn read_npy(path: &Path) -> Result<Dataset> {
 
 /// Writes an (N, d) float32 `.npy` file (format 1.0).
 pub fn write_npy(path: &Path, data: &[f32], dim: usize) -> Result<()> {
-    let n = data.len() / dim.max(1);
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {dim}), }}");
+    write_npy_shaped(path, data, &[data.len() / dim.max(1), dim])
+}
+
+/// Writes row-major float32 `data` of the given shape as a little-endian NPY (version 1.0)
+/// file, atomically.
+pub fn write_npy_shaped(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so that magic + 4 + header (+ newline) is a multiple of 64.
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');

@@ -24,7 +24,8 @@ impl<'a> Points<'a> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    fn row(&self, i: usize) -> &[f32] {
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &'a [f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 }

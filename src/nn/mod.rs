@@ -1,9 +1,13 @@
 //! Score networks.
 
+mod classifier;
+mod group_norm;
 mod mlp;
 mod score_net;
 mod unet;
 
+pub use classifier::{Classifier, ClassifierConfig};
+pub use group_norm::GroupNorm;
 pub use mlp::{MlpConfig, MlpScoreNet};
 pub use score_net::{Guided, ScoreNet, WithLabels};
 pub use unet::{UNet, UNetConfig};

@@ -1,7 +1,7 @@
 //! The networks a checkpoint can hold, behind one module type.
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Int, Tensor};
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
 use super::{MlpConfig, MlpScoreNet, UNet, UNetConfig};
 use crate::error::{Error, Result};
@@ -105,8 +105,8 @@ impl<B: Backend> EpsModel<B> for WithLabels<'_, B> {
 pub struct Guided<'a, B: Backend> {
     /// The class-conditional network.
     pub net: &'a ScoreNet<B>,
-    /// The requested class.
-    pub class: usize,
+    /// The requested class of each row (row i uses `classes[i % classes.len()]`).
+    pub classes: Vec<usize>,
     /// The guidance weight w.
     pub weight: f64,
 }
@@ -115,7 +115,11 @@ impl<B: Backend> EpsModel<B> for Guided<'_, B> {
     fn eps(&self, x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = x.dims()[0];
         let dev = x.device();
-        let cond = Tensor::<B, 1, Int>::full([n], self.class as i64, &dev);
+        let k = self.classes.len().max(1);
+        let labels: Vec<i64> = (0..n)
+            .map(|i| self.classes.get(i % k).copied().unwrap_or(0) as i64)
+            .collect();
+        let cond = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &dev);
         let e_c = self.net.eps_with(x.clone(), t.clone(), Some(cond));
         if self.weight == 0.0 {
             return e_c;
@@ -157,7 +161,7 @@ mod tests {
         let c1 = eps(&|x, t| {
             Guided {
                 net: &net,
-                class: 1,
+                classes: vec![1],
                 weight: 0.0,
             }
             .eps(x, t)
@@ -165,7 +169,7 @@ mod tests {
         let c2 = eps(&|x, t| {
             Guided {
                 net: &net,
-                class: 2,
+                classes: vec![2],
                 weight: 0.0,
             }
             .eps(x, t)
@@ -174,7 +178,7 @@ mod tests {
         let g = eps(&|x, t| {
             Guided {
                 net: &net,
-                class: 1,
+                classes: vec![1],
                 weight: 2.0,
             }
             .eps(x, t)

@@ -6,9 +6,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use super::group_norm::GroupNorm;
 use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear,
-    LinearConfig, PaddingConfig2d,
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
@@ -179,7 +180,7 @@ impl UNetConfig {
             mid_attn: mid.1,
             mid_res2: mid.2,
             up,
-            norm_out: GroupNormConfig::new(self.groups, ch).init(device),
+            norm_out: GroupNorm::new(self.groups, ch, device),
             conv_out: conv(ch, self.channels, 3, 1, device),
             channels: self.channels,
             height: self.height,
@@ -189,7 +190,8 @@ impl UNetConfig {
     }
 }
 
-fn conv<B: Backend>(
+/// A k×k convolution with "same" padding and the given stride.
+pub(crate) fn conv<B: Backend>(
     cin: usize,
     cout: usize,
     k: usize,
@@ -230,10 +232,10 @@ impl<B: Backend> ResBlock<B> {
             .find(|g| cin.is_multiple_of(*g))
             .unwrap_or(1);
         ResBlock {
-            norm1: GroupNormConfig::new(g_in, cin).init(device),
+            norm1: GroupNorm::new(g_in, cin, device),
             conv1: conv(cin, cout, 3, 1, device),
             temb: LinearConfig::new(temb_dim, cout).init(device),
-            norm2: GroupNormConfig::new(groups, cout).init(device),
+            norm2: GroupNorm::new(groups, cout, device),
             dropout: DropoutConfig::new(dropout).init(),
             conv2: conv(cout, cout, 3, 1, device),
             shortcut: (cin != cout).then(|| conv(cin, cout, 1, 1, device)),
@@ -268,7 +270,7 @@ impl<B: Backend> AttnBlock<B> {
     fn new(c: usize, groups: usize, device: &B::Device) -> Self {
         let lin = || LinearConfig::new(c, c).init(device);
         AttnBlock {
-            norm: GroupNormConfig::new(groups, c).init(device),
+            norm: GroupNorm::new(groups, c, device),
             q: lin(),
             k: lin(),
             v: lin(),

@@ -13,10 +13,71 @@ use crate::score::ScoreFn;
 use crate::sde::{prior_sample, Sde};
 use crate::tensor::randn;
 
-/// Fills the entries of `y` where `mask` is 0, keeping those where it is 1 (`[n, d]` each).
+/// The coordinates the mask applies to: the data's own, or an orthonormal colour basis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// The mask selects data entries (pixels): inpainting, imputation.
+    Identity,
+    /// Rows are 3×`pixels` RGB images and the mask selects coordinates of the orthonormal
+    /// colour basis (1,1,1)/√3 (luminance), (1,−1,0)/√2, (1,1,−2)/√6 at every pixel:
+    /// colourisation keeps the first (Song et al. 2021, App. I.2, "decoupled" colour space).
+    Colour {
+        /// H·W.
+        pixels: usize,
+    },
+}
+
+const COLOUR: [[f32; 3]; 3] = [
+    [0.577_350_26, 0.577_350_26, 0.577_350_26],
+    [
+        std::f32::consts::FRAC_1_SQRT_2,
+        -std::f32::consts::FRAC_1_SQRT_2,
+        0.0,
+    ],
+    [0.408_248_3, 0.408_248_3, -0.816_496_6],
+];
+
+impl Basis {
+    fn mix<B: Backend>(
+        x: Tensor<B, 2>,
+        pixels: usize,
+        m: impl Fn(usize, usize) -> f32,
+    ) -> Tensor<B, 2> {
+        let n = x.dims()[0];
+        let c: Vec<Tensor<B, 2>> = (0..3)
+            .map(|i| x.clone().slice([0..n, i * pixels..(i + 1) * pixels]))
+            .collect();
+        let out: Vec<Tensor<B, 2>> = (0..3)
+            .map(|j| {
+                c[0].clone().mul_scalar(m(j, 0))
+                    + c[1].clone().mul_scalar(m(j, 1))
+                    + c[2].clone().mul_scalar(m(j, 2))
+            })
+            .collect();
+        Tensor::cat(out, 1)
+    }
+    /// Data coordinates → basis coordinates.
+    pub fn forward<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        match *self {
+            Basis::Identity => x,
+            Basis::Colour { pixels } => Self::mix(x, pixels, |j, i| COLOUR[j][i]),
+        }
+    }
+    /// Basis coordinates → data coordinates (the transpose: the basis is orthonormal).
+    pub fn inverse<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        match *self {
+            Basis::Identity => x,
+            Basis::Colour { pixels } => Self::mix(x, pixels, |j, i| COLOUR[i][j]),
+        }
+    }
+}
+
+/// Fills the entries of `y` where `mask` is 0, keeping those where it is 1 (`[n, d]` each); the
+/// mask applies to the coordinates of `basis` (pixels, or a decorrelated colour space).
 pub fn pc_inpaint<B: Backend, S: ScoreFn<B>>(
     score: &S,
     sde: &dyn Sde,
+    basis: Basis,
     y: Tensor<B, 2>,
     mask: Tensor<B, 2>,
     steps: usize,
@@ -33,13 +94,22 @@ pub fn pc_inpaint<B: Backend, S: ScoreFn<B>>(
             [n, d]
         )));
     }
+    if let Basis::Colour { pixels } = basis {
+        if d != 3 * pixels {
+            return Err(Error::Shape(format!(
+                "colourisation needs RGB rows of 3×{pixels} values, got {d}"
+            )));
+        }
+    }
     let device = y.device();
     let keep = mask.clone();
     let free = mask.neg().add_scalar(1.0);
+    let yb = basis.forward(y);
+    // The noise is drawn in basis coordinates: an orthonormal change keeps it N(0, I).
     let replace = |x: Tensor<B, 2>, t: f64, rng: &mut Rng| {
-        let known = y.clone().mul_scalar(sde.mean_factor(t))
+        let known = yb.clone().mul_scalar(sde.mean_factor(t))
             + randn::<B>(rng, n, d, &device).mul_scalar(sde.std(t));
-        x * free.clone() + known * keep.clone()
+        basis.inverse(basis.forward(x) * free.clone() + known * keep.clone())
     };
     let (times, dt) = sde_grid(sde, steps);
     let mut x = prior_sample(sde, rng, n, d, &device);
@@ -60,7 +130,7 @@ pub fn pc_inpaint<B: Backend, S: ScoreFn<B>>(
     }
     // The known entries are returned exactly.
     Ok(Sampled {
-        x: x_mean * free + y * keep,
+        x: basis.inverse(basis.forward(x_mean) * free + yb * keep),
         nfe,
     })
 }
@@ -103,6 +173,7 @@ mod tests {
             let out = pc_inpaint(
                 &score,
                 sde.as_ref(),
+                Basis::Identity,
                 from_rows::<Flex>(known, n, 2, &dev),
                 from_rows::<Flex>(mask, n, 2, &dev),
                 300,
@@ -138,5 +209,83 @@ mod tests {
             }
             assert_eq!(out.nfe, 600);
         }
+    }
+
+    #[test]
+    fn colourisation_keeps_the_luminance_and_recovers_the_colour_it_implies() {
+        // One RGB pixel from ½N((2.5,2,1.5), 0.3I) + ½N(−(2.5,2,1.5), 0.3I): the grey levels
+        // are ±2, 12σ apart along (1,1,1)/√3, so the grey level picks the component; the colour
+        // then has mean ±(2.5,2,1.5) and per-channel variance 0.3·(1 − 1/3) = 0.2 (the free
+        // plane). (Replacement is accurate here because luminance and colour are independent
+        // within a component and the luminance separates the components far more than the
+        // colour does; with strongly separated colours it can commit to the wrong component
+        // early, the known limitation of the replacement method.)
+        let gmm = GaussianMixture::isotropic(
+            vec![0.5, 0.5],
+            vec![vec![2.5, 2.0, 1.5], vec![-2.5, -2.0, -1.5]],
+            vec![0.3f64.sqrt(); 2],
+        )
+        .unwrap();
+        let dev = Default::default();
+        let spec = SdeSpec::default_for("vp").unwrap();
+        let sde = spec.build().unwrap();
+        let score = GmmScore::<Flex>::new(gmm, &spec, &dev).unwrap();
+        let n = 1000;
+        let grey: Vec<f32> = (0..n)
+            .flat_map(|i| [if i % 2 == 0 { 2.0 } else { -2.0 }; 3])
+            .collect();
+        let mask: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0, 0.0]).collect();
+        let basis = Basis::Colour { pixels: 1 };
+        // The basis is orthonormal: forward then inverse is the identity.
+        let probe = from_rows::<Flex>(vec![0.3, -1.2, 2.0], 1, 3, &dev);
+        let back = to_vec(basis.inverse(basis.forward(probe)));
+        assert!(back
+            .iter()
+            .zip([0.3, -1.2, 2.0])
+            .all(|(a, b)| (a - b).abs() < 1e-6));
+        let out = pc_inpaint(
+            &score,
+            sde.as_ref(),
+            basis,
+            from_rows::<Flex>(grey, n, 3, &dev),
+            from_rows::<Flex>(mask, n, 3, &dev),
+            300,
+            1,
+            0.16,
+            &mut Rng::new(4),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let x = to_vec(out.x);
+        for (parity, sign) in [(0, 1.0f64), (1, -1.0)] {
+            let rows: Vec<&[f32]> = x.chunks(3).skip(parity).step_by(2).collect();
+            for (c, want) in [2.5, 2.0, 1.5].iter().enumerate() {
+                let v: Vec<f64> = rows.iter().map(|r| r[c] as f64).collect();
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64;
+                assert!((mean - sign * want).abs() < 0.1, "channel {c}: mean {mean}");
+                assert!((var - 0.2).abs() < 0.06, "channel {c}: variance {var}");
+            }
+            for r in &rows {
+                let lum = (r[0] + r[1] + r[2]) / 3.0;
+                assert!(
+                    (lum as f64 - 2.0 * sign).abs() < 1e-5,
+                    "grey level {lum} not kept"
+                );
+            }
+        }
+        assert!(pc_inpaint(
+            &score,
+            sde.as_ref(),
+            Basis::Colour { pixels: 2 },
+            from_rows::<Flex>(vec![0.0; 3], 1, 3, &dev),
+            from_rows::<Flex>(vec![1.0; 3], 1, 3, &dev),
+            3,
+            0,
+            0.16,
+            &mut Rng::new(4),
+            &mut |_, _| {},
+        )
+        .is_err());
     }
 }

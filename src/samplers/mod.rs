@@ -17,7 +17,7 @@ pub use ddim::ddim;
 pub use ddpm::ddpm_ancestral;
 pub use edm::{dpmpp_2m, heun_edm, karras_sigmas, HeunOptions};
 pub use grid::{reverse_grid, uniform_grid};
-pub use inpaint::pc_inpaint;
+pub use inpaint::{pc_inpaint, Basis};
 pub use langevin::{annealed_langevin, langevin};
 pub use ode::{probability_flow, rk45, Rk45Options, Rk45Stats};
 pub use pc::{pc_sampler, pc_vp_algorithm3, Predictor};

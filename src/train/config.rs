@@ -53,6 +53,9 @@ pub struct TrainConfig {
     pub sample_grid: usize,
     /// Image models: DDIM steps of that grid.
     pub sample_steps: usize,
+    /// Image models: flip each training image left–right with probability ½ (augmentation for
+    /// data sets whose mirror images are equally likely, e.g. CIFAR-10; not digits).
+    pub hflip: bool,
     /// A U-Net instead of the MLP (a `[unet]` table; set automatically for image data).
     pub unet: Option<UNetConfig>,
 }
@@ -80,6 +83,7 @@ impl Default for TrainConfig {
             label_dropout: 0.1,
             sample_grid: 16,
             sample_steps: 50,
+            hflip: false,
             unet: None,
         }
     }

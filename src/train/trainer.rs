@@ -43,6 +43,11 @@ pub struct TrainSummary {
 }
 
 /// Largest pairwise distance in (a subsample of) the data: σ_max of Song & Ermon 2020.
+/// Mirrors a flattened C×H×W image left–right in place (every row of `width` pixels reversed).
+fn hflip(image: &mut [f32], width: usize) {
+    image.chunks_mut(width.max(1)).for_each(|row| row.reverse());
+}
+
 fn max_pairwise_distance(data: &[f32], dim: usize) -> f64 {
     let n = data.len() / dim;
     let stride = (n / 1000).max(1);
@@ -286,7 +291,13 @@ pub fn train<B: AutodiffBackend>(
         let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.below(n)).collect();
         let mut xb = Vec::with_capacity(cfg.batch * dim);
         for &i in &idx {
+            let start = xb.len();
             xb.extend_from_slice(&z[i * dim..(i + 1) * dim]);
+            if let (true, Some(u)) = (cfg.hflip, &cfg.unet) {
+                if rng.uniform() < 0.5 {
+                    hflip(&mut xb[start..], u.width);
+                }
+            }
         }
         let x0 = from_rows::<B>(xb, cfg.batch, dim, device);
         let l = match &data.labels {

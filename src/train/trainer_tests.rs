@@ -128,3 +128,16 @@ fn loss_falls_and_bad_runs_fail_clearly() {
     .unwrap_err();
     assert!(err.to_string().contains("3 dimensions"), "{err}");
 }
+
+#[test]
+fn horizontal_flip_mirrors_every_row_of_every_channel() {
+    // 2 channels × 2 rows × 3 columns.
+    let mut img: Vec<f32> = (0..12).map(|v| v as f32).collect();
+    super::hflip(&mut img, 3);
+    assert_eq!(
+        img,
+        vec![2.0, 1.0, 0.0, 5.0, 4.0, 3.0, 8.0, 7.0, 6.0, 11.0, 10.0, 9.0]
+    );
+    super::hflip(&mut img, 3);
+    assert_eq!(img, (0..12).map(|v| v as f32).collect::<Vec<_>>());
+}

@@ -84,3 +84,33 @@ pub fn read_rows(p: &Path) -> Vec<Vec<f64>> {
         .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
         .collect()
 }
+
+/// Writes 40 raw (uncompressed) IDX images of 8×8 bars and their labels (4 classes) into `dir`
+/// and returns the `idx:<images>,<labels>` data argument.
+pub fn bars_idx(dir: &Path) -> String {
+    let mut idx = vec![0u8, 0, 8, 3];
+    for d in [40u32, 8, 8] {
+        idx.extend_from_slice(&d.to_be_bytes());
+    }
+    for k in 0..40 {
+        for y in 0..8 {
+            for x in 0..8 {
+                idx.push(if (x + k) % 4 == 0 || y == k % 8 {
+                    255
+                } else {
+                    0
+                });
+            }
+        }
+    }
+    std::fs::write(dir.join("img.idx"), &idx).unwrap();
+    let mut lab = vec![0u8, 0, 8, 1];
+    lab.extend_from_slice(&40u32.to_be_bytes());
+    lab.extend((0..40).map(|k| (k % 4) as u8));
+    std::fs::write(dir.join("lab.idx"), &lab).unwrap();
+    format!(
+        "idx:{},{}",
+        s(&dir.join("img.idx")),
+        s(&dir.join("lab.idx"))
+    )
+}

@@ -1,0 +1,119 @@
+//! Commands on image data sets: the evaluation classifier and image-quality evaluation.
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+
+use super::{ClassifierArgs, EvalArgs};
+use scoregen::data;
+use scoregen::eval::{self, ClassifierMeta, ClassifierTraining, Figure};
+use scoregen::rng::Rng;
+
+/// Whether a data argument names an image source (`idx:`, `cifar:`, `png:`, `npy:`).
+pub fn is_image_source(spec: &str) -> bool {
+    ["idx:", "cifar:", "png:", "npy:"]
+        .iter()
+        .any(|p| spec.starts_with(p))
+}
+
+pub fn classifier<B: AutodiffBackend>(device: &B::Device, a: &ClassifierArgs) -> Result<()> {
+    if !is_image_source(&a.data) {
+        bail!(
+            "--data {}: the classifier needs labelled images (idx:, cifar:, png:, npy:)",
+            a.data
+        );
+    }
+    let all = data::load_images(&a.data)?;
+    let first = a.first.unwrap_or(all.len()).min(all.len());
+    let train = all.slice(0..first);
+    let heldout = all.slice(first..(first + a.heldout).min(all.len()));
+    let opts = ClassifierTraining {
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+    };
+    eprintln!(
+        "training the evaluation classifier on {} images ({} held out), {} steps",
+        train.len(),
+        heldout.len(),
+        a.steps
+    );
+    let bar = indicatif::ProgressBar::new(a.steps);
+    let t = std::time::Instant::now();
+    let (net, cfg) = eval::train_classifier::<B>(&train, &opts, device, &mut |step, loss| {
+        bar.set_position(step);
+        if step % 10 == 0 {
+            bar.set_message(format!("loss {loss:.4}"));
+        }
+    })?;
+    bar.finish_and_clear();
+    let acc = if heldout.is_empty() {
+        f64::NAN
+    } else {
+        eval::accuracy(&net, &heldout, device)?
+    };
+    let meta = ClassifierMeta {
+        config: cfg,
+        class_names: all.class_names.clone(),
+        steps: a.steps,
+        train_images: train.len(),
+        heldout_accuracy: acc,
+        heldout_images: heldout.len(),
+    };
+    eval::save_classifier(&a.out, &net, &meta)?;
+    println!(
+        "classifier: {} steps in {:.1} s; held-out accuracy {:.4} on {} images → {}",
+        a.steps,
+        t.elapsed().as_secs_f64(),
+        acc,
+        heldout.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+pub fn eval_images<B: AutodiffBackend>(device: &B::Device, a: &EvalArgs) -> Result<()> {
+    let Some(dir) = &a.features else {
+        bail!(
+            "--real {} is image data: pass --features <dir> with an evaluation classifier \
+             (train one with `scoregen classifier --data {} --out <dir>`)",
+            a.real,
+            a.real
+        );
+    };
+    if !is_image_source(&a.fake) {
+        bail!("--fake {}: image data expected (npy:<N×C×H×W>[,<labels>], png:<dir>, …) when --real is images", a.fake);
+    }
+    let (net, meta) = eval::load_classifier::<B::InnerBackend>(dir, device)
+        .with_context(|| format!("loading the classifier in {}", dir.display()))?;
+    let real = data::load_images(&a.real)?;
+    let fake = data::load_images(&a.fake)?;
+    let shape = [meta.config.channels, meta.config.height, meta.config.width];
+    let mut rng = Rng::new(a.seed);
+    let c = eval::compare_images(&net, shape, &real, &fake, a.max_points, &mut rng, device)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&c)?);
+        return Ok(());
+    }
+    println!(
+        "{} images per set, {}-D classifier features (real-vs-real: two disjoint halves of the real data)",
+        c.num_images, c.feature_dim
+    );
+    println!(
+        "  {:<22} {:>12} {:>14}",
+        "statistic", "generated", "real-vs-real"
+    );
+    let mut rows: Vec<(&str, Figure)> = vec![
+        ("FID (classifier)", c.fid),
+        ("KID (classifier)", c.kid),
+        ("precision (k=3)", c.precision),
+        ("recall (k=3)", c.recall),
+    ];
+    if let Some(f) = c.class_accuracy {
+        rows.push(("class accuracy", f));
+    }
+    for (name, f) in rows {
+        println!("  {name:<22} {:>12.5} {:>14.5}", f.value, f.real_vs_real);
+    }
+    Ok(())
+}
