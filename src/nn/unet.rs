@@ -46,8 +46,14 @@ pub struct UNetConfig {
     /// Number of classes for class conditioning (an extra "null" class is added for
     /// classifier-free guidance); 0 = unconditional.
     pub num_classes: usize,
-    /// Standard deviation of the Fourier time-embedding frequencies.
+    /// Standard deviation of the Fourier time-embedding frequencies (with
+    /// `positional_time = false`).
     pub fourier_scale: f64,
+    /// Embed time as DDPM's sinusoidal position of 1000·t (Ho et al. 2020; frequencies
+    /// 10000^(−k/(K−1)), k < K = base/2), which resolves every noise level with few features;
+    /// false = random Gaussian Fourier features of scale `fourier_scale` (Tancik et al. 2020),
+    /// which alias noise levels when the U-Net has few of them.
+    pub positional_time: bool,
 }
 
 impl Default for UNetConfig {
@@ -64,6 +70,7 @@ impl Default for UNetConfig {
             groups: 8,
             num_classes: 0,
             fourier_scale: 16.0,
+            positional_time: true,
         }
     }
 }
@@ -110,11 +117,21 @@ impl UNetConfig {
         let temb_dim = 4 * base;
         let half = base / 2;
         let mut rng = Rng::new(seed ^ 0x5EED_0F0F);
-        let w: Vec<f32> = rng
-            .normal_vec(half.max(1))
-            .iter()
-            .map(|v| v * self.fourier_scale as f32)
-            .collect();
+        let k = half.max(1);
+        let w: Vec<f32> = if self.positional_time {
+            // sin(2π w t) = sin(1000 t · 10000^(−i/(k−1))).
+            (0..k)
+                .map(|i| {
+                    let f = 10000f64.powf(-(i as f64) / (k.max(2) - 1) as f64);
+                    (1000.0 * f / std::f64::consts::TAU) as f32
+                })
+                .collect()
+        } else {
+            rng.normal_vec(k)
+                .iter()
+                .map(|v| v * self.fourier_scale as f32)
+                .collect()
+        };
         let fourier_w =
             Param::from_tensor(crate::tensor::from_rows::<B>(w, 1, half.max(1), device))
                 .set_require_grad(false);
@@ -441,6 +458,7 @@ mod tests {
             groups: 4,
             num_classes: classes,
             fourier_scale: 1.0,
+            positional_time: true,
         }
     }
 

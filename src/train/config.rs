@@ -25,7 +25,7 @@ pub struct TrainConfig {
     pub lr_min_factor: f64,
     /// Global gradient-norm clipping threshold (0 disables).
     pub grad_clip: f64,
-    /// EMA decay of the weights.
+    /// EMA decay of the weights (warmed up as min(decay, (1 + step)/(10 + step))).
     pub ema_decay: f64,
     /// Save a checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,

@@ -343,7 +343,12 @@ pub fn train<B: AutodiffBackend>(
         let clip = (cfg.grad_clip > 0.0).then_some(cfg.grad_clip);
         let (m, gnorm) = adam.step(model, grads, lr, clip);
         model = m;
-        ema = ema_update(ema, &model.valid(), cfg.ema_decay);
+        // EMA warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on
+        // the average would otherwise stay mostly the random initialisation.
+        let decay = cfg
+            .ema_decay
+            .min((1.0 + step as f64) / (10.0 + step as f64));
+        ema = ema_update(ema, &model.valid(), decay);
         last_loss = lv;
         losses.push(lv);
         writeln!(log, "{step},{lv},{lr},{gnorm}")

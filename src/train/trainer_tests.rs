@@ -141,3 +141,28 @@ fn horizontal_flip_mirrors_every_row_of_every_channel() {
     super::hflip(&mut img, 3);
     assert_eq!(img, (0..12).map(|v| v as f32).collect::<Vec<_>>());
 }
+
+#[test]
+fn ema_warms_up_instead_of_keeping_the_initialisation() {
+    // After one step the EMA is d·θ₀ + (1 − d)·θ₁ with d = min(decay, 2/11), not decay·θ₀.
+    let dev = Default::default();
+    let data = Toy::Moons.sample(200, &mut Rng::new(1));
+    let cfg = small_cfg(1);
+    let out = tmpdir("ema-warmup");
+    train::<A>(&cfg, &data, &out, &TrainOptions::default(), &dev).unwrap();
+    <A as burn::tensor::backend::Backend>::seed(&dev, cfg.seed);
+    let init = cfg.network::<A>(2, cfg.seed, &dev).unwrap();
+    let ck = crate::train::Checkpoint::load(&out).unwrap();
+    let d = 2.0 / 11.0;
+    let mut checked = 0;
+    for (name, t0) in named_params(&init) {
+        let m = &ck.tensors[&format!("model.{name}")].data;
+        let e = &ck.tensors[&format!("ema.{name}")].data;
+        for ((a, b), c) in t0.data.iter().zip(m).zip(e) {
+            let want = d * *a as f64 + (1.0 - d) * *b as f64;
+            assert!((want - *c as f64).abs() < 1e-5, "{name}: {c} vs {want}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100);
+}
