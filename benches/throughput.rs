@@ -60,6 +60,8 @@ fn main() {
             model: &net,
             sde: sde.as_ref(),
             device: dev,
+            output: scoregen::score::Output::Eps,
+            sigma_data: 0.5,
         };
         for kind in [SamplerKind::Em, SamplerKind::Pc, SamplerKind::Heun] {
             let mut sc = SamplerConfig::new(kind);

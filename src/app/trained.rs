@@ -52,6 +52,8 @@ impl<B: Backend> Trained<B> {
             model: &self.net,
             sde: self.sde.as_ref(),
             device: self.device.clone(),
+            output: self.meta.config.output,
+            sigma_data: self.meta.config.sigma_data,
         }
     }
 
@@ -133,6 +135,8 @@ impl<B: Backend> Trained<B> {
             model: &guided,
             sde: self.sde.as_ref(),
             device: self.device.clone(),
+            output: self.meta.config.output,
+            sigma_data: self.meta.config.sigma_data,
         };
         self.sample_with(&score, cfg, classes.len(), rng, observe)
     }

@@ -3,9 +3,11 @@
 
 mod gmm;
 mod neural;
+mod output;
 
 pub use gmm::{GaussianMixture, GmmScore};
 pub use neural::{EpsModel, NeuralScore};
+pub use output::{eps_of, Output, Parametrised};
 
 use burn::tensor::{backend::Backend, Tensor};
 

@@ -22,6 +22,10 @@ pub struct NeuralScore<'a, B: Backend, M: EpsModel<B>> {
     pub sde: &'a dyn Sde,
     /// Device of the network.
     pub device: B::Device,
+    /// What the network outputs (ε, x₀ or EDM-preconditioned).
+    pub output: super::Output,
+    /// σ_d of the EDM preconditioning.
+    pub sigma_data: f64,
 }
 
 impl<B: Backend, M: EpsModel<B>> ScoreFn<B> for NeuralScore<'_, B, M> {
@@ -34,6 +38,14 @@ impl<B: Backend, M: EpsModel<B>> ScoreFn<B> for NeuralScore<'_, B, M> {
         };
         let t_col = time_column::<B>(&times, |v| v, &self.device);
         let inv_std = time_column::<B>(&times, |v| -1.0 / self.sde.std(v), &self.device);
-        self.model.eps(x, t_col) * inv_std
+        super::eps_of(
+            self.model,
+            self.sde,
+            self.output,
+            self.sigma_data,
+            x,
+            t_col,
+            &times,
+        ) * inv_std
     }
 }

@@ -53,6 +53,11 @@ pub struct TrainConfig {
     pub sample_grid: usize,
     /// Image models: DDIM steps of that grid.
     pub sample_steps: usize,
+    /// What the network outputs: `eps` (noise), `x0` (clean data) or `edm` (Karras et al.
+    /// 2022 preconditioning); see `score::Output`.
+    pub output: crate::score::Output,
+    /// σ_d, the data standard deviation assumed by the `edm` preconditioning.
+    pub sigma_data: f64,
     /// Image models: flip each training image left–right with probability ½ (augmentation for
     /// data sets whose mirror images are equally likely, e.g. CIFAR-10; not digits).
     pub hflip: bool,
@@ -83,6 +88,8 @@ impl Default for TrainConfig {
             label_dropout: 0.1,
             sample_grid: 16,
             sample_steps: 50,
+            output: crate::score::Output::Eps,
+            sigma_data: 0.5,
             hflip: false,
             unet: None,
         }
@@ -125,6 +132,12 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.label_dropout) {
             return Err(Error::config("label_dropout", "must be in [0, 1)"));
+        }
+        if !(self.sigma_data > 0.0 && self.sigma_data.is_finite()) {
+            return Err(Error::config(
+                "sigma_data",
+                format!("must be positive, got {}", self.sigma_data),
+            ));
         }
         if self.checkpoint_every == 0 {
             return Err(Error::config("checkpoint_every", "must be at least 1"));

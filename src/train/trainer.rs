@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::losses::loss;
 use crate::nn::{ScoreNet, WithLabels};
 use crate::rng::Rng;
+use crate::score::Parametrised;
 use crate::tensor::{from_rows, scalar};
 
 /// How to run [`train`].
@@ -43,6 +44,20 @@ pub struct TrainSummary {
 }
 
 /// Largest pairwise distance in (a subsample of) the data: σ_max of Song & Ermon 2020.
+/// The network with the output parametrisation of `cfg`, for the losses.
+fn parametrised<'a, M>(
+    net: &'a M,
+    sde: &'a dyn crate::sde::Sde,
+    cfg: &TrainConfig,
+) -> Parametrised<'a, M> {
+    Parametrised {
+        net,
+        sde,
+        output: cfg.output,
+        sigma_data: cfg.sigma_data,
+    }
+}
+
 /// Mirrors a flattened C×H×W image left–right in place (every row of `width` pixels reversed).
 fn hflip(image: &mut [f32], width: usize) {
     image.chunks_mut(width.max(1)).for_each(|row| row.reverse());
@@ -106,6 +121,8 @@ fn sample_grid<B: burn::tensor::backend::Backend>(
         model: ema,
         sde,
         device: device.clone(),
+        output: cfg.output,
+        sigma_data: cfg.sigma_data,
     };
     let sc = SamplerConfig {
         steps: cfg.sample_steps.max(1),
@@ -314,18 +331,25 @@ pub fn train<B: AutodiffBackend>(
                     })
                     .collect();
                 let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [cfg.batch]), device);
+                let labelled = WithLabels {
+                    net: &model,
+                    labels: y,
+                };
                 loss(
                     &cfg.loss,
-                    &WithLabels {
-                        net: &model,
-                        labels: y,
-                    },
+                    &parametrised(&labelled, sde.as_ref(), cfg),
                     sde.as_ref(),
                     x0,
                     &mut rng,
                 )?
             }
-            _ => loss(&cfg.loss, &model, sde.as_ref(), x0, &mut rng)?,
+            _ => loss(
+                &cfg.loss,
+                &parametrised(&model, sde.as_ref(), cfg),
+                sde.as_ref(),
+                x0,
+                &mut rng,
+            )?,
         };
         let lv = scalar(l.clone());
         if !lv.is_finite() {

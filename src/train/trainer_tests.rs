@@ -166,3 +166,36 @@ fn ema_warms_up_instead_of_keeping_the_initialisation() {
     }
     assert!(checked > 100);
 }
+
+#[test]
+fn x0_and_edm_parametrisations_train_and_sample() {
+    use crate::score::Output;
+    let dev = Default::default();
+    let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
+    for output in [Output::X0, Output::Edm] {
+        let mut cfg = small_cfg(150);
+        cfg.checkpoint_every = 1000;
+        cfg.output = output;
+        let out = tmpdir(&format!("param-{output:?}"));
+        let s = train::<A>(&cfg, &data, &out, &TrainOptions::default(), &dev).unwrap();
+        assert!(
+            s.last_loss < 0.8 * s.first_loss,
+            "{output:?}: loss {} → {}",
+            s.first_loss,
+            s.last_loss
+        );
+        let model = crate::app::Trained::<Flex>::load(&out, true, &dev).unwrap();
+        assert_eq!(model.meta.config.output, output);
+        let sc = crate::samplers::SamplerConfig {
+            steps: 20,
+            ..crate::samplers::SamplerConfig::new(crate::samplers::SamplerKind::Heun)
+        };
+        let (x, _) = model
+            .sample(&sc, 200, &mut Rng::new(3), &mut |_, _| {})
+            .unwrap();
+        assert!(
+            x.iter().all(|v| v.is_finite() && v.abs() < 50.0),
+            "{output:?}"
+        );
+    }
+}
