@@ -157,7 +157,7 @@ fn labels_path(out: &Path) -> std::path::PathBuf {
 }
 
 pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<()> {
-    let cfg = sampler_config(a)?;
+    let mut cfg = sampler_config(a)?;
     let ext = a
         .out
         .extension()
@@ -174,6 +174,9 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         .unet
         .as_ref()
         .map(|u| [u.channels, u.height, u.width]);
+    if image_shape.is_some() && !a.no_clip {
+        cfg.clip = Some((-1.0, 1.0));
+    }
     if ext == "png" && image_shape.is_none() {
         bail!(
             "{}: PNG sample grids need an image model; this checkpoint holds {}-dimensional points (write .csv or .npy)",

@@ -136,6 +136,9 @@ struct SampleArgs {
     /// Keep the last step's noise (no Tweedie denoising).
     #[arg(long)]
     no_denoise: bool,
+    /// Image models: do not clamp DDIM's x̂0 to the pixel range [−1, 1] at each step.
+    #[arg(long)]
+    no_clip: bool,
     /// Use the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,

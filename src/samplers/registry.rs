@@ -128,6 +128,8 @@ pub struct SamplerConfig {
     pub atol: f64,
     /// Remove the last step's noise (Tweedie denoising).
     pub denoise: bool,
+    /// Clamp DDIM's x̂0 to this data range at every step (image models: [−1, 1]).
+    pub clip: Option<(f64, f64)>,
 }
 
 impl Default for SamplerConfig {
@@ -143,6 +145,7 @@ impl Default for SamplerConfig {
             rtol: 1e-5,
             atol: 1e-5,
             denoise: true,
+            clip: None,
         }
     }
 }
@@ -257,7 +260,7 @@ pub fn sample<B: Backend, S: ScoreFn<B>>(
             probability_flow(score, sde, x, opts, cfg.denoise, observe)
         }
         SamplerKind::Ddpm => Ok(ddpm_ancestral(score, sde, x, steps, rng, observe)),
-        SamplerKind::Ddim => Ok(ddim(score, sde, x, steps, cfg.eta, rng, observe)),
+        SamplerKind::Ddim => Ok(ddim(score, sde, x, steps, cfg.eta, cfg.clip, rng, observe)),
         SamplerKind::Heun => {
             let opts = HeunOptions {
                 s_churn: cfg.churn,

@@ -224,3 +224,40 @@ fn rk45_is_fifth_order_accurate_on_a_linear_ode() {
     assert!((got - exact(3.0)).abs() < 1e-5, "{got} vs {}", exact(3.0));
     assert!(stats.nfe < 400 && stats.accepted > 3);
 }
+
+#[test]
+fn clipped_ddim_reproduces_in_range_data_and_never_leaves_the_range() {
+    // Clamping x̂0 to a range that holds the data leaves the samples' law unchanged…
+    let mut c = cfg(SamplerKind::Ddim, 100);
+    c.clip = Some((-5.0, 5.0));
+    check(c, "vp", &target(), 11);
+    // …and with data far outside the range every sample ends inside it.
+    let far = GaussianMixture::isotropic(
+        vec![0.5, 0.5],
+        vec![vec![8.0, 8.0], vec![-8.0, 6.0]],
+        vec![0.5, 0.5],
+    )
+    .unwrap();
+    let dev = Default::default();
+    let spec = spec("vp");
+    let sde = spec.build().unwrap();
+    let score = GmmScore::<Flex>::new(far, &spec, &dev).unwrap();
+    let mut c = cfg(SamplerKind::Ddim, 50);
+    c.clip = Some((-1.0, 1.0));
+    let x = to_vec(
+        sample(
+            &c,
+            &score,
+            sde.as_ref(),
+            500,
+            2,
+            &mut Rng::new(2),
+            &dev,
+            &mut |_, _| {},
+        )
+        .unwrap()
+        .x,
+    );
+    assert!(x.iter().all(|v| v.abs() <= 1.0 + 1e-5));
+    assert!(x.iter().any(|v| v.abs() > 0.99), "the clamp is reached");
+}

@@ -126,6 +126,7 @@ fn sample_grid<B: burn::tensor::backend::Backend>(
     };
     let sc = SamplerConfig {
         steps: cfg.sample_steps.max(1),
+        clip: Some((-1.0, 1.0)),
         ..SamplerConfig::new(SamplerKind::Ddim)
     };
     let mut rng = Rng::new(cfg.seed ^ step.rotate_left(32));
