@@ -121,8 +121,10 @@ pub fn kernel_distance(
     let k = |a: &[f32], b: &[f32]| (dot(a, b) / d + 1.0).powi(3);
     let mut total = 0.0;
     for _ in 0..subsets.max(1) {
-        let ix: Vec<usize> = (0..m).map(|_| rng.below(x.len())).collect();
-        let iy: Vec<usize> = (0..m).map(|_| rng.below(y.len())).collect();
+        // Subsets without replacement: a repeated point would enter k(x, x) terms and bias
+        // the unbiased estimator upwards.
+        let ix = subset(x.len(), m, rng);
+        let iy = subset(y.len(), m, rng);
         let (mut kxx, mut kyy, mut kxy) = (0.0, 0.0, 0.0);
         for a in 0..m {
             for b in 0..m {
@@ -137,6 +139,17 @@ pub fn kernel_distance(
         total += (kxx + kyy) / (mf * (mf - 1.0)) - 2.0 * kxy / (mf * mf);
     }
     total / subsets.max(1) as f64
+}
+
+/// `m` distinct indices below `n` (partial Fisher–Yates shuffle).
+fn subset(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in 0..m.min(n) {
+        let j = i + rng.below(n - i);
+        idx.swap(i, j);
+    }
+    idx.truncate(m.min(n));
+    idx
 }
 
 fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
@@ -255,6 +268,9 @@ mod tests {
         assert!(same < 0.25, "same {same}");
         assert!((diff - 2.0).abs() < 0.4, "shifted {diff}");
         // KID is unbiased: ≈ 0 for equal laws, clearly positive for different ones.
+        // Subsets as large as the sets (every point once): duplicates would bias this up.
+        let kid_full = kernel_distance(px, py, 3, n, &mut rng);
+        assert!(kid_full.abs() < 0.01, "KID of whole sets {kid_full}");
         let kid_same = kernel_distance(px, py, 5, 300, &mut rng);
         let kid_diff = kernel_distance(px, pz, 5, 300, &mut rng);
         assert!(kid_same.abs() < 0.05, "KID same {kid_same}");
