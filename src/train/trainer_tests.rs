@@ -199,3 +199,15 @@ fn x0_and_edm_parametrisations_train_and_sample() {
         );
     }
 }
+
+#[test]
+fn the_documented_mnist_configuration_is_valid() {
+    let c = TrainConfig::from_toml(
+        include_str!("../../docs/mnist-cpu.toml"),
+        std::path::Path::new("docs/mnist-cpu.toml"),
+    )
+    .unwrap();
+    c.validate().unwrap();
+    let u = c.unet.unwrap();
+    assert_eq!((u.base, u.mult.clone(), c.batch), (16, vec![1, 2, 2], 32));
+}
