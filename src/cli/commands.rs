@@ -230,12 +230,13 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         _ => write_points(&a.out, &x, model.dim())?,
     }
     eprintln!(
-        "{} samples with {} ({} NFE) in {:.2} s ({:.0} NFE/s) → {}",
+        "{} samples with {} ({} NFE) in {:.2} s ({:.3} NFE/s, {:.3} samples/s) → {}",
         a.num,
         cfg.kind.name(),
         nfe,
         secs,
         nfe as f64 / secs.max(1e-9),
+        a.num as f64 / secs.max(1e-9),
         a.out.display()
     );
     Ok(())
