@@ -101,6 +101,27 @@ impl Rng {
         out
     }
 
+    /// A uniformly random permutation of 0..n (Fisher–Yates, from the back).
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            idx.swap(i, self.below(i + 1));
+        }
+        idx
+    }
+
+    /// `m` distinct indices below `n`, uniformly (a partial Fisher–Yates shuffle: only m draws).
+    pub fn distinct(&mut self, n: usize, m: usize) -> Vec<usize> {
+        let m = m.min(n);
+        let mut idx: Vec<usize> = (0..n).collect();
+        for i in 0..m {
+            let j = i + self.below(n - i);
+            idx.swap(i, j);
+        }
+        idx.truncate(m);
+        idx
+    }
+
     /// `n` uniform draws in [lo, hi) as f64.
     pub fn uniform_vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
         (0..n).map(|_| lo + (hi - lo) * self.uniform()).collect()

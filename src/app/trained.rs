@@ -10,7 +10,7 @@ use crate::likelihood::{probability_flow_nll, Divergence, Nll};
 use crate::nn::{Guided, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
-use crate::score::{NeuralScore, ScoreFn};
+use crate::score::{EpsModel, NeuralScore, ScoreFn};
 use crate::sde::Sde;
 use crate::tensor::{from_rows, to_vec};
 use crate::train::{Checkpoint, CheckpointMeta};
@@ -48,8 +48,14 @@ impl<B: Backend> Trained<B> {
 
     /// The score function in standardised coordinates.
     pub fn score(&self) -> NeuralScore<'_, B, ScoreNet<B>> {
+        self.score_of(&self.net)
+    }
+
+    /// The score function of `model` (this network, or a wrapper of it) under this
+    /// checkpoint's SDE and output parametrisation.
+    fn score_of<'a, M: EpsModel<B>>(&'a self, model: &'a M) -> NeuralScore<'a, B, M> {
         NeuralScore {
-            model: &self.net,
+            model,
             sde: self.sde.as_ref(),
             device: self.device.clone(),
             output: self.meta.config.output,
@@ -131,14 +137,7 @@ impl<B: Backend> Trained<B> {
             classes: classes.to_vec(),
             weight: guidance,
         };
-        let score = NeuralScore {
-            model: &guided,
-            sde: self.sde.as_ref(),
-            device: self.device.clone(),
-            output: self.meta.config.output,
-            sigma_data: self.meta.config.sigma_data,
-        };
-        self.sample_with(&score, cfg, classes.len(), rng, observe)
+        self.sample_with(&self.score_of(&guided), cfg, classes.len(), rng, observe)
     }
 
     /// Number of classes of a class-conditional model (0 = unconditional).

@@ -45,6 +45,22 @@ impl ImageSet {
             labels: self.labels.clone(),
         }
     }
+    /// The images at `ids`, in that order (with their labels).
+    pub fn select(&self, ids: &[usize]) -> ImageSet {
+        let s = self.image_size();
+        ImageSet {
+            pixels: ids
+                .iter()
+                .flat_map(|&i| self.pixels[i * s..(i + 1) * s].iter().copied())
+                .collect(),
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| ids.iter().map(|&i| l[i]).collect()),
+            class_names: self.class_names.clone(),
+            ..*self
+        }
+    }
     /// Images `range` (e.g. the first 8 000 for training, the rest held out).
     pub fn slice(&self, range: std::ops::Range<usize>) -> ImageSet {
         let s = self.image_size();

@@ -47,10 +47,7 @@ pub fn compare(
             "need at least 4 real and 2 generated points, got {nr} and {nf}"
         )));
     }
-    let mut idx: Vec<usize> = (0..nr).collect();
-    for i in (1..nr).rev() {
-        idx.swap(i, rng.below(i + 1));
-    }
+    let idx = rng.permutation(nr);
     let take = |ids: &[usize], src: &[f32]| -> Vec<f32> {
         ids.iter()
             .flat_map(|&i| src[i * dim..(i + 1) * dim].iter().copied())

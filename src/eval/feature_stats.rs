@@ -123,8 +123,8 @@ pub fn kernel_distance(
     for _ in 0..subsets.max(1) {
         // Subsets without replacement: a repeated point would enter k(x, x) terms and bias
         // the unbiased estimator upwards.
-        let ix = subset(x.len(), m, rng);
-        let iy = subset(y.len(), m, rng);
+        let ix = rng.distinct(x.len(), m);
+        let iy = rng.distinct(y.len(), m);
         let (mut kxx, mut kyy, mut kxy) = (0.0, 0.0, 0.0);
         for a in 0..m {
             for b in 0..m {
@@ -139,17 +139,6 @@ pub fn kernel_distance(
         total += (kxx + kyy) / (mf * (mf - 1.0)) - 2.0 * kxy / (mf * mf);
     }
     total / subsets.max(1) as f64
-}
-
-/// `m` distinct indices below `n` (partial Fisher–Yates shuffle).
-fn subset(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..n).collect();
-    for i in 0..m.min(n) {
-        let j = i + rng.below(n - i);
-        idx.swap(i, j);
-    }
-    idx.truncate(m.min(n));
-    idx
 }
 
 fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
