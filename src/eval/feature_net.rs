@@ -202,7 +202,7 @@ pub fn load_classifier<B: Backend>(
     let text = std::fs::read_to_string(&mp).map_err(|_| {
         Error::checkpoint(
             dir,
-            "no classifier.json here (train one with `scoregen classifier train`)",
+            "no classifier.json here (train one with `scoregen classifier --data <images> --out <dir>`)",
         )
     })?;
     let meta: ClassifierMeta = serde_json::from_str(&text)
