@@ -16,7 +16,7 @@ use crate::nn::{Classifier, ClassifierConfig};
 use crate::rng::Rng;
 use crate::tensor::{from_rows, scalar, to_vec};
 use crate::train::params::{load_named, named_params};
-use crate::train::{atomic_write, lr_at, safetensors, Adam};
+use crate::train::{atomic_write, lr_at, read_json, safetensors, Adam};
 
 const META: &str = "classifier.json";
 const WEIGHTS: &str = "classifier.safetensors";
@@ -199,14 +199,11 @@ pub fn load_classifier<B: Backend>(
     device: &B::Device,
 ) -> Result<(Classifier<B>, ClassifierMeta)> {
     let mp = dir.join(META);
-    let text = std::fs::read_to_string(&mp).map_err(|_| {
-        Error::checkpoint(
-            dir,
-            "no classifier.json here (train one with `scoregen classifier --data <images> --out <dir>`)",
-        )
-    })?;
-    let meta: ClassifierMeta = serde_json::from_str(&text)
-        .map_err(|e| Error::checkpoint(&mp, format!("corrupt metadata: {e}")))?;
+    let meta: ClassifierMeta = read_json(
+        dir,
+        &mp,
+        "no classifier.json here (train one with `scoregen classifier --data <images> --out <dir>`)",
+    )?;
     meta.config.validate()?;
     let wp = dir.join(WEIGHTS);
     let (tensors, _) = safetensors::read(&wp)?;

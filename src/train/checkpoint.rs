@@ -109,14 +109,11 @@ impl Checkpoint {
         if !dir.is_dir() {
             return Err(Error::checkpoint(dir, "no such directory"));
         }
-        let text = std::fs::read_to_string(&mp).map_err(|_| {
-            Error::checkpoint(
-                dir,
-                "no checkpoint.json here (not a scoregen checkpoint directory?)",
-            )
-        })?;
-        let meta: CheckpointMeta = serde_json::from_str(&text)
-            .map_err(|e| Error::checkpoint(&mp, format!("corrupt metadata: {e}")))?;
+        let meta: CheckpointMeta = super::read_json(
+            dir,
+            &mp,
+            "no checkpoint.json here (not a scoregen checkpoint directory?)",
+        )?;
         if meta.format_version != FORMAT_VERSION {
             return Err(Error::checkpoint(
                 &mp,

@@ -22,6 +22,18 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Reads the JSON metadata file `path` of the directory `dir`: a missing file is a checkpoint
+/// error on `dir` saying `missing`, a malformed one names the file.
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    path: &Path,
+    missing: &str,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|_| Error::checkpoint(dir, missing))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(path, format!("corrupt metadata: {e}")))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
 /// A reader sees the old file or the new one, never a partial write.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
