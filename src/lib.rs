@@ -40,6 +40,7 @@ pub mod likelihood;
 pub mod linalg;
 pub mod losses;
 pub mod nn;
+pub mod physics;
 pub mod plot;
 pub mod rng;
 pub mod samplers;

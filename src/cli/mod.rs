@@ -2,6 +2,7 @@
 
 mod commands;
 mod image_commands;
+mod physics_commands;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Figures.
     #[command(subcommand)]
     Plot(PlotCommand),
+    /// The LArTPC application: event simulator, segmentation network, physics metrics.
+    #[command(subcommand)]
+    Physics(physics_commands::PhysicsCommand),
     /// Print the default training configuration as TOML.
     Config,
     /// List the samplers and toy data sets.
@@ -382,6 +386,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plot(PlotCommand::Loss { checkpoint, out }) => {
             commands::loss_plot(&checkpoint, &out)
         }
+        Command::Physics(p) => physics_commands::run(&p),
         Command::Config => {
             print!("{}", scoregen::train::TrainConfig::default().to_toml());
             Ok(())
