@@ -6,10 +6,12 @@
 
 pub mod event;
 pub mod figures;
+pub mod histograms;
 pub mod params;
 pub mod render;
 pub mod shower;
 pub mod transport;
+pub mod wavelet;
 
 use std::path::{Path, PathBuf};
 
