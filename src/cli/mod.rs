@@ -1,5 +1,24 @@
 //! Command definitions and dispatch onto a backend chosen at run time.
 
+/// Calls `commands::$f::<B>(device, args…)` (or `$m::$f::<B>` when a module is named, e.g.
+/// `self::f` inside a command module) with the autodiff backend of the chosen device. Defined
+/// before the command modules so that they can use it too.
+macro_rules! on_device {
+    ($spec:expr, $f:ident ( $($arg:expr),* )) => {
+        on_device!($spec, commands::$f($($arg),*))
+    };
+    ($spec:expr, $m:ident :: $f:ident ( $($arg:expr),* )) => {
+        match $spec {
+            DeviceSpec::Cpu => $m::$f::<burn::backend::Autodiff<burn::backend::Flex>>(&Default::default(), $($arg),*),
+            #[cfg(feature = "cuda")]
+            DeviceSpec::Cuda(i) => $m::$f::<burn::backend::Autodiff<burn::backend::Cuda>>(
+                &burn::backend::cuda::CudaDevice::new(i), $($arg),*),
+            #[cfg(not(feature = "cuda"))]
+            DeviceSpec::Cuda(_) => unreachable!("check_available rejects CUDA without the feature"),
+        }
+    };
+}
+
 mod commands;
 mod image_commands;
 mod physics_commands;
@@ -352,20 +371,6 @@ fn device(s: &str) -> Result<DeviceSpec> {
     let d: DeviceSpec = s.parse()?;
     d.check_available()?;
     Ok(d)
-}
-
-/// Calls `commands::$f::<B>(device, args…)` with the autodiff backend of the chosen device.
-macro_rules! on_device {
-    ($spec:expr, $f:ident ( $($arg:expr),* )) => {
-        match $spec {
-            DeviceSpec::Cpu => commands::$f::<burn::backend::Autodiff<burn::backend::Flex>>(&Default::default(), $($arg),*),
-            #[cfg(feature = "cuda")]
-            DeviceSpec::Cuda(i) => commands::$f::<burn::backend::Autodiff<burn::backend::Cuda>>(
-                &burn::backend::cuda::CudaDevice::new(i), $($arg),*),
-            #[cfg(not(feature = "cuda"))]
-            DeviceSpec::Cuda(_) => unreachable!("check_available rejects CUDA without the feature"),
-        }
-    };
 }
 
 /// Runs a parsed command line.

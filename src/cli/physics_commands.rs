@@ -3,9 +3,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Subcommand;
 
+use scoregen::device::DeviceSpec;
+use scoregen::physics::io::{load_event_images, EventImages};
+use scoregen::physics::metrics;
+use scoregen::physics::segment::{self, SsnetMeta, SsnetTraining};
+use scoregen::physics::ssnet::SsnetConfig;
 use scoregen::physics::{self, SimConfig};
 
 /// Physics subcommands.
@@ -14,6 +20,110 @@ pub enum PhysicsCommand {
     /// Simulate LArTPC events: images N×1×S×S in [0, 1], event classes (-labels.npy) and pixel
     /// labels 0 background / 1 track / 2 shower (-pixels.npy).
     Simulate(SimulateArgs),
+    /// The segmentation network SSNet: train it on labelled events, or label events with it.
+    #[command(subcommand)]
+    Ssnet(SsnetCommand),
+    /// Compare generated with simulated events: SSNet-labelled histograms (track pixels, shower
+    /// pixels, total charge, pixel charge) by squared error, MSE, RMSE and χ², wavelet spectra of
+    /// the showers, and FID/KID/precision/recall of SSNet features, each beside its
+    /// real-vs-real floor.
+    Eval(PhysicsEvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PhysicsEvalArgs {
+    /// Simulated (real) events: npy:<images>.
+    #[arg(long)]
+    real: String,
+    /// Generated events: npy:<images> (N×1×S×S in [0, 1], as `scoregen sample` writes).
+    #[arg(long)]
+    fake: String,
+    /// SSNet directory (`physics ssnet train`).
+    #[arg(long)]
+    ssnet: PathBuf,
+    /// At most this many events per set (each real half and the generated set).
+    #[arg(long, default_value_t = 2000)]
+    max_events: usize,
+    /// Histogram bins.
+    #[arg(long, default_value_t = 50)]
+    bins: usize,
+    /// Random seed of the real split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also write histogram plots (real black, generated orange) and event grids here.
+    #[arg(long)]
+    plots: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// SSNet subcommands.
+#[derive(Subcommand, Debug)]
+pub enum SsnetCommand {
+    /// Train SSNet on events with pixel labels (e.g. from `physics simulate`).
+    Train(SsnetTrainArgs),
+    /// Label the pixels of events (writes N×S×S labels 0/1/2 and optionally a coloured grid).
+    Apply(SsnetApplyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SsnetTrainArgs {
+    /// Events: npy:<images>[,<pixel labels>] (default labels: <stem>-pixels.npy beside them).
+    #[arg(long)]
+    data: String,
+    /// Train on the first N events (default: all but the held-out ones).
+    #[arg(long)]
+    first: Option<usize>,
+    /// Events after the training ones to measure per-class accuracy on.
+    #[arg(long, default_value_t = 200)]
+    heldout: usize,
+    /// Adam steps.
+    #[arg(long, default_value_t = 600)]
+    steps: u64,
+    /// Events per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Channels at full resolution (a multiple of 8).
+    #[arg(long, default_value_t = 16)]
+    base: usize,
+    /// Pixels below this value are background (the simulator's label threshold).
+    #[arg(long, default_value_t = 0.02)]
+    threshold: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (ssnet.json + ssnet.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SsnetApplyArgs {
+    /// Directory written by `physics ssnet train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Events: npy:<images>[,<pixel labels>]; with labels, the accuracy is reported.
+    #[arg(long)]
+    data: String,
+    /// Output NPY of pixel labels (N×S×S).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also draw the first 36 events coloured by the predicted labels.
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -51,6 +161,13 @@ pub struct SimulateArgs {
 pub fn run(cmd: &PhysicsCommand) -> Result<()> {
     match cmd {
         PhysicsCommand::Simulate(a) => simulate(a),
+        PhysicsCommand::Ssnet(SsnetCommand::Train(a)) => {
+            on_device!(super::device(&a.device)?, self::ssnet_train(a))
+        }
+        PhysicsCommand::Eval(a) => on_device!(super::device(&a.device)?, self::physics_eval(a)),
+        PhysicsCommand::Ssnet(SsnetCommand::Apply(a)) => {
+            on_device!(super::device(&a.device)?, self::ssnet_apply(a))
+        }
     }
 }
 
@@ -124,5 +241,236 @@ fn simulate(a: &SimulateArgs) -> Result<()> {
         physics::figures::event_grid(g, &ev.images[..n], Some(&ev.labels[..n]), cfg.size)?;
         eprintln!("wrote {}", g.display());
     }
+    Ok(())
+}
+
+fn print_accuracy(what: &str, acc: &segment::SegmentationAccuracy) {
+    eprintln!(
+        "{what}: non-zero pixels {:.2} %, background {:.2} %, track {:.2} %, shower {:.2} % ({} / {} / {} pixels)",
+        100.0 * acc.nonzero,
+        100.0 * acc.background,
+        100.0 * acc.track,
+        100.0 * acc.shower,
+        acc.pixels[0],
+        acc.pixels[1],
+        acc.pixels[2]
+    );
+}
+
+fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Result<()> {
+    let all = load_event_images(&a.data)?;
+    let n = all.len();
+    let first = a.first.unwrap_or(n.saturating_sub(a.heldout)).min(n);
+    let train = all.slice(0..first);
+    let heldout = all.slice(first..(first + a.heldout).min(n));
+    if train.is_empty() {
+        bail!(
+            "--data {}: no training events (of {n}, {} held out)",
+            a.data,
+            a.heldout
+        );
+    }
+    let opts = SsnetTraining {
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        config: Some(SsnetConfig {
+            base: a.base,
+            ..SsnetConfig::for_size(all.size)
+        }),
+    };
+    eprintln!(
+        "training SSNet on {} events of {}×{} ({} held out), {} steps of {}",
+        train.len(),
+        all.size,
+        all.size,
+        heldout.len(),
+        a.steps,
+        a.batch
+    );
+    let t0 = Instant::now();
+    let bar = indicatif::ProgressBar::new(a.steps);
+    let every = (a.steps / 10).max(1);
+    let (net, config, class_weights) =
+        segment::train_ssnet::<B>(train.labelled()?, &opts, device, &mut |step, loss| {
+            bar.set_position(step);
+            bar.set_message(format!("loss {loss:.4}"));
+            // Without a terminal the bar is hidden: log a line every tenth of the run.
+            if bar.is_hidden() && step % every == 0 {
+                eprintln!("step {step}: loss {loss:.4}");
+            }
+        })?;
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    let accuracy = if heldout.is_empty() {
+        None
+    } else {
+        let pred = segment::segment(&net, &heldout.images, heldout.size, a.threshold, device);
+        Some(segment::segmentation_accuracy(
+            heldout.labelled()?,
+            &pred,
+            a.threshold,
+        )?)
+    };
+    let meta = SsnetMeta {
+        config,
+        threshold: a.threshold,
+        class_weights,
+        steps: a.steps,
+        train_events: train.len(),
+        heldout: accuracy,
+    };
+    segment::save_ssnet(&a.out, &net, &meta)?;
+    eprintln!("trained in {secs:.0} s; wrote {}", a.out.display());
+    if let Some(acc) = &accuracy {
+        print_accuracy("held-out accuracy", acc);
+    }
+    Ok(())
+}
+
+fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Result<()> {
+    let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.model, device)?;
+    let ev: EventImages = load_event_images(&a.data)?;
+    if ev.size != meta.config.size {
+        bail!(
+            "{}: {}×{} events, but the SSNet in {} takes {}×{}",
+            ev.path.display(),
+            ev.size,
+            ev.size,
+            a.model.display(),
+            meta.config.size,
+            meta.config.size
+        );
+    }
+    let pred = segment::segment(&net, &ev.images, ev.size, meta.threshold, device);
+    let labels: Vec<f32> = pred.iter().map(|&l| l as f32).collect();
+    scoregen::data::write_npy_shaped(&a.out, &labels, &[ev.len(), ev.size, ev.size])?;
+    eprintln!("labelled {} events; wrote {}", ev.len(), a.out.display());
+    if ev.labels.is_some() {
+        let acc = segment::segmentation_accuracy(ev.labelled()?, &pred, meta.threshold)?;
+        print_accuracy("accuracy against the given labels", &acc);
+    }
+    if let Some(g) = &a.grid {
+        let n = ev.len().min(36) * ev.size * ev.size;
+        physics::figures::event_grid(g, &ev.images[..n], Some(&pred[..n]), ev.size)?;
+        eprintln!("wrote {}", g.display());
+    }
+    Ok(())
+}
+
+fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> Result<()> {
+    let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.ssnet, device)?;
+    let real = load_event_images(&a.real)?;
+    let fake = load_event_images(&a.fake)?;
+    for ev in [&real, &fake] {
+        if ev.size != meta.config.size {
+            bail!(
+                "{}: {}×{} events, but the SSNet in {} takes {}×{}",
+                ev.path.display(),
+                ev.size,
+                ev.size,
+                a.ssnet.display(),
+                meta.config.size,
+                meta.config.size
+            );
+        }
+    }
+    let mut rng = scoregen::rng::Rng::new(a.seed);
+    let cmp = metrics::compare_events(
+        &net,
+        meta.threshold,
+        real.size,
+        &real.images,
+        &fake.images,
+        a.max_events,
+        a.bins,
+        &mut rng,
+        device,
+    )?;
+    if let Some(dir) = &a.plots {
+        write_plots(dir, &cmp, &net, meta.threshold, &real, &fake, device)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&cmp)?);
+        return Ok(());
+    }
+    println!(
+        "{} events per set; generated vs simulated, with simulated vs simulated in brackets",
+        cmp.num_events
+    );
+    println!(
+        "{:<22} {:>24} {:>24} {:>24} {:>24}",
+        "histogram", "squared error", "MSE", "RMSE", "chi2"
+    );
+    let pair = |v: f64, f: f64| format!("{v:.3e} [{f:.3e}]");
+    for (name, h) in named_figures(&cmp) {
+        println!(
+            "{name:<22} {:>24} {:>24} {:>24} {:>24}",
+            pair(h.value.squared_error, h.real_vs_real.squared_error),
+            pair(h.value.mse, h.real_vs_real.mse),
+            pair(h.value.rmse, h.real_vs_real.rmse),
+            pair(h.value.chi2, h.real_vs_real.chi2)
+        );
+    }
+    if let Some(f) = &cmp.ssnet_features {
+        println!(
+            "SSNet features: FID {:.4} [{:.4}], KID {:.5} [{:.5}], precision {:.3} [{:.3}], recall {:.3} [{:.3}]",
+            f.fid.value,
+            f.fid.real_vs_real,
+            f.kid.value,
+            f.kid.real_vs_real,
+            f.precision.value,
+            f.precision.real_vs_real,
+            f.recall.value,
+            f.recall.real_vs_real
+        );
+    }
+    Ok(())
+}
+
+/// The histogram figures with their names (file stems of the plots).
+fn named_figures(c: &metrics::PhysicsComparison) -> Vec<(&'static str, &metrics::HistogramFigure)> {
+    let mut v = vec![
+        ("track_pixels", &c.track_pixels),
+        ("shower_pixels", &c.shower_pixels),
+        ("total_charge", &c.total_charge),
+        ("pixel_charge", &c.pixel_charge),
+    ];
+    if let Some(h) = &c.wavelet_haar {
+        v.push(("wavelet_haar", h));
+    }
+    if let Some(h) = &c.wavelet_db4 {
+        v.push(("wavelet_db4", h));
+    }
+    v
+}
+
+fn write_plots<B: burn::tensor::backend::Backend>(
+    dir: &std::path::Path,
+    cmp: &metrics::PhysicsComparison,
+    net: &scoregen::physics::ssnet::Ssnet<B>,
+    threshold: f64,
+    real: &EventImages,
+    fake: &EventImages,
+    device: &B::Device,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    for (name, h) in named_figures(cmp) {
+        let series: [(&[f64], scoregen::plot::Rgb); 2] =
+            [(&h.real, [20, 20, 20]), (&h.generated, [240, 120, 20])];
+        scoregen::plot::overlay_histograms(&dir.join(format!("{name}.png")), &series, (480, 300))?;
+    }
+    for (name, ev) in [("real", real), ("generated", fake)] {
+        let n = ev.len().min(36) * ev.size * ev.size;
+        let labels = segment::segment(net, &ev.images[..n], ev.size, threshold, device);
+        physics::figures::event_grid(
+            &dir.join(format!("{name}-events.png")),
+            &ev.images[..n],
+            Some(&labels),
+            ev.size,
+        )?;
+    }
+    eprintln!("wrote plots to {}", dir.display());
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! Adam, warm-up + cosine learning rate, held-out accuracy; saved as `classifier.json` +
 //! `classifier.safetensors` in a directory.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::AutodiffModule;
@@ -15,11 +14,10 @@ use crate::error::{Error, Result};
 use crate::nn::{Classifier, ClassifierConfig};
 use crate::rng::Rng;
 use crate::tensor::{from_rows, scalar, to_vec};
-use crate::train::params::{load_named, named_params};
-use crate::train::{atomic_write, lr_at, read_json, safetensors, Adam};
+use crate::train::{load_network, lr_at, read_json, save_network, Adam};
 
-const META: &str = "classifier.json";
-const WEIGHTS: &str = "classifier.safetensors";
+/// File stem of `classifier.json` + `classifier.safetensors`.
+const STEM: &str = "classifier";
 
 /// Training settings of the evaluation classifier.
 #[derive(Clone, Debug)]
@@ -185,12 +183,7 @@ pub fn save_classifier<B: Backend>(
     net: &Classifier<B>,
     meta: &ClassifierMeta,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let md = BTreeMap::from([("format".to_string(), "scoregen-classifier".to_string())]);
-    safetensors::write(&dir.join(WEIGHTS), &named_params(net), &md)?;
-    let json =
-        serde_json::to_vec_pretty(meta).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
-    atomic_write(&dir.join(META), &json)
+    save_network(dir, STEM, "scoregen-classifier", net, meta)
 }
 
 /// Reads a classifier written by [`save_classifier`].
@@ -198,16 +191,12 @@ pub fn load_classifier<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(Classifier<B>, ClassifierMeta)> {
-    let mp = dir.join(META);
     let meta: ClassifierMeta = read_json(
         dir,
-        &mp,
+        &dir.join(format!("{STEM}.json")),
         "no classifier.json here (train one with `scoregen classifier --data <images> --out <dir>`)",
     )?;
     meta.config.validate()?;
-    let wp = dir.join(WEIGHTS);
-    let (tensors, _) = safetensors::read(&wp)?;
-    let tensors = tensors.into_iter().collect();
-    let net = load_named(meta.config.init::<B>(device), &tensors, "", &wp)?;
+    let net = load_network(dir, STEM, meta.config.init::<B>(device))?;
     Ok((net, meta))
 }

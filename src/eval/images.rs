@@ -33,6 +33,55 @@ pub struct ImageComparison {
     pub class_accuracy: Option<Figure>,
 }
 
+/// FID, KID and k-NN precision/recall of generated features against real ones.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FeatureFigures {
+    /// Fréchet distance.
+    pub fid: Figure,
+    /// Kernel distance (unbiased MMD², cubic kernel).
+    pub kid: Figure,
+    /// k-NN precision (k = 3).
+    pub precision: Figure,
+    /// k-NN recall (k = 3).
+    pub recall: Figure,
+}
+
+/// The feature-space figures of `m` generated feature rows `ff` against real half `fb`, each
+/// beside the same figure of real half `fa` against `fb` (row-major, equal row counts m).
+pub fn feature_figures(
+    fa: &[f32],
+    fb: &[f32],
+    ff: &[f32],
+    m: usize,
+    rng: &mut Rng,
+) -> FeatureFigures {
+    let k = fa.len() / m.max(1);
+    let (pa, pb, pf) = (Points::new(fa, k), Points::new(fb, k), Points::new(ff, k));
+    let mut r1 = rng.fork();
+    let mut r2 = r1.clone();
+    let kid_size = m.min(1000);
+    let (p_fake, r_fake) = precision_recall(pb, pf, 3);
+    let (p_real, r_real) = precision_recall(pb, pa, 3);
+    FeatureFigures {
+        fid: Figure {
+            value: frechet_distance(pf, pb),
+            real_vs_real: frechet_distance(pa, pb),
+        },
+        kid: Figure {
+            value: kernel_distance(pf, pb, 10, kid_size, &mut r1),
+            real_vs_real: kernel_distance(pa, pb, 10, kid_size, &mut r2),
+        },
+        precision: Figure {
+            value: p_fake,
+            real_vs_real: p_real,
+        },
+        recall: Figure {
+            value: r_fake,
+            real_vs_real: r_real,
+        },
+    }
+}
+
 fn check_shape(a: &ImageSet, b: &ImageSet, what: &str) -> Result<()> {
     if [a.channels, a.height, a.width] != [b.channels, b.height, b.width] {
         return Err(Error::Shape(format!(
@@ -76,17 +125,7 @@ pub fn compare_images<B: Backend>(
     let dim = real.image_size();
     let feats = |s: &ImageSet| features(net, &s.pixels, dim, device);
     let (fa, fb, ff) = (feats(&a), feats(&b), feats(&f));
-    let k = fa.len() / m;
-    let (pa, pb, pf) = (
-        Points::new(&fa, k),
-        Points::new(&fb, k),
-        Points::new(&ff, k),
-    );
-    let mut r1 = rng.fork();
-    let mut r2 = r1.clone();
-    let kid_size = m.min(1000);
-    let (p_fake, r_fake) = precision_recall(pb, pf, 3);
-    let (p_real, r_real) = precision_recall(pb, pa, 3);
+    let figs = feature_figures(&fa, &fb, &ff, m, rng);
     // Class accuracy of labelled generated images, beside the accuracy on real images.
     let acc = |s: &ImageSet| -> Result<Option<f64>> {
         s.labels
@@ -103,23 +142,11 @@ pub fn compare_images<B: Backend>(
     };
     Ok(ImageComparison {
         num_images: m,
-        feature_dim: k,
-        fid: Figure {
-            value: frechet_distance(pf, pb),
-            real_vs_real: frechet_distance(pa, pb),
-        },
-        kid: Figure {
-            value: kernel_distance(pf, pb, 10, kid_size, &mut r1),
-            real_vs_real: kernel_distance(pa, pb, 10, kid_size, &mut r2),
-        },
-        precision: Figure {
-            value: p_fake,
-            real_vs_real: p_real,
-        },
-        recall: Figure {
-            value: r_fake,
-            real_vs_real: r_real,
-        },
+        feature_dim: fa.len() / m,
+        fid: figs.fid,
+        kid: figs.kid,
+        precision: figs.precision,
+        recall: figs.recall,
         class_accuracy,
     })
 }

@@ -18,5 +18,5 @@ pub use feature_net::{
 pub use feature_stats::{
     frechet_distance, frechet_from_stats, kernel_distance, mean_cov, precision_recall, sqrt_psd,
 };
-pub use images::{compare_images, ImageComparison};
+pub use images::{compare_images, feature_figures, FeatureFigures, ImageComparison};
 pub use moments::{mixture_fit, MixtureFit};

@@ -10,4 +10,5 @@ pub use classifier::{Classifier, ClassifierConfig};
 pub use group_norm::GroupNorm;
 pub use mlp::{MlpConfig, MlpScoreNet};
 pub use score_net::{Guided, ScoreNet, WithLabels};
+pub(crate) use unet::conv;
 pub use unet::{UNet, UNetConfig};

@@ -7,9 +7,13 @@
 pub mod event;
 pub mod figures;
 pub mod histograms;
+pub mod io;
+pub mod metrics;
 pub mod params;
 pub mod render;
+pub mod segment;
 pub mod shower;
+pub mod ssnet;
 pub mod transport;
 pub mod wavelet;
 

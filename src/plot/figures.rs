@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::canvas::{viridis, Bounds, Canvas, Rgb};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What the score-field figure shows (all in data coordinates).
 pub struct ScoreFieldData {
@@ -167,6 +167,47 @@ pub fn line_plot(path: &Path, y: &[f64], log_y: bool, size: (usize, usize)) -> R
     c.save_png(path)
 }
 
+/// Step histograms (or spectra) drawn over each other, one colour per series, on a shared
+/// y axis from 0; bins are equally spaced along x.
+pub fn overlay_histograms(
+    path: &Path,
+    series: &[(&[f64], Rgb)],
+    size: (usize, usize),
+) -> Result<()> {
+    let bins = series.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
+    if bins == 0 {
+        return Err(Error::Shape("no histogram bins to draw".into()));
+    }
+    let top = series
+        .iter()
+        .flat_map(|(h, _)| h.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let b = Bounds {
+        x0: 0.0,
+        x1: bins as f64,
+        y0: 0.0,
+        y1: if top > 0.0 { 1.05 * top } else { 1.0 },
+    };
+    let mut c = Canvas::new(size.0, size.1, b, WHITE);
+    for k in 1..5 {
+        let gy = b.y1 * k as f64 / 5.0;
+        c.line((b.x0, gy), (b.x1, gy), [225, 225, 225], 1.0);
+    }
+    for (h, colour) in series {
+        let mut prev = 0.0;
+        for (i, &v) in h.iter().enumerate() {
+            let v = if v.is_finite() { v } else { 0.0 };
+            let x = i as f64;
+            c.line((x, prev), (x, v), *colour, 2.0);
+            c.line((x, v), (x + 1.0, v), *colour, 2.0);
+            prev = v;
+        }
+        c.line((h.len() as f64, prev), (h.len() as f64, 0.0), *colour, 2.0);
+    }
+    c.save_png(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +267,34 @@ mod tests {
             (100, 60),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn overlaid_histograms_draw_each_series_at_its_height() {
+        let dir = std::env::temp_dir().join(format!("scoregen-hist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("h.png");
+        let (red, blue): (Rgb, Rgb) = ([200, 0, 0], [0, 0, 200]);
+        // Two bins: red fills bin 0 to the top, blue sits at half height in bin 1.
+        overlay_histograms(&p, &[(&[1.0, 0.0], red), (&[0.0, 0.5], blue)], (100, 100)).unwrap();
+        let dec = png::Decoder::new(std::io::Cursor::new(std::fs::read(&p).unwrap()));
+        let mut r = dec.read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size()];
+        r.next_frame(&mut buf).unwrap();
+        let rows_with = |colour: Rgb, x0: usize, x1: usize| -> Vec<usize> {
+            (0..100)
+                .filter(|&y| {
+                    (x0..x1).any(|x| buf[(y * 100 + x) * 3..(y * 100 + x) * 3 + 3] == colour)
+                })
+                .collect()
+        };
+        // y axis: 0 at the bottom, 1.05 at the top: the red top near row 100·(1 − 1/1.05) ≈ 5,
+        // the blue top near row 100·(1 − 0.5/1.05) ≈ 52.
+        let red_top = rows_with(red, 10, 40)[0];
+        let blue_top = rows_with(blue, 60, 90)[0];
+        assert!((3..=8).contains(&red_top), "{red_top}");
+        assert!((49..=55).contains(&blue_top), "{blue_top}");
+        assert!(overlay_histograms(&p, &[], (10, 10)).is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

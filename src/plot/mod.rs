@@ -7,5 +7,5 @@ mod figures;
 mod grid;
 
 pub use canvas::{Bounds, Canvas, Rgb};
-pub use figures::{line_plot, score_field_figure, ScoreFieldData};
+pub use figures::{line_plot, overlay_histograms, score_field_figure, ScoreFieldData};
 pub use grid::image_grid;

@@ -22,6 +22,41 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Writes a network into `dir` as `<stem>.safetensors` (tagged `format`) and its metadata as
+/// `<stem>.json`: weights first, then metadata, each atomically, so a reader that finds the JSON
+/// finds complete weights.
+pub fn save_network<B: burn::tensor::backend::Backend, M: burn::module::Module<B>>(
+    dir: &Path,
+    stem: &str,
+    format: &str,
+    net: &M,
+    meta: &impl serde::Serialize,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let md = std::collections::BTreeMap::from([("format".to_string(), format.to_string())]);
+    safetensors::write(
+        &dir.join(format!("{stem}.safetensors")),
+        &params::named_params(net),
+        &md,
+    )?;
+    let json =
+        serde_json::to_vec_pretty(meta).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
+    atomic_write(&dir.join(format!("{stem}.json")), &json)
+}
+
+/// Loads `<stem>.safetensors` of `dir` into `init` (a freshly built network of the recorded
+/// sizes); names and shapes must match.
+pub fn load_network<B: burn::tensor::backend::Backend, M: burn::module::Module<B>>(
+    dir: &Path,
+    stem: &str,
+    init: M,
+) -> Result<M> {
+    let wp = dir.join(format!("{stem}.safetensors"));
+    let (tensors, _) = safetensors::read(&wp)?;
+    let tensors = tensors.into_iter().collect();
+    params::load_named(init, &tensors, "", &wp)
+}
+
 /// Reads the JSON metadata file `path` of the directory `dir`: a missing file is a checkpoint
 /// error on `dir` saying `missing`, a malformed one names the file.
 pub fn read_json<T: serde::de::DeserializeOwned>(

@@ -1,0 +1,327 @@
+//! Physics metrics of generated events (Imani et al. 2023; the reference slides): SSNet labels
+//! every pixel of real and generated events, and normalised histograms of per-event
+//! track-pixel count, shower-pixel count, total charge and the pixel-charge spectrum are
+//! compared by squared error, MSE, RMSE and χ², each beside the same figure between two halves
+//! of the real events; so are the mean per-scale wavelet energy spectra of the showers, and the
+//! FID/KID/precision/recall of SSNet's pooled features.
+
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+
+use super::histograms::{Binning, HistogramDistance};
+use super::segment::{segment, ssnet_features, Labelled};
+use super::ssnet::Ssnet;
+use super::wavelet::{energy_spectrum, Wavelet};
+use crate::error::{Error, Result};
+use crate::eval::{feature_figures, FeatureFigures};
+use crate::rng::Rng;
+
+/// Per-event observables of a set of labelled events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observables {
+    /// Track pixels per event.
+    pub track_pixels: Vec<f64>,
+    /// Shower pixels per event.
+    pub shower_pixels: Vec<f64>,
+    /// Sum of pixel values per event.
+    pub total_charge: Vec<f64>,
+    /// Value of every pixel at or above the threshold.
+    pub pixel_charge: Vec<f64>,
+    /// Mean normalised wavelet energy spectrum of the shower pixels, per wavelet (events
+    /// without shower pixels do not count); `None` when no event has any.
+    pub shower_spectra: [Option<Vec<f64>>; 2],
+}
+
+/// The wavelets whose spectra are compared, in [`Observables::shower_spectra`] order.
+pub const WAVELETS: [Wavelet; 2] = [Wavelet::Haar, Wavelet::Db4];
+
+/// Observables of `events` (labels from SSNet for generated events, or the simulator's).
+pub fn observables(events: Labelled, threshold: f64) -> Result<Observables> {
+    let s2 = events.size * events.size;
+    let mut o = Observables::default();
+    let mut spectra = [vec![], vec![]];
+    let mut with_showers = 0usize;
+    let mut shower_img = vec![0.0f64; s2];
+    for k in 0..events.len() {
+        let img = &events.images[k * s2..(k + 1) * s2];
+        let lab = &events.labels[k * s2..(k + 1) * s2];
+        o.track_pixels
+            .push(lab.iter().filter(|&&l| l == 1).count() as f64);
+        let showers = lab.iter().filter(|&&l| l == 2).count();
+        o.shower_pixels.push(showers as f64);
+        o.total_charge.push(img.iter().map(|&v| v as f64).sum());
+        o.pixel_charge
+            .extend(img.iter().map(|&v| v as f64).filter(|&v| v >= threshold));
+        if showers > 0 {
+            with_showers += 1;
+            for ((s, &v), &l) in shower_img.iter_mut().zip(img).zip(lab) {
+                *s = if l == 2 { v as f64 } else { 0.0 };
+            }
+            for (w, acc) in WAVELETS.iter().zip(spectra.iter_mut()) {
+                let e = energy_spectrum(*w, &shower_img, events.size)?;
+                if acc.is_empty() {
+                    *acc = vec![0.0; e.len()];
+                }
+                acc.iter_mut().zip(&e).for_each(|(a, v)| *a += v);
+            }
+        }
+    }
+    for (slot, acc) in o.shower_spectra.iter_mut().zip(spectra) {
+        *slot = (with_showers > 0).then(|| acc.iter().map(|v| v / with_showers as f64).collect());
+    }
+    Ok(o)
+}
+
+/// A histogram comparison: the distances of generated vs real, and of real vs real.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistogramFigure {
+    /// The bins (for spectra: one per wavelet scale, finest first, then the approximation).
+    pub binning: Option<Binning>,
+    /// Generated vs real half B.
+    pub value: HistogramDistance,
+    /// Real half A vs real half B.
+    pub real_vs_real: HistogramDistance,
+    /// The normalised histograms (real B, generated), for plots.
+    pub real: Vec<f64>,
+    /// Generated histogram.
+    pub generated: Vec<f64>,
+}
+
+/// Every physics figure of a generated set.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhysicsComparison {
+    /// Events per set (generated, and each real half).
+    pub num_events: usize,
+    /// Per-event track-pixel count.
+    pub track_pixels: HistogramFigure,
+    /// Per-event shower-pixel count.
+    pub shower_pixels: HistogramFigure,
+    /// Per-event total charge.
+    pub total_charge: HistogramFigure,
+    /// Pixel-charge spectrum (pixels at or above the threshold).
+    pub pixel_charge: HistogramFigure,
+    /// Mean Haar energy spectrum of the showers (absent when a set has no shower pixels).
+    pub wavelet_haar: Option<HistogramFigure>,
+    /// Mean Daubechies-4 energy spectrum of the showers.
+    pub wavelet_db4: Option<HistogramFigure>,
+    /// FID, KID, precision/recall of SSNet's pooled deepest features.
+    pub ssnet_features: Option<FeatureFigures>,
+}
+
+impl PhysicsComparison {
+    /// The largest generated-vs-real χ² over the four histograms (the target is ≤ 0.015).
+    pub fn max_chi2(&self) -> f64 {
+        [
+            &self.track_pixels,
+            &self.shower_pixels,
+            &self.total_charge,
+            &self.pixel_charge,
+        ]
+        .iter()
+        .map(|h| h.value.chi2)
+        .fold(0.0, f64::max)
+    }
+}
+
+fn histogram_figure(a: &[f64], b: &[f64], f: &[f64], bins: usize) -> Result<HistogramFigure> {
+    let all: Vec<f64> = a.iter().chain(b).copied().collect();
+    let binning = Binning::spanning(&all, bins)?;
+    let (ha, hb, hf) = (
+        binning.normalised(a),
+        binning.normalised(b),
+        binning.normalised(f),
+    );
+    Ok(HistogramFigure {
+        binning: Some(binning),
+        value: HistogramDistance::between(&hf, &hb)?,
+        real_vs_real: HistogramDistance::between(&ha, &hb)?,
+        real: hb,
+        generated: hf,
+    })
+}
+
+fn spectrum_figure(
+    a: &Option<Vec<f64>>,
+    b: &Option<Vec<f64>>,
+    f: &Option<Vec<f64>>,
+) -> Result<Option<HistogramFigure>> {
+    let (Some(a), Some(b), Some(f)) = (a, b, f) else {
+        return Ok(None);
+    };
+    Ok(Some(HistogramFigure {
+        binning: None,
+        value: HistogramDistance::between(f, b)?,
+        real_vs_real: HistogramDistance::between(a, b)?,
+        real: b.clone(),
+        generated: f.clone(),
+    }))
+}
+
+/// Compares the observables of generated events `f` with real halves `a` and `b` (binning over
+/// the real events, `bins` bins).
+pub fn compare_observables(
+    a: &Observables,
+    b: &Observables,
+    f: &Observables,
+    bins: usize,
+) -> Result<PhysicsComparison> {
+    Ok(PhysicsComparison {
+        num_events: f.track_pixels.len(),
+        track_pixels: histogram_figure(&a.track_pixels, &b.track_pixels, &f.track_pixels, bins)?,
+        shower_pixels: histogram_figure(
+            &a.shower_pixels,
+            &b.shower_pixels,
+            &f.shower_pixels,
+            bins,
+        )?,
+        total_charge: histogram_figure(&a.total_charge, &b.total_charge, &f.total_charge, bins)?,
+        pixel_charge: histogram_figure(&a.pixel_charge, &b.pixel_charge, &f.pixel_charge, bins)?,
+        wavelet_haar: spectrum_figure(
+            &a.shower_spectra[0],
+            &b.shower_spectra[0],
+            &f.shower_spectra[0],
+        )?,
+        wavelet_db4: spectrum_figure(
+            &a.shower_spectra[1],
+            &b.shower_spectra[1],
+            &f.shower_spectra[1],
+        )?,
+        ssnet_features: None,
+    })
+}
+
+/// Labels `real` and `fake` (N·S² pixel values) with SSNet, splits the real events randomly into
+/// halves A and B of m events, takes m generated events (m ≤ `max_events`), and reports every
+/// figure of (generated, B) beside (A, B).
+pub fn compare_events<B: Backend>(
+    net: &Ssnet<B>,
+    threshold: f64,
+    size: usize,
+    real: &[f32],
+    fake: &[f32],
+    max_events: usize,
+    bins: usize,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Result<PhysicsComparison> {
+    let s2 = size * size;
+    let (nr, nf) = (real.len() / s2.max(1), fake.len() / s2.max(1));
+    let m = (nr / 2).min(nf).min(max_events);
+    if m < 4 {
+        return Err(Error::Shape(format!(
+            "need at least 8 real and 4 generated events, got {nr} and {nf}"
+        )));
+    }
+    let idx = rng.permutation(nr);
+    let pick = |ids: &[usize]| -> Vec<f32> {
+        ids.iter()
+            .flat_map(|&i| real[i * s2..(i + 1) * s2].iter().copied())
+            .collect()
+    };
+    let (ia, ib) = (pick(&idx[..m]), pick(&idx[m..2 * m]));
+    let iff = fake[..m * s2].to_vec();
+    let obs = |images: &[f32]| -> Result<Observables> {
+        let labels = segment(net, images, size, threshold, device);
+        observables(
+            Labelled {
+                size,
+                images,
+                labels: &labels,
+            },
+            threshold,
+        )
+    };
+    let mut out = compare_observables(&obs(&ia)?, &obs(&ib)?, &obs(&iff)?, bins)?;
+    let feats = |images: &[f32]| ssnet_features(net, images, size, device);
+    out.ssnet_features = Some(feature_figures(
+        &feats(&ia),
+        &feats(&ib),
+        &feats(&iff),
+        m,
+        rng,
+    ));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::physics::{simulate, SimConfig};
+
+    fn obs(cfg: &SimConfig, n: usize, seed: u64) -> Observables {
+        let ev = simulate(cfg, n, seed).unwrap();
+        let l = Labelled {
+            size: ev.size,
+            images: &ev.images,
+            labels: &ev.labels,
+        };
+        observables(l, cfg.label_threshold).unwrap()
+    }
+
+    #[test]
+    fn observables_count_what_the_labels_say() {
+        let images = [0.0f32, 0.5, 0.3, 0.01, 0.2, 0.0, 0.9, 0.1];
+        let labels = [0u8, 1, 2, 0, 2, 0, 2, 1];
+        let o = observables(
+            Labelled {
+                size: 2,
+                images: &images,
+                labels: &labels,
+            },
+            0.02,
+        )
+        .unwrap();
+        assert_eq!(o.track_pixels, vec![1.0, 1.0]);
+        assert_eq!(o.shower_pixels, vec![1.0, 2.0]);
+        assert!((o.total_charge[0] - 0.81).abs() < 1e-6 && (o.total_charge[1] - 1.2).abs() < 1e-6);
+        assert_eq!(o.pixel_charge.len(), 5);
+        let haar = o.shower_spectra[0].as_ref().unwrap();
+        assert!((haar.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn same_simulation_sits_at_the_floor_and_changed_physics_does_not() {
+        let cfg = SimConfig::default();
+        let (a, b) = (obs(&cfg, 2000, 1), obs(&cfg, 2000, 2));
+        let same = compare_observables(&a, &b, &obs(&cfg, 2000, 3), 50).unwrap();
+        // Independent draws of one simulation: every χ² is a noise floor of order (filled bins)/N.
+        for h in [
+            &same.track_pixels,
+            &same.shower_pixels,
+            &same.total_charge,
+            &same.pixel_charge,
+        ] {
+            assert!(h.value.chi2 < 3.0 * h.real_vs_real.chi2 + 0.02, "{h:?}");
+        }
+        // Showers only, and 30 % less charge (a mis-calibrated generator): far above the floor.
+        let showers = SimConfig {
+            class_weights: [0.0, 1.0, 0.0, 0.0],
+            ..cfg.clone()
+        };
+        let dim = SimConfig {
+            charge_scale_mev: 3.0 / 0.7,
+            ..cfg.clone()
+        };
+        let s = compare_observables(&a, &b, &obs(&showers, 2000, 3), 50).unwrap();
+        let d = compare_observables(&a, &b, &obs(&dim, 2000, 3), 50).unwrap();
+        assert!(
+            s.track_pixels.value.chi2 > 5.0 * s.track_pixels.real_vs_real.chi2,
+            "{:?}",
+            s.track_pixels
+        );
+        assert!(
+            d.pixel_charge.value.chi2 > 5.0 * d.pixel_charge.real_vs_real.chi2,
+            "{:?}",
+            d.pixel_charge
+        );
+        assert!(
+            d.total_charge.value.chi2 > 2.0 * d.total_charge.real_vs_real.chi2,
+            "{:?}",
+            d.total_charge
+        );
+        assert!(s.max_chi2() > same.max_chi2());
+        // Wavelet spectra: present for both and a proper distribution.
+        let haar = same.wavelet_haar.unwrap();
+        assert!((haar.real.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+}

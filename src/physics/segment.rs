@@ -1,0 +1,340 @@
+//! Training and applying SSNet: class-weighted pixel cross-entropy (weights inverse to each
+//! class's pixel frequency, as SSNet weights its sparse foreground), Adam with warm-up + cosine
+//! learning rate, the eight symmetries of the square as augmentation, per-class accuracy on
+//! held-out events; saved as `ssnet.json` + `ssnet.safetensors`.
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::ssnet::{Ssnet, SsnetConfig, SSNET_CLASSES};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::{from_rows, scalar, to_vec};
+use crate::train::{load_network, lr_at, read_json, save_network, Adam};
+
+const STEM: &str = "ssnet";
+
+/// Training settings of SSNet.
+#[derive(Clone, Debug)]
+pub struct SsnetTraining {
+    /// Adam steps.
+    pub steps: u64,
+    /// Events per batch.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Random seed (initialisation, batches, augmentation).
+    pub seed: u64,
+    /// Network sizes (`None`: [`SsnetConfig::for_size`]).
+    pub config: Option<SsnetConfig>,
+}
+
+impl Default for SsnetTraining {
+    fn default() -> Self {
+        SsnetTraining {
+            steps: 600,
+            batch: 16,
+            lr: 2e-3,
+            seed: 0,
+            config: None,
+        }
+    }
+}
+
+/// Per-class pixel accuracy of a segmentation against the true labels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentationAccuracy {
+    /// Fraction of true background pixels labelled background.
+    pub background: f64,
+    /// Fraction of true track pixels labelled track.
+    pub track: f64,
+    /// Fraction of true shower pixels labelled shower.
+    pub shower: f64,
+    /// Accuracy over the non-zero pixels (true track/shower pixels, and background pixels whose
+    /// value reaches the threshold).
+    pub nonzero: f64,
+    /// True pixels per class.
+    pub pixels: [usize; 3],
+}
+
+/// What `ssnet.json` records next to the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SsnetMeta {
+    /// Network sizes.
+    pub config: SsnetConfig,
+    /// Pixels below this value are background whatever the network says.
+    pub threshold: f64,
+    /// Cross-entropy weight per class.
+    pub class_weights: [f64; 3],
+    /// Training steps taken.
+    pub steps: u64,
+    /// Events trained on.
+    pub train_events: usize,
+    /// Accuracy on held-out events, when some were held out.
+    pub heldout: Option<SegmentationAccuracy>,
+}
+
+/// Square images with one label per pixel.
+#[derive(Clone, Copy, Debug)]
+pub struct Labelled<'a> {
+    /// Image side.
+    pub size: usize,
+    /// N·size² pixel values in [0, 1].
+    pub images: &'a [f32],
+    /// N·size² labels 0 background, 1 track, 2 shower.
+    pub labels: &'a [u8],
+}
+
+impl Labelled<'_> {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.images.len() / (self.size * self.size).max(1)
+    }
+
+    /// Whether there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check(&self) -> Result<()> {
+        let s2 = self.size * self.size;
+        if s2 == 0
+            || self.images.len() != self.labels.len()
+            || !self.images.len().is_multiple_of(s2)
+        {
+            return Err(Error::Shape(format!(
+                "{} pixel values and {} labels do not make {}×{} events",
+                self.images.len(),
+                self.labels.len(),
+                self.size,
+                self.size
+            )));
+        }
+        if let Some(l) = self.labels.iter().find(|&&l| l as usize >= SSNET_CLASSES) {
+            return Err(Error::Shape(format!(
+                "pixel label {l}; expected 0 background, 1 track, 2 shower"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Class weights w_c = 1/(3 f_c) for pixel frequencies f_c (floored at 10⁻⁴), scaled so that
+/// Σ_c f_c w_c = 1: every class carries the same total weight.
+pub fn class_weights(labels: &[u8]) -> [f64; 3] {
+    let mut count = [0usize; 3];
+    for &l in labels {
+        count[(l as usize).min(2)] += 1;
+    }
+    let n = labels.len().max(1) as f64;
+    let f = count.map(|c| (c as f64 / n).max(1e-4));
+    let w = f.map(|fc| 1.0 / (3.0 * fc));
+    let norm: f64 = f.iter().zip(&w).map(|(a, b)| a * b).sum();
+    w.map(|v| v / norm)
+}
+
+/// Weighted pixel cross-entropy −Σ t·log softmax(logits) / Σ t, where `target` `[n, 3, S, S]`
+/// holds w_c at the true class of each pixel and 0 elsewhere (PyTorch's `CrossEntropyLoss`
+/// with `weight`, mean reduction).
+pub fn weighted_cross_entropy<B: Backend>(
+    logits: Tensor<B, 4>,
+    target: Tensor<B, 4>,
+) -> Tensor<B, 1> {
+    let total = target.clone().sum();
+    (log_softmax(logits, 1) * target).sum().neg() / total
+}
+
+/// `src` (`size`², row-major) under symmetry k of the square (bit 0 flips x, bit 1 flips y,
+/// bit 2 transposes).
+pub fn dihedral<T: Copy>(src: &[T], size: usize, k: usize, out: &mut Vec<T>) {
+    out.clear();
+    for y in 0..size {
+        for x in 0..size {
+            let (mut sy, mut sx) = if k & 4 != 0 { (x, y) } else { (y, x) };
+            if k & 1 != 0 {
+                sx = size - 1 - sx;
+            }
+            if k & 2 != 0 {
+                sy = size - 1 - sy;
+            }
+            out.push(src[sy * size + sx]);
+        }
+    }
+}
+
+/// Trains SSNet on `data`; `progress(step, loss)` is called every step. Returns the network
+/// (without autodiff), its sizes and the class weights used.
+pub fn train_ssnet<B: AutodiffBackend>(
+    data: Labelled,
+    opts: &SsnetTraining,
+    device: &B::Device,
+    progress: &mut dyn FnMut(u64, f64),
+) -> Result<(Ssnet<B::InnerBackend>, SsnetConfig, [f64; 3])> {
+    data.check()?;
+    if data.is_empty() || opts.batch == 0 || opts.steps == 0 {
+        return Err(Error::config(
+            "ssnet",
+            "needs events, and positive steps and batch",
+        ));
+    }
+    let cfg = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| SsnetConfig::for_size(data.size));
+    cfg.validate()?;
+    if cfg.size != data.size {
+        return Err(Error::Shape(format!(
+            "SSNet for {0}×{0} events given {1}×{1} events",
+            cfg.size, data.size
+        )));
+    }
+    let weights = class_weights(data.labels);
+    B::seed(device, opts.seed);
+    let mut net = cfg.init::<B>(device);
+    let mut adam = Adam::<B::InnerBackend>::default();
+    let mut rng = Rng::new(opts.seed);
+    let (s, s2, b) = (data.size, data.size * data.size, opts.batch);
+    let (mut img, mut lab) = (Vec::with_capacity(s2), Vec::with_capacity(s2));
+    for step in 1..=opts.steps {
+        let mut x = Vec::with_capacity(b * s2);
+        let mut t = vec![0.0f32; b * SSNET_CLASSES * s2];
+        for r in 0..b {
+            let i = rng.below(data.len());
+            let k = rng.below(8);
+            dihedral(&data.images[i * s2..(i + 1) * s2], s, k, &mut img);
+            dihedral(&data.labels[i * s2..(i + 1) * s2], s, k, &mut lab);
+            x.extend_from_slice(&img);
+            for (p, &l) in lab.iter().enumerate() {
+                t[(r * SSNET_CLASSES + l as usize) * s2 + p] = weights[l as usize] as f32;
+            }
+        }
+        let target =
+            Tensor::<B, 1>::from_floats(t.as_slice(), device).reshape([b, SSNET_CLASSES, s, s]);
+        let loss = weighted_cross_entropy(net.logits(from_rows::<B>(x, b, s2, device)), target);
+        let lv = scalar(loss.clone());
+        if !lv.is_finite() {
+            return Err(Error::Diverged(format!(
+                "SSNet loss is {lv} at step {step}; lower the learning rate"
+            )));
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        let lr = lr_at(step, opts.steps, opts.lr, opts.steps / 20, 0.02);
+        net = adam.step(net, grads, lr, Some(1.0)).0;
+        progress(step, lv);
+    }
+    Ok((net.valid(), cfg, weights))
+}
+
+/// Pixel labels SSNet assigns to `images` (N·S²): the most probable class, and background
+/// wherever the pixel value is below `threshold`.
+pub fn segment<B: Backend>(
+    net: &Ssnet<B>,
+    images: &[f32],
+    size: usize,
+    threshold: f64,
+    device: &B::Device,
+) -> Vec<u8> {
+    let s2 = size * size;
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(64 * s2.max(1)) {
+        let n = chunk.len() / s2;
+        let logits = to_vec(net.logits(from_rows::<B>(chunk.to_vec(), n, s2, device)));
+        for e in 0..n {
+            for p in 0..s2 {
+                let v = chunk[e * s2 + p];
+                let best = (0..SSNET_CLASSES)
+                    .max_by(|&a, &c| {
+                        logits[(e * SSNET_CLASSES + a) * s2 + p]
+                            .total_cmp(&logits[(e * SSNET_CLASSES + c) * s2 + p])
+                    })
+                    .unwrap_or(0);
+                out.push(if (v as f64) < threshold {
+                    0
+                } else {
+                    best as u8
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Globally pooled deepest SSNet features of `images` (`[N·features]`, row-major).
+pub fn ssnet_features<B: Backend>(
+    net: &Ssnet<B>,
+    images: &[f32],
+    size: usize,
+    device: &B::Device,
+) -> Vec<f32> {
+    let s2 = size * size;
+    images
+        .chunks(64 * s2.max(1))
+        .flat_map(|c| to_vec(net.features(from_rows::<B>(c.to_vec(), c.len() / s2, s2, device))))
+        .collect()
+}
+
+/// Per-class accuracy of `predicted` against `truth`.
+pub fn segmentation_accuracy(
+    truth: Labelled,
+    predicted: &[u8],
+    threshold: f64,
+) -> Result<SegmentationAccuracy> {
+    truth.check()?;
+    if predicted.len() != truth.labels.len() {
+        return Err(Error::Shape(format!(
+            "{} predicted labels for {} pixels",
+            predicted.len(),
+            truth.labels.len()
+        )));
+    }
+    let mut right = [0usize; 3];
+    let mut total = [0usize; 3];
+    let (mut nz_right, mut nz) = (0usize, 0usize);
+    for ((&t, &p), &v) in truth.labels.iter().zip(predicted).zip(truth.images) {
+        total[t as usize] += 1;
+        right[t as usize] += usize::from(t == p);
+        if t != 0 || v as f64 >= threshold {
+            nz += 1;
+            nz_right += usize::from(t == p);
+        }
+    }
+    let frac = |a: usize, b: usize| {
+        if b == 0 {
+            f64::NAN
+        } else {
+            a as f64 / b as f64
+        }
+    };
+    Ok(SegmentationAccuracy {
+        background: frac(right[0], total[0]),
+        track: frac(right[1], total[1]),
+        shower: frac(right[2], total[2]),
+        nonzero: frac(nz_right, nz),
+        pixels: total,
+    })
+}
+
+/// Writes SSNet into `dir` (weights first, then the metadata, each atomically).
+pub fn save_ssnet<B: Backend>(dir: &Path, net: &Ssnet<B>, meta: &SsnetMeta) -> Result<()> {
+    save_network(dir, STEM, "scoregen-ssnet", net, meta)
+}
+
+/// Reads SSNet written by [`save_ssnet`].
+pub fn load_ssnet<B: Backend>(dir: &Path, device: &B::Device) -> Result<(Ssnet<B>, SsnetMeta)> {
+    let meta: SsnetMeta = read_json(
+        dir,
+        &dir.join(format!("{STEM}.json")),
+        "no ssnet.json here (train one with `scoregen physics ssnet train --data <events.npy> --out <dir>`)",
+    )?;
+    meta.config.validate()?;
+    let net = load_network(dir, STEM, meta.config.init::<B>(device))?;
+    Ok((net, meta))
+}
+
+#[cfg(test)]
+#[path = "segment_tests.rs"]
+mod tests;

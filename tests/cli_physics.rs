@@ -1,0 +1,173 @@
+//! End-to-end tests of the physics application: simulate events, train and apply SSNet, and
+//! evaluate a "generated" set against simulated events.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn simulate_segment_and_evaluate_events() {
+    let dir = tmp("physics");
+    let real = dir.join("real.npy");
+    let out = bin()
+        .args([
+            "physics", "simulate", "--num", "160", "--size", "32", "--seed", "1",
+        ])
+        .args(["--out", s(&real), "--grid", s(&dir.join("grid.png"))])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("events/s"), "{log}");
+    for f in ["real-labels.npy", "real-pixels.npy", "grid.png"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    // A "generator" that only makes showers: the histograms must see it.
+    let fake = dir.join("showers.npy");
+    ok(&[
+        "physics",
+        "simulate",
+        "--num",
+        "80",
+        "--size",
+        "32",
+        "--seed",
+        "2",
+        "--class",
+        "shower",
+        "--out",
+        s(&fake),
+    ]);
+    let ssnet = dir.join("ssnet");
+    let data = format!("npy:{}", s(&real));
+    ok(&[
+        "physics",
+        "ssnet",
+        "train",
+        "--data",
+        &data,
+        "--heldout",
+        "40",
+        "--steps",
+        "20",
+        "--batch",
+        "4",
+        "--base",
+        "8",
+        "--out",
+        s(&ssnet),
+    ]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ssnet.join("ssnet.json")).unwrap()).unwrap();
+    assert_eq!(meta["train_events"], 120);
+    assert!(meta["heldout"]["nonzero"].as_f64().unwrap() > 0.0);
+
+    let pred = dir.join("pred.npy");
+    let log = String::from_utf8_lossy(
+        &bin()
+            .args([
+                "physics",
+                "ssnet",
+                "apply",
+                "--model",
+                s(&ssnet),
+                "--data",
+                &data,
+            ])
+            .args(["--out", s(&pred)])
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .to_string();
+    assert!(log.contains("accuracy against the given labels"), "{log}");
+    // 160 events × 32 × 32 f32 labels + header.
+    assert!(std::fs::metadata(&pred).unwrap().len() > 160 * 32 * 32 * 4);
+
+    let plots = dir.join("plots");
+    let json = ok(&[
+        "physics",
+        "eval",
+        "--real",
+        &data,
+        "--fake",
+        &format!("npy:{}", s(&fake)),
+        "--ssnet",
+        s(&ssnet),
+        "--json",
+        "--plots",
+        s(&plots),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["num_events"], 80);
+    for h in [
+        "track_pixels",
+        "shower_pixels",
+        "total_charge",
+        "pixel_charge",
+    ] {
+        for k in ["squared_error", "mse", "rmse", "chi2"] {
+            assert!(v[h]["value"][k].as_f64().is_some(), "{h}.{k}");
+            assert!(v[h]["real_vs_real"][k].as_f64().is_some(), "{h}.{k} floor");
+        }
+    }
+    assert!(v["ssnet_features"]["fid"]["value"].as_f64().is_some());
+    for f in [
+        "track_pixels.png",
+        "real-events.png",
+        "generated-events.png",
+    ] {
+        assert!(plots.join(f).exists(), "{f}");
+    }
+
+    // Errors name what is wrong.
+    let e = fails(&[
+        "physics",
+        "simulate",
+        "--num",
+        "2",
+        "--class",
+        "muon",
+        "--out",
+        s(&fake),
+    ]);
+    assert!(e.contains("--class muon"), "{e}");
+    let small = dir.join("small.npy");
+    ok(&[
+        "physics",
+        "simulate",
+        "--num",
+        "4",
+        "--size",
+        "16",
+        "--out",
+        s(&small),
+    ]);
+    let e = fails(&[
+        "physics",
+        "eval",
+        "--real",
+        &data,
+        "--fake",
+        s(&small),
+        "--ssnet",
+        s(&ssnet),
+    ]);
+    assert!(e.contains("small.npy") && e.contains("32×32"), "{e}");
+    let e = fails(&[
+        "physics",
+        "eval",
+        "--real",
+        &data,
+        "--fake",
+        s(&small),
+        "--ssnet",
+        s(&dir),
+    ]);
+    assert!(e.contains("ssnet.json"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
