@@ -124,6 +124,60 @@ fn simulate_segment_and_evaluate_events() {
         assert!(plots.join(f).exists(), "{f}");
     }
 
+    // A generator on the events, then fine-tuned with the physics term (a copy, resumed).
+    let cfg = dir.join("gen.toml");
+    std::fs::write(
+        &cfg,
+        "steps = 3\nbatch = 4\nsample_grid = 0\n[unet]\nbase = 8\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n",
+    )
+    .unwrap();
+    let labelled = format!("{},{}", data, s(&dir.join("real-labels.npy")));
+    let gen = dir.join("gen");
+    ok(&[
+        "train",
+        "--data",
+        &labelled,
+        "--class-conditional",
+        "--config",
+        s(&cfg),
+        "--out",
+        s(&gen),
+    ]);
+    let tuned = dir.join("tuned");
+    std::fs::create_dir_all(&tuned).unwrap();
+    for f in std::fs::read_dir(&gen).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, tuned.join(f.file_name().unwrap())).unwrap();
+    }
+    let log = String::from_utf8_lossy(
+        &bin()
+            .args([
+                "train",
+                "--data",
+                &labelled,
+                "--class-conditional",
+                "--resume",
+                "--steps",
+                "5",
+            ])
+            .args([
+                "--physics-ssnet",
+                s(&ssnet),
+                "--physics-weight",
+                "10",
+                "--out",
+                s(&tuned),
+            ])
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .to_string();
+    assert!(
+        log.contains("physics term") && log.contains("done: 5 steps"),
+        "{log}"
+    );
+
     // Errors name what is wrong.
     let e = fails(&[
         "physics",
@@ -169,5 +223,17 @@ fn simulate_segment_and_evaluate_events() {
         s(&dir),
     ]);
     assert!(e.contains("ssnet.json"), "{e}");
+    let e = fails(&[
+        "train",
+        "--data",
+        &format!("npy:{}", s(&small)),
+        "--config",
+        s(&cfg),
+        "--physics-ssnet",
+        s(&ssnet),
+        "--out",
+        s(&dir.join("g16")),
+    ]);
+    assert!(e.contains("SSNet takes 1×32×32"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }

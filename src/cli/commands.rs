@@ -98,7 +98,33 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         progress: true,
         ..Default::default()
     };
-    let s = train::train::<B>(&cfg, &ds, &a.out, &opts, device)?;
+    let physics = match &a.physics_ssnet {
+        Some(dir) => {
+            let (net, meta) = scoregen::physics::segment::load_ssnet::<B>(dir, device)?;
+            let u = cfg.unet.as_ref();
+            if u.map(|u| (u.channels, u.height, u.width))
+                != Some((1, meta.config.size, meta.config.size))
+            {
+                bail!(
+                    "--physics-ssnet {}: SSNet takes 1×{s}×{s} events, the data are not of that shape",
+                    dir.display(),
+                    s = meta.config.size
+                );
+            }
+            eprintln!(
+                "physics term: SSNet from {}, weight {}",
+                dir.display(),
+                a.physics_weight
+            );
+            Some(scoregen::physics::finetune::PhysicsTerm::new(
+                net,
+                a.physics_weight,
+            ))
+        }
+        None => None,
+    };
+    let aux = physics.as_ref().map(|p| p as &dyn train::AuxLoss<B>);
+    let s = train::train_with::<B>(&cfg, &ds, &a.out, &opts, aux, device)?;
     let losses = app::read_losses(&a.out.join("loss.csv"))?;
     scoregen::plot::line_plot(&a.out.join("loss.png"), &losses, true, (640, 320))?;
     eprintln!(

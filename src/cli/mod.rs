@@ -115,6 +115,14 @@ struct TrainArgs {
     /// Continue the checkpoint in --out.
     #[arg(long)]
     resume: bool,
+    /// Add the physics term of a LArTPC generator: SSNet (this directory) track/shower charge
+    /// fractions of the denoised estimate must match the data's (for fine-tuning, with --resume
+    /// on a copy of a trained checkpoint).
+    #[arg(long)]
+    physics_ssnet: Option<PathBuf>,
+    /// Weight λ of the physics term.
+    #[arg(long, default_value_t = 1.0)]
+    physics_weight: f64,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,

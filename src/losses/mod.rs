@@ -135,12 +135,12 @@ pub fn loss<B: Backend, M: EpsModel<B>>(
 }
 
 /// Per-sample times t ~ U(ε, T).
-fn sample_times(sde: &dyn Sde, n: usize, rng: &mut Rng) -> Vec<f64> {
+pub(crate) fn sample_times(sde: &dyn Sde, n: usize, rng: &mut Rng) -> Vec<f64> {
     rng.uniform_vec(n, sde.t_min(), sde.t_end())
 }
 
 /// x_t = m(t)x0 + s(t)z for per-sample times; returns (x_t, z, t column).
-fn perturb<B: Backend>(
+pub(crate) fn perturb<B: Backend>(
     sde: &dyn Sde,
     x0: Tensor<B, 2>,
     times: &[f64],

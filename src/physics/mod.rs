@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod figures;
+pub mod finetune;
 pub mod histograms;
 pub mod io;
 pub mod metrics;

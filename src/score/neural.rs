@@ -14,6 +14,13 @@ pub trait EpsModel<B: Backend> {
     fn eps(&self, x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 2>;
 }
 
+/// A reference to a model (also `&dyn EpsModel`) is the model.
+impl<B: Backend, M: EpsModel<B> + ?Sized> EpsModel<B> for &M {
+    fn eps(&self, x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 2> {
+        (**self).eps(x, t)
+    }
+}
+
 /// Wraps an [`EpsModel`] into a [`ScoreFn`] for a given SDE.
 pub struct NeuralScore<'a, B: Backend, M: EpsModel<B>> {
     /// The network.

@@ -30,6 +30,21 @@ pub struct TrainOptions {
     pub progress: bool,
 }
 
+/// An objective added to the score-matching loss at every step (e.g. the physics term of
+/// [`crate::physics::finetune::PhysicsTerm`]): given the network in the ε-parametrisation (with
+/// its labels, for conditional models), the SDE and the batch, a scalar to add; it may draw
+/// its own times and noise from `rng`.
+pub trait AuxLoss<B: AutodiffBackend> {
+    /// The extra loss on batch `x0: [n, d]`.
+    fn loss(
+        &self,
+        model: &dyn crate::score::EpsModel<B>,
+        sde: &dyn crate::sde::Sde,
+        x0: Tensor<B, 2>,
+        rng: &mut Rng,
+    ) -> Tensor<B, 1>;
+}
+
 /// What a run did.
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
@@ -151,6 +166,18 @@ pub fn train<B: AutodiffBackend>(
     data: &Dataset,
     out: &Path,
     opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    train_with::<B>(cfg, data, out, opts, None, device)
+}
+
+/// [`train`] with an extra objective added to the loss at every step.
+pub fn train_with<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    out: &Path,
+    opts: &TrainOptions,
+    aux: Option<&dyn AuxLoss<B>>,
     device: &B::Device,
 ) -> Result<TrainSummary> {
     cfg.validate()?;
@@ -305,6 +332,14 @@ pub fn train<B: AutodiffBackend>(
         Checkpoint::save(out, meta, &tensors)
     };
 
+    // The configured score-matching loss, plus the extra objective when there is one.
+    let objective = |m: &dyn crate::score::EpsModel<B>, x0: Tensor<B, 2>, rng: &mut Rng| {
+        let l = loss(&cfg.loss, &m, sde.as_ref(), x0.clone(), rng)?;
+        Ok::<_, Error>(match aux {
+            Some(a) => l + a.loss(m, sde.as_ref(), x0, rng),
+            None => l,
+        })
+    };
     for step in (start + 1)..=end {
         let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.below(n)).collect();
         let mut xb = Vec::with_capacity(cfg.batch * dim);
@@ -336,21 +371,9 @@ pub fn train<B: AutodiffBackend>(
                     net: &model,
                     labels: y,
                 };
-                loss(
-                    &cfg.loss,
-                    &parametrised(&labelled, sde.as_ref(), cfg),
-                    sde.as_ref(),
-                    x0,
-                    &mut rng,
-                )?
+                objective(&parametrised(&labelled, sde.as_ref(), cfg), x0, &mut rng)?
             }
-            _ => loss(
-                &cfg.loss,
-                &parametrised(&model, sde.as_ref(), cfg),
-                sde.as_ref(),
-                x0,
-                &mut rng,
-            )?,
+            _ => objective(&parametrised(&model, sde.as_ref(), cfg), x0, &mut rng)?,
         };
         let lv = scalar(l.clone());
         if !lv.is_finite() {
