@@ -329,20 +329,24 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
     Ok(())
 }
 
+/// Events must have the size the SSNet in `dir` was built for.
+fn check_size(ev: &EventImages, meta: &SsnetMeta, dir: &std::path::Path) -> Result<()> {
+    let n = meta.config.size;
+    if ev.size != n {
+        bail!(
+            "{}: {s}×{s} events, but the SSNet in {} takes {n}×{n}",
+            ev.path.display(),
+            dir.display(),
+            s = ev.size
+        );
+    }
+    Ok(())
+}
+
 fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Result<()> {
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.model, device)?;
     let ev: EventImages = load_event_images(&a.data)?;
-    if ev.size != meta.config.size {
-        bail!(
-            "{}: {}×{} events, but the SSNet in {} takes {}×{}",
-            ev.path.display(),
-            ev.size,
-            ev.size,
-            a.model.display(),
-            meta.config.size,
-            meta.config.size
-        );
-    }
+    check_size(&ev, &meta, &a.model)?;
     let pred = segment::segment(&net, &ev.images, ev.size, meta.threshold, device);
     let labels: Vec<f32> = pred.iter().map(|&l| l as f32).collect();
     scoregen::data::write_npy_shaped(&a.out, &labels, &[ev.len(), ev.size, ev.size])?;
@@ -364,17 +368,7 @@ fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> 
     let real = load_event_images(&a.real)?;
     let fake = load_event_images(&a.fake)?;
     for ev in [&real, &fake] {
-        if ev.size != meta.config.size {
-            bail!(
-                "{}: {}×{} events, but the SSNet in {} takes {}×{}",
-                ev.path.display(),
-                ev.size,
-                ev.size,
-                a.ssnet.display(),
-                meta.config.size,
-                meta.config.size
-            );
-        }
+        check_size(ev, &meta, &a.ssnet)?;
     }
     let mut rng = scoregen::rng::Rng::new(a.seed);
     let cmp = metrics::compare_events(

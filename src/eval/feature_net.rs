@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use burn::module::AutodiffModule;
-use burn::optim::GradientsParams;
 use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +12,8 @@ use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::nn::{Classifier, ClassifierConfig};
 use crate::rng::Rng;
-use crate::tensor::{from_rows, scalar, to_vec};
-use crate::train::{load_network, lr_at, read_json, save_network, Adam};
+use crate::tensor::{from_rows, to_vec};
+use crate::train::{load_network, read_json, save_network, Adam};
 
 /// File stem of `classifier.json` + `classifier.safetensors`.
 const STEM: &str = "classifier";
@@ -107,15 +106,9 @@ pub fn train_classifier<B: AutodiffBackend>(
             .sum()
             .neg()
             .div_scalar(opts.batch as f64);
-        let lv = scalar(loss.clone());
-        if !lv.is_finite() {
-            return Err(Error::Diverged(format!(
-                "classifier loss is {lv} at step {step}; lower the learning rate"
-            )));
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        let lr = lr_at(step, opts.steps, opts.lr, opts.steps / 20, 0.02);
-        net = adam.step(net, grads, lr, Some(1.0)).0;
+        let (next, lv) =
+            adam.supervised_step(net, loss, (step, opts.steps), opts.lr, "classifier")?;
+        net = next;
         progress(step, lv);
     }
     Ok((net.valid(), cfg))

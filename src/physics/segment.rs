@@ -6,15 +6,14 @@
 use std::path::Path;
 
 use burn::module::AutodiffModule;
-use burn::optim::GradientsParams;
 use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::ssnet::{Ssnet, SsnetConfig, SSNET_CLASSES};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tensor::{from_rows, scalar, to_vec};
-use crate::train::{load_network, lr_at, read_json, save_network, Adam};
+use crate::tensor::{from_rows, to_vec};
+use crate::train::{load_network, read_json, save_network, Adam};
 
 const STEM: &str = "ssnet";
 
@@ -215,15 +214,8 @@ pub fn train_ssnet<B: AutodiffBackend>(
         let target =
             Tensor::<B, 1>::from_floats(t.as_slice(), device).reshape([b, SSNET_CLASSES, s, s]);
         let loss = weighted_cross_entropy(net.logits(from_rows::<B>(x, b, s2, device)), target);
-        let lv = scalar(loss.clone());
-        if !lv.is_finite() {
-            return Err(Error::Diverged(format!(
-                "SSNet loss is {lv} at step {step}; lower the learning rate"
-            )));
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        let lr = lr_at(step, opts.steps, opts.lr, opts.steps / 20, 0.02);
-        net = adam.step(net, grads, lr, Some(1.0)).0;
+        let (next, lv) = adam.supervised_step(net, loss, (step, opts.steps), opts.lr, "SSNet")?;
+        net = next;
         progress(step, lv);
     }
     Ok((net.valid(), cfg, weights))

@@ -1,5 +1,6 @@
 use super::*;
 use crate::rng::Rng;
+use crate::tensor::scalar;
 use burn::backend::{Autodiff, Flex};
 
 #[test]

@@ -95,6 +95,33 @@ impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
 }
 
 impl<B: Backend> Adam<B> {
+    /// One supervised training step (the evaluation classifier, SSNet): checks that `loss` is
+    /// finite (else a [`Error::Diverged`] naming `what` and the step), back-propagates, and
+    /// updates with the warm-up (first 5 %) + cosine learning rate peaking at `peak_lr`, with the
+    /// gradient norm clipped at 1. Returns the model and the loss value.
+    pub fn supervised_step<AB, M>(
+        &mut self,
+        model: M,
+        loss: burn::tensor::Tensor<AB, 1>,
+        (step, steps): (u64, u64),
+        peak_lr: f64,
+        what: &str,
+    ) -> crate::error::Result<(M, f64)>
+    where
+        AB: AutodiffBackend<InnerBackend = B>,
+        M: AutodiffModule<AB>,
+    {
+        let lv = crate::tensor::scalar(loss.clone());
+        if !lv.is_finite() {
+            return Err(crate::error::Error::Diverged(format!(
+                "{what} loss is {lv} at step {step}; lower the learning rate"
+            )));
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = super::lr_at(step, steps, peak_lr, steps / 20, 0.02);
+        Ok((self.step(model, grads, lr, Some(1.0)).0, lv))
+    }
+
     /// One Adam update of `model` with learning rate `lr`, after scaling the gradients so that
     /// their global L2 norm is at most `clip` (if given). Returns the model and the norm before
     /// clipping.
