@@ -93,6 +93,9 @@ pub struct SsnetTrainArgs {
     /// Channels at full resolution (a multiple of 8).
     #[arg(long, default_value_t = 16)]
     base: usize,
+    /// Resolution levels (each halves the image; more levels see more context).
+    #[arg(long, default_value_t = 3)]
+    levels: usize,
     /// Pixels below this value are background (the simulator's label threshold).
     #[arg(long, default_value_t = 0.02)]
     threshold: f64,
@@ -277,6 +280,7 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         seed: a.seed,
         config: Some(SsnetConfig {
             base: a.base,
+            levels: a.levels,
             ..SsnetConfig::for_size(all.size)
         }),
     };

@@ -463,6 +463,51 @@ mod tests {
     }
 
     #[test]
+    fn each_image_is_denoised_independently_of_its_batch() {
+        // Row k of a batch must equal the network applied to image k alone (no statistic may
+        // mix images), for the sizes and depths the image and physics configurations use.
+        let dev = Default::default();
+        for (size, mult) in [(16, vec![1, 2, 2, 2]), (12, vec![1, 2])] {
+            let cfg = UNetConfig {
+                mult,
+                attn_levels: vec![],
+                ..tiny(size, size, 4)
+            };
+            let net = cfg.init::<Flex>(0, &dev);
+            let mut rng = Rng::new(9);
+            let n = 4;
+            let px = rng.normal_vec(n * size * size);
+            let x = crate::tensor::from_rows::<Flex>(px.clone(), n, size * size, &dev)
+                .reshape([n, 1, size, size]);
+            let t = crate::tensor::column::<Flex>(&[0.9; 4], &dev);
+            let y = Tensor::<Flex, 1, Int>::from_ints([1, 1, 1, 1], &dev);
+            let all = crate::tensor::to_vec(net.forward(x, t, Some(y)));
+            for k in 0..n {
+                let xk = crate::tensor::from_rows::<Flex>(
+                    px[k * size * size..(k + 1) * size * size].to_vec(),
+                    1,
+                    size * size,
+                    &dev,
+                )
+                .reshape([1, 1, size, size]);
+                let tk = crate::tensor::column::<Flex>(&[0.9], &dev);
+                let yk = Tensor::<Flex, 1, Int>::from_ints([1], &dev);
+                let one = crate::tensor::to_vec(net.forward(xk, tk, Some(yk)));
+                let row = &all[k * size * size..(k + 1) * size * size];
+                let err = one
+                    .iter()
+                    .zip(row)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(
+                    err < 1e-4,
+                    "size {size}, image {k}: batch vs alone differ by {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn output_has_the_input_shape_for_even_and_odd_sizes() {
         let dev = Default::default();
         for (h, w) in [(8, 8), (7, 9), (28, 28)] {
