@@ -1,12 +1,15 @@
 //! Workflows behind the CLI commands: a trained model loaded from a checkpoint, sampling and
-//! likelihoods in data coordinates, the score-field figure, and the demo.
+//! likelihoods in data coordinates, the score-field figure, the demo and the throughput benchmark.
 
+pub mod bench;
 mod demo;
 mod figure;
+mod peak_memory;
 mod trained;
 
 pub use demo::{read_losses, run_demo, DemoOptions, DemoReport, SamplerResult, NLL_POINTS};
 pub use figure::{exact_score_field, model_score_field, FigureOptions};
+pub use peak_memory::PeakRss;
 pub use trained::{nll_of_points, Trained};
 
 use crate::error::{Error, Result};

@@ -19,6 +19,7 @@ macro_rules! on_device {
     };
 }
 
+mod bench_command;
 mod commands;
 mod image_commands;
 mod physics_commands;
@@ -67,6 +68,9 @@ enum Command {
     List,
     /// The end-to-end demo on the mixture of two Gaussians (no downloads, ~2 min on 2 cores).
     Demo(DemoArgs),
+    /// Throughput: training steps/s, forward passes and sampler NFE/s of the MLP and the MNIST
+    /// U-Net, as JSON (compare with PyTorch through bench/torch_bench.py and bench/compare.py).
+    Bench(bench_command::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -409,5 +413,6 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo(a) => on_device!(device(&a.device)?, demo(&a)),
+        Command::Bench(a) => on_device!(a.device()?, bench_command::bench(&a)),
     }
 }

@@ -1,0 +1,178 @@
+//! The vendored burn-flex convolution (vendor/burn-flex/src/ops/conv2d_gemm.rs): forward and
+//! all three gradients against the definition, for strides, paddings, dilations, groups and
+//! kernel shapes the networks use and some they do not.
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Tensor, TensorData};
+
+type A = Autodiff<Flex>;
+
+/// Deterministic values in [−1, 1).
+fn values(n: usize, seed: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
+}
+
+struct Case {
+    x: [usize; 4],
+    w: [usize; 4],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+}
+
+/// y[b, o, oy, ox] = bias[o] + Σ_{c in o's group, i, j} x[b, c, oy·s + i·d − p, …] w[o, c', i, j].
+#[allow(clippy::type_complexity)]
+fn reference(
+    c: &Case,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    r: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, [usize; 2]) {
+    let [n, cin, h, wd] = c.x;
+    let [cout, cin_g, kh, kw] = c.w;
+    let cout_g = cout / c.groups;
+    let oh = (h + 2 * c.padding[0] - c.dilation[0] * (kh - 1) - 1) / c.stride[0] + 1;
+    let ow = (wd + 2 * c.padding[1] - c.dilation[1] * (kw - 1) - 1) / c.stride[1] + 1;
+    let mut y = vec![0f32; n * cout * oh * ow];
+    let (mut dx, mut dw, mut db) = (vec![0f32; x.len()], vec![0f32; w.len()], vec![0f32; cout]);
+    for b in 0..n {
+        for o in 0..cout {
+            let grp = o / cout_g;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let yi = ((b * cout + o) * oh + oy) * ow + ox;
+                    let mut s = bias[o];
+                    db[o] += r[yi];
+                    for cc in 0..cin_g {
+                        let ci = grp * cin_g + cc;
+                        for i in 0..kh {
+                            for j in 0..kw {
+                                let iy = (oy * c.stride[0] + i * c.dilation[0]) as isize
+                                    - c.padding[0] as isize;
+                                let ix = (ox * c.stride[1] + j * c.dilation[1]) as isize
+                                    - c.padding[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xi = ((b * cin + ci) * h + iy as usize) * wd + ix as usize;
+                                let wi = ((o * cin_g + cc) * kh + i) * kw + j;
+                                s += x[xi] * w[wi];
+                                dx[xi] += r[yi] * w[wi];
+                                dw[wi] += r[yi] * x[xi];
+                            }
+                        }
+                    }
+                    y[yi] = s;
+                }
+            }
+        }
+    }
+    (y, dx, dw, db, [oh, ow])
+}
+
+fn close(name: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-4 * scale, "{name}[{i}]: {g} vs {w}");
+    }
+}
+
+#[test]
+fn conv2d_forward_and_gradients_match_the_definition() {
+    let cases = [
+        // U-Net 3×3 "same" convolution, a 1×1 shortcut, the stride-2 downsampling.
+        Case {
+            x: [3, 4, 7, 6],
+            w: [5, 4, 3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        Case {
+            x: [2, 6, 5, 5],
+            w: [3, 6, 1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        Case {
+            x: [2, 3, 8, 7],
+            w: [4, 3, 3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        // A single image (the GEMM's own threads), asymmetric kernel, stride and padding.
+        Case {
+            x: [1, 2, 9, 6],
+            w: [3, 2, 3, 2],
+            stride: [2, 1],
+            padding: [2, 0],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        // Dilation and groups.
+        Case {
+            x: [2, 4, 9, 9],
+            w: [4, 4, 3, 3],
+            stride: [1, 1],
+            padding: [2, 2],
+            dilation: [2, 2],
+            groups: 1,
+        },
+        Case {
+            x: [3, 6, 6, 5],
+            w: [4, 3, 3, 3],
+            stride: [1, 2],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 2,
+        },
+    ];
+    let dev = Default::default();
+    for (k, c) in cases.iter().enumerate() {
+        let nx: usize = c.x.iter().product();
+        let nw: usize = c.w.iter().product();
+        let (xv, wv, bv) = (values(nx, 1 + k), values(nw, 2 + k), values(c.w[0], 3 + k));
+        let x = Tensor::<A, 4>::from_data(TensorData::new(xv.clone(), c.x), &dev).require_grad();
+        let w = Tensor::<A, 4>::from_data(TensorData::new(wv.clone(), c.w), &dev).require_grad();
+        let b =
+            Tensor::<A, 1>::from_data(TensorData::new(bv.clone(), [c.w[0]]), &dev).require_grad();
+        let opts = ConvOptions::new(c.stride, c.padding, c.dilation, c.groups);
+        let y = conv2d(x.clone(), w.clone(), Some(b.clone()), opts);
+        let dims = y.dims();
+        let rv = values(dims.iter().product(), 4 + k);
+        let (want_y, want_dx, want_dw, want_db, [oh, ow]) = reference(c, &xv, &wv, &bv, &rv);
+        assert_eq!(dims, [c.x[0], c.w[0], oh, ow], "case {k}: output shape");
+        let r = Tensor::<A, 4>::from_data(TensorData::new(rv, dims), &dev);
+        let grads = (y.clone() * r).sum().backward();
+        let vec = |t: Tensor<Flex, 4>| t.into_data().to_vec::<f32>().unwrap();
+        close(
+            &format!("case {k} y"),
+            &y.into_data().to_vec::<f32>().unwrap(),
+            &want_y,
+        );
+        close(
+            &format!("case {k} dx"),
+            &vec(x.grad(&grads).unwrap()),
+            &want_dx,
+        );
+        close(
+            &format!("case {k} dw"),
+            &vec(w.grad(&grads).unwrap()),
+            &want_dw,
+        );
+        let db = b.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+        close(&format!("case {k} db"), &db, &want_db);
+    }
+}
