@@ -1,8 +1,10 @@
-//! The vendored burn-flex convolution (vendor/burn-flex/src/ops/conv2d_gemm.rs): forward and
-//! all three gradients against the definition, for strides, paddings, dilations, groups and
-//! kernel shapes the networks use and some they do not.
+//! The patches of the vendored burn-flex (vendor/burn-flex/PATCHED.md): the convolution
+//! (forward and all three gradients against the definition, for strides, paddings, dilations,
+//! groups and kernel shapes the networks use and some they do not) and the vectorisable
+//! sigmoid behind SiLU.
 
 use burn::backend::{Autodiff, Flex};
+use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
@@ -175,4 +177,49 @@ fn conv2d_forward_and_gradients_match_the_definition() {
         let db = b.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
         close(&format!("case {k} db"), &db, &want_db);
     }
+}
+
+#[test]
+fn sigmoid_and_silu_match_the_f64_definition() {
+    let xs: Vec<f32> = (0..200_000)
+        .map(|i| -100.0 + i as f32 * 0.001_003)
+        .collect();
+    let n = xs.len();
+    let x = Tensor::<A, 1>::from_data(TensorData::new(xs.clone(), [n]), &Default::default())
+        .require_grad();
+    let s = sigmoid(x.clone()).into_data().to_vec::<f32>().unwrap();
+    let y = silu(x.clone());
+    let grads = y.clone().sum().backward();
+    let dy = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    let y = y.into_data().to_vec::<f32>().unwrap();
+    for (i, &xv) in xs.iter().enumerate() {
+        let x64 = xv as f64;
+        let sig = 1.0 / (1.0 + (-x64).exp());
+        if sig > 1e-30 {
+            assert!(
+                ((s[i] as f64 - sig) / sig).abs() < 5e-7,
+                "σ({xv}) = {} vs {sig}",
+                s[i]
+            );
+        }
+        let silu64 = x64 * sig;
+        assert!(
+            (y[i] as f64 - silu64).abs() <= 5e-7 * silu64.abs().max(1e-6),
+            "silu({xv})"
+        );
+        let dsilu = sig * (1.0 + x64 * (1.0 - sig));
+        assert!(
+            (dy[i] as f64 - dsilu).abs() < 1e-5,
+            "silu'({xv}) = {} vs {dsilu}",
+            dy[i]
+        );
+    }
+    let special = Tensor::<Flex, 1>::from_floats(
+        [f32::NAN, f32::INFINITY, f32::NEG_INFINITY],
+        &Default::default(),
+    );
+    let v = sigmoid(special).into_data().to_vec::<f32>().unwrap();
+    assert!(v[0].is_nan(), "NaN must propagate");
+    assert_eq!(v[1], 1.0);
+    assert!(v[2] < 1e-37);
 }
