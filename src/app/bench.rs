@@ -294,7 +294,7 @@ impl Ctx<'_> {
     fn train<AB, M>(
         &self,
         m: &Measured,
-        mut model: M,
+        model: M,
         batch: usize,
         device: &AB::Device,
     ) -> Result<BenchRecord>
@@ -309,11 +309,15 @@ impl Ctx<'_> {
             ..LossConfig::default()
         };
         let mut adam = Adam::default();
+        // The model moves through each step as in the trainer (a clone would keep the old
+        // parameters alive and stop the optimiser updating them in place).
+        let mut slot = Some(model);
         let timed = time_runs(self.cfg.warmup, self.cfg.repeats, || {
+            let model = slot.take().expect("the model is put back after every step");
             let x0 = from_rows::<AB>(data.clone(), batch, m.dim, device);
             let l = loss(&loss_cfg, &model, self.sde, x0, &mut rng)?;
             let grads = GradientsParams::from_grads(l.backward(), &model);
-            model = adam.step(model.clone(), grads, 2e-4, Some(1.0)).0;
+            slot = Some(adam.step(model, grads, 2e-4, Some(1.0)).0);
             sync::<AB>(device)?;
             Ok(0)
         })?;

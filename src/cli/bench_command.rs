@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use scoregen::app::bench::{run_bench, BenchConfig, BenchRecord};
-use scoregen::device::DeviceSpec;
 use scoregen::samplers::SamplerKind;
 
 /// Options of `scoregen bench`.
@@ -53,17 +52,10 @@ pub struct BenchArgs {
     json: Option<PathBuf>,
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    pub(crate) device: String,
 }
 
 impl BenchArgs {
-    /// The device the benchmark runs on.
-    pub fn device(&self) -> Result<DeviceSpec> {
-        let spec: DeviceSpec = self.device.parse()?;
-        spec.check_available()?;
-        Ok(spec)
-    }
-
     fn config(&self) -> Result<BenchConfig> {
         let (run_mlp, run_unet) = match self.suite.as_str() {
             "all" => (true, true),
@@ -101,7 +93,8 @@ impl BenchArgs {
             .clone()
             .unwrap_or_else(|| self.batches.clone());
         positive("sample-batches", &sample_batches)?;
-        positive("mlp-batch", &[self.mlp_batch, self.sweep_batch])?;
+        positive("mlp-batch", &[self.mlp_batch])?;
+        positive("sweep-batch", &[self.sweep_batch])?;
         anyhow::ensure!(self.steps > 0, "--steps must be at least 1");
         anyhow::ensure!(self.repeats > 0, "--repeats must be at least 1");
         anyhow::ensure!(

@@ -413,6 +413,6 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo(a) => on_device!(device(&a.device)?, demo(&a)),
-        Command::Bench(a) => on_device!(a.device()?, bench_command::bench(&a)),
+        Command::Bench(a) => on_device!(device(&a.device)?, bench_command::bench(&a)),
     }
 }
