@@ -132,7 +132,7 @@ fn classifier_features_score_generated_images_against_the_real_floor() {
         s(&clf),
     ]);
     assert!(
-        table.contains("FID (classifier)") && table.contains("real-vs-real"),
+        table.contains("FID (classifier, 128-D)") && table.contains("real-vs-real"),
         "{table}"
     );
 

@@ -73,47 +73,73 @@ pub fn classifier<B: AutodiffBackend>(device: &B::Device, a: &ClassifierArgs) ->
 }
 
 pub fn eval_images<B: AutodiffBackend>(device: &B::Device, a: &EvalArgs) -> Result<()> {
-    let Some(dir) = &a.features else {
+    if a.features.is_none() && a.inception.is_none() {
         bail!(
             "--real {} is image data: pass --features <dir> with an evaluation classifier \
-             (train one with `scoregen classifier --data {} --out <dir>`)",
+             (train one with `scoregen classifier --data {} --out <dir>`) and/or --inception \
+             <weights.safetensors>",
             a.real,
             a.real
         );
-    };
+    }
     if !is_image_source(&a.fake) {
         bail!("--fake {}: image data expected (npy:<N×C×H×W>[,<labels>], png:<dir>, …) when --real is images", a.fake);
     }
-    let (net, meta) = eval::load_classifier::<B::InnerBackend>(dir, device)
-        .with_context(|| format!("loading the classifier in {}", dir.display()))?;
+    let classifier = match &a.features {
+        Some(dir) => Some(
+            eval::load_classifier::<B::InnerBackend>(dir, device)
+                .with_context(|| format!("loading the classifier in {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let inception = match &a.inception {
+        Some(path) => Some(
+            eval::InceptionV3::<B::InnerBackend>::load(path, device)
+                .with_context(|| format!("loading Inception-v3 from {}", path.display()))?,
+        ),
+        None => None,
+    };
     let real = data::load_images(&a.real)?;
     let fake = data::load_images(&a.fake)?;
-    let shape = [meta.config.channels, meta.config.height, meta.config.width];
+    let nets = eval::FeatureNets {
+        classifier: classifier.as_ref().map(|(net, meta)| {
+            let c = &meta.config;
+            (net, [c.channels, c.height, c.width])
+        }),
+        inception: inception.as_ref(),
+    };
     let mut rng = Rng::new(a.seed);
-    let c = eval::compare_images(&net, shape, &real, &fake, a.max_points, &mut rng, device)?;
+    let c = eval::compare_images(&nets, &real, &fake, a.max_points, &mut rng, device)?;
     if a.json {
         println!("{}", serde_json::to_string(&c)?);
         return Ok(());
     }
     println!(
-        "{} images per set, {}-D classifier features (real-vs-real: two disjoint halves of the real data)",
-        c.num_images, c.feature_dim
+        "{} images per set (real-vs-real: two disjoint halves of the real data)",
+        c.num_images
     );
     println!(
-        "  {:<22} {:>12} {:>14}",
+        "  {:<24} {:>12} {:>14}",
         "statistic", "generated", "real-vs-real"
     );
-    let mut rows: Vec<(&str, Figure)> = vec![
-        ("FID (classifier)", c.fid),
-        ("KID (classifier)", c.kid),
-        ("precision (k=3)", c.precision),
-        ("recall (k=3)", c.recall),
-    ];
-    if let Some(f) = c.class_accuracy {
-        rows.push(("class accuracy", f));
+    let mut rows: Vec<(String, Figure)> = Vec::new();
+    let mut add = |space: &str, f: &eval::FeatureFigures| {
+        rows.push((format!("FID ({space})"), f.fid));
+        rows.push((format!("KID ({space})"), f.kid));
+        rows.push((format!("precision ({space})"), f.precision));
+        rows.push((format!("recall ({space})"), f.recall));
+    };
+    if let Some(k) = &c.classifier {
+        add(&format!("classifier, {}-D", k.feature_dim), &k.figures);
+    }
+    if let Some(f) = &c.inception {
+        add("Inception", f);
+    }
+    if let Some(f) = c.classifier.as_ref().and_then(|k| k.class_accuracy) {
+        rows.push(("class accuracy".into(), f));
     }
     for (name, f) in rows {
-        println!("  {name:<22} {:>12.5} {:>14.5}", f.value, f.real_vs_real);
+        println!("  {name:<24} {:>12.5} {:>14.5}", f.value, f.real_vs_real);
     }
     Ok(())
 }

@@ -271,6 +271,10 @@ struct EvalArgs {
     /// Evaluation classifier directory (from `scoregen classifier`), for image data.
     #[arg(long)]
     features: Option<PathBuf>,
+    /// Inception-v3 weights (pytorch-fid's pt_inception-2015-12-05 as safetensors) for FID/KID
+    /// comparable with papers, for image data; with or without --features.
+    #[arg(long)]
+    inception: Option<PathBuf>,
     /// cpu, cuda or cuda:N (image features).
     #[arg(long, default_value = "cpu")]
     device: String,

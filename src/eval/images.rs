@@ -6,31 +6,48 @@ use serde::Serialize;
 
 use super::{
     feature_net::{accuracy, features},
-    frechet_distance, kernel_distance, precision_recall, Figure, Points,
+    frechet_distance,
+    inception::{inception_features, InceptionV3},
+    kernel_distance, precision_recall, Figure, Points,
 };
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::nn::Classifier;
 use crate::rng::Rng;
 
-/// Image-quality figures of a generated set.
+/// Image-quality figures of a generated set, in the feature space of each network given.
 #[derive(Clone, Debug, Serialize)]
 pub struct ImageComparison {
     /// Images per set (generated, and each real half).
     pub num_images: usize,
+    /// Figures in the evaluation classifier's feature space (flattened into the JSON object).
+    #[serde(flatten)]
+    pub classifier: Option<ClassifierFigures>,
+    /// FID/KID/precision/recall of Inception-v3 pool3 features (2048-D), comparable with
+    /// published figures when the weights are pytorch-fid's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inception: Option<FeatureFigures>,
+}
+
+/// Figures in the feature space of the evaluation classifier.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassifierFigures {
     /// Dimension of the feature space.
     pub feature_dim: usize,
-    /// Fréchet distance of the classifier features.
-    pub fid: Figure,
-    /// Kernel distance (unbiased MMD², cubic kernel) of the classifier features.
-    pub kid: Figure,
-    /// k-NN precision (k = 3): generated images inside the real manifold.
-    pub precision: Figure,
-    /// k-NN recall (k = 3): real images inside the generated manifold.
-    pub recall: Figure,
+    /// FID, KID, precision and recall of the classifier features.
+    #[serde(flatten)]
+    pub figures: FeatureFigures,
     /// Fraction of generated images the classifier assigns to their requested class (when the
     /// generated set has labels), beside its accuracy on real images.
     pub class_accuracy: Option<Figure>,
+}
+
+/// The networks whose features compare image sets (at least one).
+pub struct FeatureNets<'a, B: Backend> {
+    /// The evaluation classifier and the C×H×W shape it takes.
+    pub classifier: Option<(&'a Classifier<B>, [usize; 3])>,
+    /// Inception-v3 for pool3 features.
+    pub inception: Option<&'a InceptionV3<B>>,
 }
 
 /// FID, KID and k-NN precision/recall of generated features against real ones.
@@ -92,11 +109,14 @@ fn check_shape(a: &ImageSet, b: &ImageSet, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Images per Inception-v3 forward pass.
+const INCEPTION_BATCH: usize = 16;
+
 /// Splits `real` randomly into halves A and B of m images, takes m generated images, and reports
-/// each statistic of (generated, B) beside the same statistic of (A, B). `max_images` caps m.
+/// each statistic of (generated, B) beside the same statistic of (A, B), in the feature space of
+/// each network of `nets`. `max_images` caps m.
 pub fn compare_images<B: Backend>(
-    net: &Classifier<B>,
-    net_shape: [usize; 3],
+    nets: &FeatureNets<B>,
     real: &ImageSet,
     fake: &ImageSet,
     max_images: usize,
@@ -104,11 +124,19 @@ pub fn compare_images<B: Backend>(
     device: &B::Device,
 ) -> Result<ImageComparison> {
     check_shape(real, fake, "real vs generated")?;
-    if [real.channels, real.height, real.width] != net_shape {
-        return Err(Error::Shape(format!(
-            "the classifier takes {}×{}×{} images but the data are {}×{}×{}",
-            net_shape[0], net_shape[1], net_shape[2], real.channels, real.height, real.width
-        )));
+    if let Some((_, net_shape)) = nets.classifier {
+        if [real.channels, real.height, real.width] != net_shape {
+            return Err(Error::Shape(format!(
+                "the classifier takes {}×{}×{} images but the data are {}×{}×{}",
+                net_shape[0], net_shape[1], net_shape[2], real.channels, real.height, real.width
+            )));
+        }
+    }
+    if nets.classifier.is_none() && nets.inception.is_none() {
+        return Err(Error::config(
+            "features",
+            "image comparison needs the evaluation classifier or Inception-v3 weights",
+        ));
     }
     let m = (real.len() / 2).min(fake.len()).min(max_images);
     if m < 4 {
@@ -122,10 +150,38 @@ pub fn compare_images<B: Backend>(
     let a = real.select(&idx[..m]);
     let b = real.select(&idx[m..2 * m]);
     let f = fake.slice(0..m);
-    let dim = real.image_size();
+    let classifier = match nets.classifier {
+        Some((net, _)) => Some(classifier_figures(net, [&a, &b, &f], m, rng, device)?),
+        None => None,
+    };
+    let inception = match nets.inception {
+        Some(net) => {
+            let shape = [real.channels, real.height, real.width];
+            let feats =
+                |s: &ImageSet| inception_features(net, &s.pixels, shape, INCEPTION_BATCH, device);
+            let (fa, fb, ff) = (feats(&a)?, feats(&b)?, feats(&f)?);
+            Some(feature_figures(&fa, &fb, &ff, m, rng))
+        }
+        None => None,
+    };
+    Ok(ImageComparison {
+        num_images: m,
+        classifier,
+        inception,
+    })
+}
+
+/// The classifier-space figures of generated set f against real half b, beside real half a.
+fn classifier_figures<B: Backend>(
+    net: &Classifier<B>,
+    [a, b, f]: [&ImageSet; 3],
+    m: usize,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Result<ClassifierFigures> {
+    let dim = a.image_size();
     let feats = |s: &ImageSet| features(net, &s.pixels, dim, device);
-    let (fa, fb, ff) = (feats(&a), feats(&b), feats(&f));
-    let figs = feature_figures(&fa, &fb, &ff, m, rng);
+    let (fa, fb, ff) = (feats(a), feats(b), feats(f));
     // Class accuracy of labelled generated images, beside the accuracy on real images.
     let acc = |s: &ImageSet| -> Result<Option<f64>> {
         s.labels
@@ -133,20 +189,16 @@ pub fn compare_images<B: Backend>(
             .then(|| accuracy(net, s, device))
             .transpose()
     };
-    let class_accuracy = match acc(&f)? {
+    let class_accuracy = match acc(f)? {
         Some(value) => Some(Figure {
             value,
-            real_vs_real: acc(&b)?.unwrap_or(f64::NAN),
+            real_vs_real: acc(b)?.unwrap_or(f64::NAN),
         }),
         None => None,
     };
-    Ok(ImageComparison {
-        num_images: m,
+    Ok(ClassifierFigures {
         feature_dim: fa.len() / m,
-        fid: figs.fid,
-        kid: figs.kid,
-        precision: figs.precision,
-        recall: figs.recall,
+        figures: feature_figures(&fa, &fb, &ff, m, rng),
         class_accuracy,
     })
 }
@@ -210,20 +262,20 @@ mod tests {
         // Request "vertical" for all of them: the classifier must disagree.
         mode_dropped.labels = Some(vec![1; keep.len()]);
 
-        let g = compare_images(&net, shape, &real, &good, 100, &mut Rng::new(1), &dev).unwrap();
-        let b = compare_images(
-            &net,
-            shape,
-            &real,
-            &mode_dropped,
-            100,
-            &mut Rng::new(1),
-            &dev,
-        )
-        .unwrap();
+        let nets = FeatureNets {
+            classifier: Some((&net, shape)),
+            inception: None,
+        };
+        let g = compare_images(&nets, &real, &good, 100, &mut Rng::new(1), &dev).unwrap();
         assert_eq!(g.num_images, 100);
+        let g = g.classifier.unwrap();
+        let b = compare_images(&nets, &real, &mode_dropped, 100, &mut Rng::new(1), &dev)
+            .unwrap()
+            .classifier
+            .unwrap();
         assert!(g.class_accuracy.unwrap().value > 0.95);
         assert!(b.class_accuracy.unwrap().value < 0.05);
+        let (g, b) = (g.figures, b.figures);
         assert!(
             b.fid.value > 3.0 * g.fid.value.max(g.fid.real_vs_real),
             "FID good {:?} bad {:?}",
@@ -240,7 +292,7 @@ mod tests {
             width: 24,
             ..good.clone()
         };
-        let e = compare_images(&net, shape, &real, &wrong, 100, &mut Rng::new(1), &dev)
+        let e = compare_images(&nets, &real, &wrong, 100, &mut Rng::new(1), &dev)
             .unwrap_err()
             .to_string();
         assert!(e.contains("1×12×12") && e.contains("1×6×24"), "{e}");

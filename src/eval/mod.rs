@@ -5,6 +5,7 @@ mod distances;
 mod feature_net;
 mod feature_stats;
 mod images;
+mod inception;
 mod moments;
 
 pub use compare::{compare, Comparison, Figure};
@@ -18,5 +19,11 @@ pub use feature_net::{
 pub use feature_stats::{
     frechet_distance, frechet_from_stats, kernel_distance, mean_cov, precision_recall, sqrt_psd,
 };
-pub use images::{compare_images, feature_figures, FeatureFigures, ImageComparison};
+pub use images::{
+    compare_images, feature_figures, ClassifierFigures, FeatureFigures, FeatureNets,
+    ImageComparison,
+};
+pub use inception::{
+    inception_features, prepare_images, InceptionV3, WeightSource, INCEPTION_DIM, INCEPTION_SIZE,
+};
 pub use moments::{mixture_fit, MixtureFit};

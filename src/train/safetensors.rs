@@ -80,11 +80,12 @@ pub fn read(path: &Path) -> Result<Contents> {
         }
         let dtype = v.get("dtype").and_then(|d| d.as_str()).unwrap_or("");
         let width = match dtype {
-            "F32" => 4,
-            "F64" => 8,
+            "F16" | "BF16" => 2,
+            "F32" | "I32" => 4,
+            "F64" | "I64" => 8,
             other => {
                 return Err(bad(format!(
-                    "tensor `{name}` has dtype `{other}`; only F32/F64 are supported"
+                    "tensor `{name}` has dtype `{other}`; F16, BF16, F32, F64, I32 and I64 are supported"
                 )))
             }
         };
@@ -107,18 +108,27 @@ pub fn read(path: &Path) -> Result<Contents> {
                 "tensor `{name}` runs past the end of the file (truncated?)"
             ))
         })?;
-        let data = if width == 4 {
-            raw.chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                .collect()
-        } else {
-            raw.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-                .collect()
-        };
+        let data = decode(dtype, raw);
         tensors.insert(name, HostTensor { shape, data });
     }
     Ok((tensors, metadata))
+}
+
+/// Little-endian values of `dtype` (one the header check accepted) as f32.
+fn decode(dtype: &str, raw: &[u8]) -> Vec<f32> {
+    fn each<const W: usize>(raw: &[u8], f: impl Fn([u8; W]) -> f32) -> Vec<f32> {
+        raw.chunks_exact(W)
+            .map(|c| f(c.try_into().expect("chunks_exact gives W bytes")))
+            .collect()
+    }
+    match dtype {
+        "F16" => each(raw, |b| burn::tensor::f16::from_le_bytes(b).to_f32()),
+        "BF16" => each(raw, |b| burn::tensor::bf16::from_le_bytes(b).to_f32()),
+        "F32" => each(raw, f32::from_le_bytes),
+        "I32" => each(raw, |b| i32::from_le_bytes(b) as f32),
+        "I64" => each(raw, |b| i64::from_le_bytes(b) as f32),
+        _ => each(raw, |b| f64::from_le_bytes(b) as f32),
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,10 @@
-//! Dense symmetric linear algebra for the small matrices of Gaussian mixtures (d ≲ 100).
+//! Dense symmetric linear algebra: Jacobi eigen-decomposition and Cholesky for the small
+//! matrices of Gaussian mixtures (d ≲ 100), Householder + QL for the large covariance matrices of
+//! feature statistics (d in the thousands).
+
+mod householder;
+
+pub use householder::{symmetric_eigenvalues, symmetric_eigenvectors};
 
 /// Eigen-decomposition of a symmetric `d × d` matrix (row-major) by cyclic Jacobi rotations.
 /// Returns (eigenvalues, eigenvectors as columns of a row-major matrix U), with A = U Λ Uᵀ.
