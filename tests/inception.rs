@@ -166,7 +166,7 @@ fn eval_reports_inception_fid_beside_its_real_vs_real_floor() {
     let weights = dir.join("inception.safetensors");
     write_synthetic_weights(&weights);
     let data = bars_idx(&dir);
-    let out = ok(&[
+    let args = [
         "eval",
         "--real",
         &data,
@@ -176,8 +176,8 @@ fn eval_reports_inception_fid_beside_its_real_vs_real_floor() {
         s(&weights),
         "--max-points",
         "4",
-        "--json",
-    ]);
+    ];
+    let out = ok(&[&args[..], &["--json"]].concat());
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["num_images"], 4, "{v}");
     assert!(
@@ -195,17 +195,7 @@ fn eval_reports_inception_fid_beside_its_real_vs_real_floor() {
     for key in ["kid", "precision", "recall"] {
         assert!(v["inception"][key]["value"].is_number(), "{key}: {v}");
     }
-    let table = ok(&[
-        "eval",
-        "--real",
-        &data,
-        "--fake",
-        &data,
-        "--inception",
-        s(&weights),
-        "--max-points",
-        "4",
-    ]);
+    let table = ok(&args);
     assert!(table.contains("FID (Inception)"), "{table}");
     let err = fails(&[
         "eval",

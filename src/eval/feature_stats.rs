@@ -6,8 +6,8 @@ use super::Points;
 use crate::linalg::{symmetric_eigenvalues, symmetric_eigenvectors};
 use crate::rng::Rng;
 
-/// Mean and covariance (divisor n − 1) of the rows of `x`, in f64.
-pub fn mean_cov(x: Points) -> (Vec<f64>, Vec<f64>) {
+/// Mean of the rows of `x`, in f64.
+fn mean_of(x: Points) -> Vec<f64> {
     let (n, d) = (x.len(), x.dim);
     let mut mean = vec![0.0; d];
     for i in 0..n {
@@ -16,6 +16,13 @@ pub fn mean_cov(x: Points) -> (Vec<f64>, Vec<f64>) {
         }
     }
     mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+    mean
+}
+
+/// Mean and covariance (divisor n − 1) of the rows of `x`, in f64.
+pub fn mean_cov(x: Points) -> (Vec<f64>, Vec<f64>) {
+    let (n, d) = (x.len(), x.dim);
+    let mean = mean_of(x);
     let mut cov = vec![0.0; d * d];
     let mut c = vec![0.0; d];
     for i in 0..n {
@@ -104,13 +111,7 @@ pub fn frechet_from_stats(m1: &[f64], c1: &[f64], m2: &[f64], c2: &[f64]) -> f64
 /// Rows of `x` minus their mean, divided by √(n − 1) (so that Σ = AᵀA), with the mean.
 fn centred(x: Points) -> (Vec<f64>, Vec<f64>) {
     let (n, d) = (x.len(), x.dim);
-    let mut mean = vec![0.0; d];
-    for row in x.data.chunks(d.max(1)).take(n) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += v as f64;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+    let mean = mean_of(x);
     let norm = ((n.max(2) - 1) as f64).sqrt();
     let a: Vec<f64> = x.data[..n * d]
         .iter()
@@ -137,25 +138,18 @@ pub fn frechet_distance(x: Points, y: Points) -> f64 {
     let (a, m1) = centred(x);
     let (b, m2) = centred(y);
     let dm: f64 = m1.iter().zip(&m2).map(|(p, q)| (p - q).powi(2)).sum();
-    let c: Vec<f64> = (0..n1)
-        .flat_map(|i| (0..n2).map(move |j| (i, j)))
-        .map(|(i, j)| dot64(&a[i * d..(i + 1) * d], &b[j * d..(j + 1) * d]))
-        .collect();
-    // G = C Cᵀ (n1 × n1) or Cᵀ C (n2 × n2), whichever is smaller.
-    let (k, g) = if n1 <= n2 {
-        let cr = |i: usize| &c[i * n2..(i + 1) * n2];
-        let g: Vec<f64> = (0..n1 * n1)
-            .map(|ij| dot64(cr(ij / n1), cr(ij % n1)))
-            .collect();
-        (n1, g)
+    // ‖ABᵀ‖_* = ‖BAᵀ‖_*: put the smaller set first, so G = C Cᵀ is the smaller Gram matrix.
+    let (small, k, large, n_large) = if n1 <= n2 {
+        (&a, n1, &b, n2)
     } else {
-        let ct: Vec<f64> = (0..n2 * n1).map(|ji| c[(ji % n1) * n2 + ji / n1]).collect();
-        let cr = |j: usize| &ct[j * n1..(j + 1) * n1];
-        let g: Vec<f64> = (0..n2 * n2)
-            .map(|ij| dot64(cr(ij / n2), cr(ij % n2)))
-            .collect();
-        (n2, g)
+        (&b, n2, &a, n1)
     };
+    let c: Vec<f64> = (0..k)
+        .flat_map(|i| (0..n_large).map(move |j| (i, j)))
+        .map(|(i, j)| dot64(&small[i * d..(i + 1) * d], &large[j * d..(j + 1) * d]))
+        .collect();
+    let cr = |i: usize| &c[i * n_large..(i + 1) * n_large];
+    let g: Vec<f64> = (0..k * k).map(|ij| dot64(cr(ij / k), cr(ij % k))).collect();
     let tr1 = dot64(&a, &a);
     let tr2 = dot64(&b, &b);
     (dm + tr1 + tr2 - 2.0 * trace_sqrt(&g, k)).max(0.0)

@@ -10,7 +10,7 @@
 //! Images go in as pytorch-fid feeds them: replicated to three channels when grey, bilinearly
 //! resized to 299×299 (half-pixel centres, `align_corners = False`), values in [−1, 1].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
@@ -141,7 +141,7 @@ impl<B: Backend> BlockA<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let b5 = self.b5[1].forward(self.b5[0].forward(x.clone()));
+        let b5 = chain(&self.b5, x.clone());
         let b3 = chain(&self.b3, x.clone());
         let pool = self.pool.forward(avg3(x.clone()));
         Tensor::cat(vec![self.b1.forward(x), b5, b3, pool], 1)
@@ -314,8 +314,6 @@ pub struct InceptionV3<B: Backend> {
     mixed_6: [BlockC<B>; 4],
     mixed_7a: BlockD<B>,
     mixed_7: [BlockE<B>; 2],
-    /// The weight file, for messages.
-    pub path: PathBuf,
 }
 
 impl<B: Backend> InceptionV3<B> {
@@ -342,9 +340,7 @@ impl<B: Backend> InceptionV3<B> {
             }
             Ok(t.clone())
         };
-        let mut net = Self::from_source(&fetch, device)?;
-        net.path = path.to_path_buf();
-        Ok(net)
+        Self::from_source(&fetch, device)
     }
 
     /// Builds the network from `fetch(name, shape)`, called once for every tensor of the state
@@ -377,7 +373,6 @@ impl<B: Backend> InceptionV3<B> {
                 BlockE::load(&l, "Mixed_7b", 1280, false)?,
                 BlockE::load(&l, "Mixed_7c", 2048, true)?,
             ],
-            path: PathBuf::new(),
         })
     }
 
