@@ -36,6 +36,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod kernel_cache;
 pub mod likelihood;
 pub mod linalg;
 pub mod losses;

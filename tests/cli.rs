@@ -189,6 +189,18 @@ fn bad_input_gets_a_clear_error_and_nothing_is_overwritten() {
     std::fs::write(&nan, "1,2\nNaN,4\n").unwrap();
     let err = fails(&["train", "--data", s(&nan), "--out", s(&dir.join("o"))]);
     assert!(err.contains("non-finite") && err.contains("row 2"), "{err}");
+    let err = fails(&[
+        "train",
+        "--data",
+        "toy:moons",
+        "--minutes=0",
+        "--out",
+        s(&dir.join("o")),
+    ]);
+    assert!(
+        err.contains("--minutes") && err.contains("positive"),
+        "{err}"
+    );
 
     // Unknown sampler: the existing output is left alone.
     let out = dir.join("keep.csv");

@@ -93,9 +93,13 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         "network: {} with {params} parameters",
         if cfg.unet.is_some() { "U-Net" } else { "MLP" }
     );
+    if let Some(m) = a.minutes.filter(|m| !(m.is_finite() && *m > 0.0)) {
+        bail!("--minutes {m}: the time budget must be a positive number of minutes");
+    }
     let opts = TrainOptions {
         resume: a.resume,
         progress: true,
+        minutes: a.minutes,
         ..Default::default()
     };
     let physics = match &a.physics_ssnet {

@@ -119,6 +119,11 @@ struct TrainArgs {
     /// Continue the checkpoint in --out.
     #[arg(long)]
     resume: bool,
+    /// Wall-clock budget in minutes: the step count is set from the speed measured over the
+    /// first steps so that warm-up and cosine decay end on time (printed; pass it as --steps
+    /// to resume the same schedule); the run stops, checkpointed, when the budget is spent.
+    #[arg(long)]
+    minutes: Option<f64>,
     /// Add the physics term of a LArTPC generator: SSNet (this directory) track/shower charge
     /// fractions of the denoised estimate must match the data's (for fine-tuning, with --resume
     /// on a copy of a trained checkpoint).

@@ -10,7 +10,7 @@ use clap::Subcommand;
 use scoregen::device::DeviceSpec;
 use scoregen::physics::io::{load_event_images, EventImages};
 use scoregen::physics::metrics;
-use scoregen::physics::segment::{self, SsnetMeta, SsnetTraining};
+use scoregen::physics::segment::{self, SsnetMeta, SsnetTraining, TrainedSsnet};
 use scoregen::physics::ssnet::SsnetConfig;
 use scoregen::physics::{self, SimConfig};
 
@@ -102,6 +102,10 @@ pub struct SsnetTrainArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Wall-clock budget in minutes: --steps is replaced by the count that fits, measured over
+    /// the first steps, so that the learning-rate schedule ends on time.
+    #[arg(long)]
+    minutes: Option<f64>,
     /// Output directory (ssnet.json + ssnet.safetensors).
     #[arg(long)]
     out: PathBuf,
@@ -273,6 +277,9 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
             a.heldout
         );
     }
+    if let Some(m) = a.minutes.filter(|m| !(m.is_finite() && *m > 0.0)) {
+        bail!("--minutes {m}: the time budget must be a positive number of minutes");
+    }
     let opts = SsnetTraining {
         steps: a.steps,
         batch: a.batch,
@@ -283,6 +290,7 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
             levels: a.levels,
             ..SsnetConfig::for_size(all.size)
         }),
+        minutes: a.minutes,
     };
     eprintln!(
         "training SSNet on {} events of {}×{} ({} held out), {} steps of {}",
@@ -295,16 +303,24 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
     );
     let t0 = Instant::now();
     let bar = indicatif::ProgressBar::new(a.steps);
-    let every = (a.steps / 10).max(1);
-    let (net, config, class_weights) =
-        segment::train_ssnet::<B>(train.labelled()?, &opts, device, &mut |step, loss| {
-            bar.set_position(step);
-            bar.set_message(format!("loss {loss:.4}"));
-            // Without a terminal the bar is hidden: log a line every tenth of the run.
-            if bar.is_hidden() && step % every == 0 {
-                eprintln!("step {step}: loss {loss:.4}");
-            }
-        })?;
+    let every = if a.minutes.is_some() {
+        250
+    } else {
+        (a.steps / 10).max(1)
+    };
+    let TrainedSsnet {
+        net,
+        config,
+        class_weights,
+        steps,
+    } = segment::train_ssnet::<B>(train.labelled()?, &opts, device, &mut |step, loss| {
+        bar.set_position(step);
+        bar.set_message(format!("loss {loss:.4}"));
+        // Without a terminal the bar is hidden: log a line every tenth of the run.
+        if bar.is_hidden() && step % every == 0 {
+            eprintln!("step {step}: loss {loss:.4}");
+        }
+    })?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     let accuracy = if heldout.is_empty() {
@@ -321,12 +337,15 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         config,
         threshold: a.threshold,
         class_weights,
-        steps: a.steps,
+        steps,
         train_events: train.len(),
         heldout: accuracy,
     };
     segment::save_ssnet(&a.out, &net, &meta)?;
-    eprintln!("trained in {secs:.0} s; wrote {}", a.out.display());
+    eprintln!(
+        "trained {steps} steps in {secs:.0} s; wrote {}",
+        a.out.display()
+    );
     if let Some(acc) = &accuracy {
         print_accuracy("held-out accuracy", acc);
     }

@@ -13,7 +13,7 @@ use super::ssnet::{Ssnet, SsnetConfig, SSNET_CLASSES};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{from_rows, to_vec};
-use crate::train::{load_network, read_json, save_network, Adam};
+use crate::train::{load_network, read_json, save_network, Adam, TimeBudget};
 
 const STEM: &str = "ssnet";
 
@@ -30,6 +30,9 @@ pub struct SsnetTraining {
     pub seed: u64,
     /// Network sizes (`None`: [`SsnetConfig::for_size`]).
     pub config: Option<SsnetConfig>,
+    /// Wall-clock budget in minutes: `steps` is replaced by the count that fits, measured over
+    /// the first steps ([`TimeBudget`]).
+    pub minutes: Option<f64>,
 }
 
 impl Default for SsnetTraining {
@@ -40,6 +43,7 @@ impl Default for SsnetTraining {
             lr: 2e-3,
             seed: 0,
             config: None,
+            minutes: None,
         }
     }
 }
@@ -165,14 +169,26 @@ pub fn dihedral<T: Copy>(src: &[T], size: usize, k: usize, out: &mut Vec<T>) {
     }
 }
 
-/// Trains SSNet on `data`; `progress(step, loss)` is called every step. Returns the network
-/// (without autodiff), its sizes and the class weights used.
+/// What [`train_ssnet`] returns.
+#[derive(Debug)]
+pub struct TrainedSsnet<B: Backend> {
+    /// The network, without autodiff.
+    pub net: Ssnet<B>,
+    /// Its sizes.
+    pub config: SsnetConfig,
+    /// Cross-entropy weight per class used.
+    pub class_weights: [f64; 3],
+    /// Steps taken (fewer than asked when a time budget was spent).
+    pub steps: u64,
+}
+
+/// Trains SSNet on `data`; `progress(step, loss)` is called every step.
 pub fn train_ssnet<B: AutodiffBackend>(
     data: Labelled,
     opts: &SsnetTraining,
     device: &B::Device,
     progress: &mut dyn FnMut(u64, f64),
-) -> Result<(Ssnet<B::InnerBackend>, SsnetConfig, [f64; 3])> {
+) -> Result<TrainedSsnet<B::InnerBackend>> {
     data.check()?;
     if data.is_empty() || opts.batch == 0 || opts.steps == 0 {
         return Err(Error::config(
@@ -198,7 +214,11 @@ pub fn train_ssnet<B: AutodiffBackend>(
     let mut rng = Rng::new(opts.seed);
     let (s, s2, b) = (data.size, data.size * data.size, opts.batch);
     let (mut img, mut lab) = (Vec::with_capacity(s2), Vec::with_capacity(s2));
-    for step in 1..=opts.steps {
+    let mut steps = opts.steps;
+    let mut budget = opts.minutes.map(|m| TimeBudget::new(m, 0));
+    let mut step = 0;
+    while step < steps {
+        step += 1;
         let mut x = Vec::with_capacity(b * s2);
         let mut t = vec![0.0f32; b * SSNET_CLASSES * s2];
         for r in 0..b {
@@ -214,11 +234,25 @@ pub fn train_ssnet<B: AutodiffBackend>(
         let target =
             Tensor::<B, 1>::from_floats(t.as_slice(), device).reshape([b, SSNET_CLASSES, s, s]);
         let loss = weighted_cross_entropy(net.logits(from_rows::<B>(x, b, s2, device)), target);
-        let (next, lv) = adam.supervised_step(net, loss, (step, opts.steps), opts.lr, "SSNet")?;
+        let (next, lv) = adam.supervised_step(net, loss, (step, steps), opts.lr, "SSNet")?;
         net = next;
         progress(step, lv);
+        if let Some(b) = budget.as_mut() {
+            let check = b.after_step(step);
+            if let Some((total, _)) = check.planned {
+                steps = total;
+            }
+            if check.spent {
+                steps = step;
+            }
+        }
     }
-    Ok((net.valid(), cfg, weights))
+    Ok(TrainedSsnet {
+        net: net.valid(),
+        config: cfg,
+        class_weights: weights,
+        steps,
+    })
 }
 
 /// Pixel labels SSNet assigns to `images` (N·S²): the most probable class, and background

@@ -101,6 +101,7 @@ fn ssnet_learns_shapes_not_brightness() {
             base: 8,
             levels: 3,
         }),
+        minutes: None,
     };
     let mut losses = Vec::new();
     let data = Labelled {
@@ -108,8 +109,9 @@ fn ssnet_learns_shapes_not_brightness() {
         images: &train_x,
         labels: &train_y,
     };
-    let (net, _, _) =
-        train_ssnet::<Autodiff<Flex>>(data, &opts, &dev, &mut |_, l| losses.push(l)).unwrap();
+    let net = train_ssnet::<Autodiff<Flex>>(data, &opts, &dev, &mut |_, l| losses.push(l))
+        .unwrap()
+        .net;
     let early: f64 = losses[..10].iter().sum::<f64>() / 10.0;
     let late: f64 = losses[losses.len() - 10..].iter().sum::<f64>() / 10.0;
     assert!(late < 0.6 * early, "loss {early} → {late}");

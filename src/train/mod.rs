@@ -2,6 +2,7 @@
 //! EMA of the weights, atomic safetensors checkpoints that resume exactly, loss logs.
 
 mod adam;
+pub mod budget;
 pub mod checkpoint;
 mod config;
 mod ema;
@@ -11,6 +12,7 @@ mod schedule;
 mod trainer;
 
 pub use adam::Adam;
+pub use budget::TimeBudget;
 pub use checkpoint::{load_model, Checkpoint, CheckpointMeta};
 pub use config::TrainConfig;
 pub use ema::ema_update;

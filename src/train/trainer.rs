@@ -8,6 +8,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::budget::TimeBudget;
 use super::checkpoint::{Checkpoint, CheckpointMeta, FORMAT_VERSION};
 use super::params::{load_named, named_params};
 use super::{ema_update, lr_at, Adam, TrainConfig};
@@ -28,6 +29,11 @@ pub struct TrainOptions {
     pub stop_after: Option<u64>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Wall-clock budget of this run in minutes: after a few steps to measure the speed, the
+    /// step count is set so that warm-up and cosine decay end on time (the count is printed and
+    /// stored in the checkpoint's configuration); the run also stops, checkpointed, when the
+    /// budget is spent.
+    pub minutes: Option<f64>,
 }
 
 /// An objective added to the score-matching loss at every step (e.g. the physics term of
@@ -181,6 +187,8 @@ pub fn train_with<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainSummary> {
     cfg.validate()?;
+    // A time budget rewrites `steps` once the speed is known.
+    let mut cfg = cfg.clone();
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let dim = data.dim;
 
@@ -278,8 +286,9 @@ pub fn train_with<B: AutodiffBackend>(
     let n = data.len();
     let mut log = loss_log(out, resumed.as_ref().map(|c| c.meta.step))?;
 
-    let end = opts.stop_after.map_or(cfg.steps, |s| s.min(cfg.steps));
-    let warmup = cfg.warmup.min(cfg.steps / 10);
+    let mut end = opts.stop_after.map_or(cfg.steps, |s| s.min(cfg.steps));
+    let mut warmup = cfg.warmup.min(cfg.steps / 10);
+    let mut budget = opts.minutes.map(|m| TimeBudget::new(m, start));
     let bar = if opts.progress {
         let b = indicatif::ProgressBar::new(cfg.steps);
         b.set_style(
@@ -296,7 +305,8 @@ pub fn train_with<B: AutodiffBackend>(
     let clock = std::time::Instant::now();
     let mut losses = Vec::with_capacity((end - start) as usize);
     let mut last_loss = f64::NAN;
-    let save = |step: u64,
+    let save = |cfg: &TrainConfig,
+                step: u64,
                 model: &ScoreNet<B>,
                 ema: &ScoreNet<B::InnerBackend>,
                 adam: &Adam<B::InnerBackend>,
@@ -333,14 +343,17 @@ pub fn train_with<B: AutodiffBackend>(
     };
 
     // The configured score-matching loss, plus the extra objective when there is one.
+    let loss_cfg = cfg.loss.clone();
     let objective = |m: &dyn crate::score::EpsModel<B>, x0: Tensor<B, 2>, rng: &mut Rng| {
-        let l = loss(&cfg.loss, &m, sde.as_ref(), x0.clone(), rng)?;
+        let l = loss(&loss_cfg, &m, sde.as_ref(), x0.clone(), rng)?;
         Ok::<_, Error>(match aux {
             Some(a) => l + a.loss(m, sde.as_ref(), x0, rng),
             None => l,
         })
     };
-    for step in (start + 1)..=end {
+    let mut step = start;
+    while step < end {
+        step += 1;
         let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.below(n)).collect();
         let mut xb = Vec::with_capacity(cfg.batch * dim);
         for &i in &idx {
@@ -371,9 +384,9 @@ pub fn train_with<B: AutodiffBackend>(
                     net: &model,
                     labels: y,
                 };
-                objective(&parametrised(&labelled, sde.as_ref(), cfg), x0, &mut rng)?
+                objective(&parametrised(&labelled, sde.as_ref(), &cfg), x0, &mut rng)?
             }
-            _ => objective(&parametrised(&model, sde.as_ref(), cfg), x0, &mut rng)?,
+            _ => objective(&parametrised(&model, sde.as_ref(), &cfg), x0, &mut rng)?,
         };
         let lv = scalar(l.clone());
         if !lv.is_finite() {
@@ -405,15 +418,33 @@ pub fn train_with<B: AutodiffBackend>(
         if step % 10 == 0 {
             bar.set_message(format!("loss {lv:.4}"));
         }
+        if let Some(b) = budget.as_mut() {
+            let check = b.after_step(step);
+            if let Some((total, rate)) = check.planned {
+                cfg.steps = total;
+                end = opts.stop_after.map_or(total, |s| s.min(total));
+                warmup = cfg.warmup.min(total / 10);
+                bar.set_length(total);
+                let minutes = b.minutes();
+                bar.suspend(|| {
+                    eprintln!(
+                        "time budget: {rate:.2} steps/s, so {total} steps in {minutes:.1} minutes"
+                    )
+                });
+            }
+            if check.spent {
+                end = step;
+            }
+        }
         if step % cfg.checkpoint_every == 0 || step == end {
-            save(step, &model, &ema, &adam, &rng, lv)?;
+            save(&cfg, step, &model, &ema, &adam, &rng, lv)?;
             if let (Some(u), true) = (&cfg.unet, cfg.sample_grid > 0) {
                 let path = out.join(format!("samples-{step:08}.png"));
                 sample_grid(
                     &ema,
                     sde.as_ref(),
                     [u.channels, u.height, u.width],
-                    cfg,
+                    &cfg,
                     step,
                     &path,
                     device,

@@ -211,3 +211,18 @@ fn the_documented_mnist_configuration_is_valid() {
     let u = c.unet.unwrap();
     assert_eq!((u.base, u.mult.clone(), c.batch), (16, vec![1, 2, 2], 32));
 }
+
+#[test]
+fn a_spent_time_budget_stops_the_run_checkpointed() {
+    // A zero budget ends the run, checkpointed, after its first step.
+    let dev = Default::default();
+    let data = Toy::Moons.sample(200, &mut Rng::new(2));
+    let out = tmpdir("budget");
+    let opts = TrainOptions {
+        minutes: Some(0.0),
+        ..Default::default()
+    };
+    let s = train::<A>(&small_cfg(50), &data, &out, &opts, &dev).unwrap();
+    assert_eq!(s.steps, 1);
+    assert_eq!(Checkpoint::load(&out).unwrap().meta.step, 1);
+}
