@@ -1,4 +1,5 @@
-//! NumPy `.npy` files (format versions 1–3) holding an N×d (or N) float32/float64 array.
+//! NumPy `.npy` files (format versions 1–3): float32/float64 arrays of points or images, and
+//! uint8/int32/int64 arrays (8-bit images, labels), all read as f32.
 
 use std::path::Path;
 
@@ -9,6 +10,25 @@ fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let start = header.find(&format!("'{key}'"))? + key.len() + 2;
     let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
     Some(rest)
+}
+
+/// Converts one little-endian element to f32.
+type Decode = fn(&[u8]) -> f32;
+
+/// The element types read: NumPy `descr`, bytes per element, and the conversion of one
+/// little-endian element to f32 (integers beyond 2²⁴ round to the nearest f32).
+const DTYPES: [(&str, usize, Decode); 5] = [
+    ("'<f4'", 4, |c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    ("'<f8'", 8, |c| f64::from_le_bytes(le8(c)) as f32),
+    ("'|u1'", 1, |c| c[0] as f32),
+    ("'<i4'", 4, |c| {
+        i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32
+    }),
+    ("'<i8'", 8, |c| i64::from_le_bytes(le8(c)) as f32),
+];
+
+fn le8(c: &[u8]) -> [u8; 8] {
+    [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]
 }
 
 /// An n-dimensional array read from a `.npy` file, as f32.
@@ -22,7 +42,8 @@ pub struct NpyArray {
     pub is_u8: bool,
 }
 
-/// Reads a C-ordered little-endian float32/float64 or uint8 `.npy` array of any shape.
+/// Reads a C-ordered little-endian float32/float64, uint8, int32 or int64 `.npy` array of any
+/// shape.
 pub fn read_npy_array(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bad = |m: &str| Error::data(path, format!("not a valid .npy file: {m}"));
@@ -42,17 +63,12 @@ pub fn read_npy_array(path: &Path) -> Result<NpyArray> {
         .and_then(|h| std::str::from_utf8(h).ok())
         .ok_or_else(|| bad("truncated header"))?;
     let descr = header_field(header, "descr").ok_or_else(|| bad("no descr"))?;
-    let width = if descr.starts_with("'<f4'") {
-        4
-    } else if descr.starts_with("'<f8'") {
-        8
-    } else if descr.starts_with("'|u1'") {
-        1
-    } else {
+    let Some(&(_, width, decode)) = DTYPES.iter().find(|(d, _, _)| descr.starts_with(d)) else {
         return Err(Error::data(
             path,
             format!(
-                "dtype {} is not supported (need float32 '<f4', float64 '<f8' or uint8 '|u1')",
+                "dtype {} is not supported (need float32 '<f4', float64 '<f8', uint8 '|u1', \
+                 int32 '<i4' or int64 '<i8')",
                 descr.split(',').next().unwrap_or(descr)
             ),
         ));
@@ -86,20 +102,9 @@ pub fn read_npy_array(path: &Path) -> Result<NpyArray> {
             ),
         ));
     }
-    let data = match width {
-        1 => body.iter().map(|&b| b as f32).collect(),
-        4 => body
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        _ => body
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect(),
-    };
     Ok(NpyArray {
         shape,
-        data,
+        data: body.chunks_exact(width).map(decode).collect(),
         is_u8: width == 1,
     })
 }
@@ -168,5 +173,48 @@ mod tests {
         assert!(read_npy(&p).unwrap_err().to_string().contains("truncated"));
         std::fs::write(&p, b"hello world").unwrap();
         assert!(read_npy(&p).unwrap_err().to_string().contains("magic"));
+    }
+
+    /// A version-1 NPY file of `descr` and `shape` with raw little-endian `body`.
+    fn npy_bytes(descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn integer_arrays_are_read_as_their_values() {
+        let dir = std::env::temp_dir().join(format!("scoregen-npy-int-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("labels.npy");
+        let values: [i64; 4] = [0, 2, -7, 1 << 20];
+        let i8s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(&p, npy_bytes("<i8", "(4,)", &i8s)).unwrap();
+        let a = read_npy_array(&p).unwrap();
+        assert_eq!(a.shape, vec![4]);
+        assert_eq!(a.data, vec![0.0, 2.0, -7.0, 1048576.0]);
+        assert!(!a.is_u8);
+        let i4s: Vec<u8> = values
+            .iter()
+            .flat_map(|&v| (v as i32).to_le_bytes())
+            .collect();
+        std::fs::write(&p, npy_bytes("<i4", "(2, 2)", &i4s)).unwrap();
+        let a = read_npy_array(&p).unwrap();
+        assert_eq!(
+            (a.shape, a.data),
+            (vec![2, 2], vec![0.0, 2.0, -7.0, 1048576.0])
+        );
+        // Big-endian data are refused, naming the dtype.
+        std::fs::write(&p, npy_bytes(">i8", "(4,)", &i8s)).unwrap();
+        let err = read_npy_array(&p).unwrap_err().to_string();
+        assert!(err.contains("'>i8'") && err.contains("int64"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
