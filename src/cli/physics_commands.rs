@@ -106,6 +106,10 @@ pub struct SsnetTrainArgs {
     /// the first steps, so that the learning-rate schedule ends on time.
     #[arg(long)]
     minutes: Option<f64>,
+    /// Continue from this SSNet directory (same --base and --levels; fresh Adam state and
+    /// learning-rate schedule), e.g. to train longer or on more events.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Output directory (ssnet.json + ssnet.safetensors).
     #[arg(long)]
     out: PathBuf,
@@ -291,6 +295,7 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
             ..SsnetConfig::for_size(all.size)
         }),
         minutes: a.minutes,
+        init: a.init.clone(),
     };
     eprintln!(
         "training SSNet on {} events of {}×{} ({} held out), {} steps of {}",

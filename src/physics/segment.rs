@@ -3,7 +3,7 @@
 //! learning rate, the eight symmetries of the square as augmentation, per-class accuracy on
 //! held-out events; saved as `ssnet.json` + `ssnet.safetensors`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::AutodiffModule;
 use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, backend::Backend, Tensor};
@@ -33,6 +33,9 @@ pub struct SsnetTraining {
     /// Wall-clock budget in minutes: `steps` is replaced by the count that fits, measured over
     /// the first steps ([`TimeBudget`]).
     pub minutes: Option<f64>,
+    /// Start from this SSNet (a directory of [`save_ssnet`]) instead of random weights, with a
+    /// fresh Adam state and learning-rate schedule; its sizes must match `config`.
+    pub init: Option<PathBuf>,
 }
 
 impl Default for SsnetTraining {
@@ -44,6 +47,7 @@ impl Default for SsnetTraining {
             seed: 0,
             config: None,
             minutes: None,
+            init: None,
         }
     }
 }
@@ -196,11 +200,29 @@ pub fn train_ssnet<B: AutodiffBackend>(
             "needs events, and positive steps and batch",
         ));
     }
-    let cfg = opts
-        .config
-        .clone()
-        .unwrap_or_else(|| SsnetConfig::for_size(data.size));
+    let start = match &opts.init {
+        Some(dir) => Some(load_ssnet::<B>(dir, device)?),
+        None => None,
+    };
+    let cfg = match (&opts.config, &start) {
+        (Some(c), _) => c.clone(),
+        (None, Some((_, meta))) => meta.config.clone(),
+        (None, None) => SsnetConfig::for_size(data.size),
+    };
     cfg.validate()?;
+    if let (Some(dir), Some((_, meta))) = (&opts.init, &start) {
+        if meta.config != cfg {
+            return Err(Error::config(
+                "ssnet",
+                format!(
+                    "{}: SSNet of {:?} cannot start a training of {:?}",
+                    dir.display(),
+                    meta.config,
+                    cfg
+                ),
+            ));
+        }
+    }
     if cfg.size != data.size {
         return Err(Error::Shape(format!(
             "SSNet for {0}×{0} events given {1}×{1} events",
@@ -209,7 +231,10 @@ pub fn train_ssnet<B: AutodiffBackend>(
     }
     let weights = class_weights(data.labels);
     B::seed(device, opts.seed);
-    let mut net = cfg.init::<B>(device);
+    let mut net = match start {
+        Some((net, _)) => net,
+        None => cfg.init::<B>(device),
+    };
     let mut adam = Adam::<B::InnerBackend>::default();
     let mut rng = Rng::new(opts.seed);
     let (s, s2, b) = (data.size, data.size * data.size, opts.batch);

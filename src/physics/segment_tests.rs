@@ -102,6 +102,7 @@ fn ssnet_learns_shapes_not_brightness() {
             levels: 3,
         }),
         minutes: None,
+        init: None,
     };
     let mut losses = Vec::new();
     let data = Labelled {
@@ -151,6 +152,38 @@ fn ssnet_learns_shapes_not_brightness() {
     save_ssnet(&dir, &net, &meta).unwrap();
     let (back, m) = load_ssnet::<Flex>(&dir, &dev).unwrap();
     assert_eq!(segment(&back, &test_x, 32, m.threshold, &dev), pred);
+    // --init continues from the saved weights: a step at learning rate 0 changes nothing, while a
+    // fresh start (same seed) is far from the trained net.
+    let data = Labelled {
+        size: 32,
+        images: &train_x,
+        labels: &train_y,
+    };
+    let cont = SsnetTraining {
+        steps: 1,
+        lr: 0.0,
+        init: Some(dir.clone()),
+        config: None,
+        ..opts.clone()
+    };
+    let again = train_ssnet::<Autodiff<Flex>>(data, &cont, &dev, &mut |_, _| {}).unwrap();
+    assert_eq!(again.config, m.config);
+    assert_eq!(segment(&again.net, &test_x, 32, threshold, &dev), pred);
+    let fresh = SsnetTraining {
+        init: None,
+        ..cont.clone()
+    };
+    let fresh = train_ssnet::<Autodiff<Flex>>(data, &fresh, &dev, &mut |_, _| {}).unwrap();
+    assert_ne!(segment(&fresh.net, &test_x, 32, threshold, &dev), pred);
+    let wider = SsnetTraining {
+        config: Some(SsnetConfig {
+            base: 16,
+            ..m.config.clone()
+        }),
+        ..cont
+    };
+    let err = train_ssnet::<Autodiff<Flex>>(data, &wider, &dev, &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("cannot start"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
     let missing = load_ssnet::<Flex>(&dir, &dev).unwrap_err().to_string();
     assert!(missing.contains("ssnet.json"), "{missing}");
