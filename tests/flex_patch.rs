@@ -99,8 +99,8 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             groups: 1,
         },
         Case {
-            x: [2, 6, 5, 5],
-            w: [3, 6, 1, 1],
+            x: [2, 12, 5, 5],
+            w: [3, 12, 1, 1],
             stride: [1, 1],
             padding: [0, 0],
             dilation: [1, 1],
@@ -139,6 +139,33 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             padding: [1, 1],
             dilation: [1, 1],
             groups: 2,
+        },
+        // Stride 1 with ≥ 8 input channels per group (the shifted-GEMM path; the cases above
+        // with fewer take im2col): groups with unequal padding and an asymmetric kernel, a
+        // single image with dilation, and a "valid" convolution without padding.
+        Case {
+            x: [2, 16, 5, 7],
+            w: [6, 8, 3, 2],
+            stride: [1, 1],
+            padding: [0, 1],
+            dilation: [1, 1],
+            groups: 2,
+        },
+        Case {
+            x: [1, 8, 6, 5],
+            w: [2, 8, 2, 3],
+            stride: [1, 1],
+            padding: [1, 2],
+            dilation: [2, 1],
+            groups: 1,
+        },
+        Case {
+            x: [3, 9, 6, 6],
+            w: [3, 9, 3, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
         },
     ];
     let dev = Default::default();

@@ -26,23 +26,23 @@ use crate::{FlexTensor, Layout};
 
 /// Sizes of one convolution; `cin`/`cout` are per group.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
-    n: usize,
-    groups: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-    ph: usize,
-    pw: usize,
-    dh: usize,
-    dw: usize,
-    oh: usize,
-    ow: usize,
+pub(crate) struct Geom {
+    pub(crate) n: usize,
+    pub(crate) groups: usize,
+    pub(crate) cin: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
+    pub(crate) cout: usize,
+    pub(crate) kh: usize,
+    pub(crate) kw: usize,
+    pub(crate) sh: usize,
+    pub(crate) sw: usize,
+    pub(crate) ph: usize,
+    pub(crate) pw: usize,
+    pub(crate) dh: usize,
+    pub(crate) dw: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
 }
 
 impl Geom {
@@ -81,26 +81,26 @@ impl Geom {
             ow: (w + 2 * pw - ekw) / sw + 1,
         }
     }
-    fn k(&self) -> usize {
+    pub(crate) fn k(&self) -> usize {
         self.cin * self.kh * self.kw
     }
-    fn p(&self) -> usize {
+    pub(crate) fn p(&self) -> usize {
         self.oh * self.ow
     }
     /// One image of the input, all groups.
-    fn in_len(&self) -> usize {
+    pub(crate) fn in_len(&self) -> usize {
         self.groups * self.cin * self.h * self.w
     }
     /// One image of the output, all groups.
-    fn out_len(&self) -> usize {
+    pub(crate) fn out_len(&self) -> usize {
         self.groups * self.cout * self.p()
     }
     /// One group's part of an input image.
-    fn in_group(&self) -> usize {
+    pub(crate) fn in_group(&self) -> usize {
         self.cin * self.h * self.w
     }
     /// One group's part of an output image.
-    fn out_group(&self) -> usize {
+    pub(crate) fn out_group(&self) -> usize {
         self.cout * self.p()
     }
 }
@@ -201,10 +201,10 @@ fn col2im<T: ConvElem>(col: &[T], g: &Geom, dx: &mut [T]) {
 
 /// A row-major matrix operand: pointer, row stride, column stride.
 #[derive(Clone, Copy)]
-struct Mat<T> {
-    ptr: *const T,
-    rs: isize,
-    cs: isize,
+pub(crate) struct Mat<T> {
+    pub(crate) ptr: *const T,
+    pub(crate) rs: isize,
+    pub(crate) cs: isize,
 }
 
 /// dst[m, n] (row stride `dst_rs`, column stride 1) = (accumulate ? dst : 0) + lhs · rhs.
@@ -213,9 +213,25 @@ struct Mat<T> {
 /// The pointers must cover the matrices their strides describe.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm<T: ConvElem>(
-    [m, n, k]: [usize; 3],
+    mnk: [usize; 3],
     dst: *mut T,
     dst_rs: isize,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+    threads: bool,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm_strided(mnk, (dst, dst_rs, 1), accumulate, lhs, rhs, threads) }
+}
+
+/// dst[m, n] (row stride `dst.1`, column stride `dst.2`) = (accumulate ? dst : 0) + lhs · rhs.
+///
+/// # Safety
+/// The pointers must cover the matrices their strides describe.
+pub(crate) unsafe fn gemm_strided<T: ConvElem>(
+    [m, n, k]: [usize; 3],
+    (dst, dst_rs, dst_cs): (*mut T, isize, isize),
     accumulate: bool,
     lhs: Mat<T>,
     rhs: Mat<T>,
@@ -234,7 +250,7 @@ unsafe fn gemm<T: ConvElem>(
     };
     unsafe {
         gemm::gemm(
-            m, n, k, dst, 1, dst_rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs,
+            m, n, k, dst, dst_cs, dst_rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs,
             T::ONE, T::ONE, false, false, false, par,
         );
     }
@@ -243,7 +259,7 @@ unsafe fn gemm<T: ConvElem>(
 /// Runs `f(input_b, output_b, scratch, threads)` for every image, in parallel over images when
 /// there are several (one scratch buffer of `scratch_len` per worker); `threads` is true when
 /// the GEMM inside should use threads itself (a single image).
-fn per_image<T: ConvElem>(
+pub(crate) fn per_image<T: ConvElem>(
     n: usize,
     (input, in_len): (&[T], usize),
     (output, out_len): (&mut [T], usize),
@@ -294,6 +310,10 @@ pub(crate) fn conv2d<T: ConvElem>(
     let bias = bias.map(|b| b.to_contiguous());
     let b: Option<&[T]> = bias.as_ref().map(|b| b.storage());
     let mut y = vec![T::default(); g.n * g.out_len()];
+    if super::conv2d_shift::applies(&g) {
+        super::conv2d_shift::forward(x.storage(), w, b, &g, &mut y);
+        return tensor(y, vec![g.n, g.groups * g.cout, g.oh, g.ow]);
+    }
     per_image(
         g.n,
         (x.storage(), g.in_len()),
@@ -337,6 +357,10 @@ pub(crate) fn conv2d_x_backward<T: ConvElem>(
     let (k, p) = (g.k(), g.p());
     let w: &[T] = weight.storage();
     let mut dx = vec![T::default(); g.n * g.in_len()];
+    if super::conv2d_shift::applies(&g) {
+        super::conv2d_shift::x_backward(dy.storage(), w, &g, &mut dx);
+        return tensor(dx, xshape);
+    }
     per_image(
         g.n,
         (dy.storage(), g.out_len()),
@@ -369,6 +393,9 @@ pub(crate) fn conv2d_weight_backward<T: ConvElem>(
     let g = Geom::new(&dims(&x), &wshape, options);
     let (k, p) = (g.k(), g.p());
     let (xs, dys): (&[T], &[T]) = (x.storage(), dy.storage());
+    if super::conv2d_shift::applies(&g) {
+        return tensor(super::conv2d_shift::weight_backward(xs, dys, &g), wshape);
+    }
     let wlen = g.groups * g.cout * k;
     let one = |b: usize, acc: &mut [T], col: &mut [T], threads: bool| {
         for grp in 0..g.groups {

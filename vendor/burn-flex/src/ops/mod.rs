@@ -99,6 +99,7 @@ mod conv_common;
 pub mod conv;
 /// scoregen patch: im2col + GEMM 2-D convolution, forward and backward.
 pub mod conv2d_gemm;
+pub(crate) mod conv2d_shift;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
