@@ -31,6 +31,7 @@
 // Samplers mirror the papers' signatures (score, SDE, x, schedule options, rng, observer).
 #![allow(clippy::too_many_arguments)]
 
+pub mod allocator;
 pub mod app;
 pub mod data;
 pub mod device;

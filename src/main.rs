@@ -5,6 +5,7 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    scoregen::allocator::keep_freed_memory();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         eprintln!("error: {}", message(&e));
