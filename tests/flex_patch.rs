@@ -1,7 +1,7 @@
 //! The patches of the vendored burn-flex (vendor/burn-flex/PATCHED.md): the convolution
 //! (forward and all three gradients against the definition, for strides, paddings, dilations,
-//! groups and kernel shapes the networks use and some they do not) and the vectorisable
-//! sigmoid behind SiLU.
+//! groups and kernel shapes the networks use and some they do not), the vectorisable
+//! sigmoid behind SiLU, and the element-wise kernels split over threads.
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::{sigmoid, silu};
@@ -249,4 +249,86 @@ fn sigmoid_and_silu_match_the_f64_definition() {
     assert!(v[0].is_nan(), "NaN must propagate");
     assert_eq!(v[1], 1.0);
     assert!(v[2] < 1e-37);
+}
+
+/// Element-wise unary, binary, broadcast and scalar kernels on tensors large enough to be split
+/// over threads (≥ 32 Ki elements, sizes that are no multiple of the chunk), in place (unique
+/// tensors) and allocating (shared tensors, offset views), run in a 4-thread pool so the
+/// parallel path is taken on any machine: every element must equal the serial per-element
+/// result.
+#[test]
+fn large_element_wise_ops_match_per_element_results() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .expect("a 4-thread pool");
+    pool.install(|| {
+        let dev = Default::default();
+        let (rows, cols) = (3001, 37);
+        let n = rows * cols;
+        let av = values(n, 1);
+        let bv: Vec<f32> = values(n, 2).iter().map(|v| v + 1.5).collect();
+        let a = || Tensor::<Flex, 2>::from_data(TensorData::new(av.clone(), [rows, cols]), &dev);
+        let b = || Tensor::<Flex, 2>::from_data(TensorData::new(bv.clone(), [rows, cols]), &dev);
+        let check = |name: &str, t: Tensor<Flex, 2>, f: &dyn Fn(usize) -> f32| {
+            let got = t.into_data().to_vec::<f32>().unwrap();
+            assert_eq!(got.len(), n, "{name}: length");
+            for (i, g) in got.iter().enumerate() {
+                let w = f(i);
+                assert!(
+                    (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                    "{name}[{i}]: {g} vs {w}"
+                );
+            }
+        };
+        // Unary: in place (unique), allocating (shared), on an offset view.
+        check("exp in place", a().exp(), &|i| av[i].exp());
+        let shared = a();
+        check("exp shared", shared.clone().exp(), &|i| av[i].exp());
+        check("sigmoid shared", sigmoid(shared.clone()), &|i| {
+            1.0 / (1.0 + (-av[i]).exp())
+        });
+        let wide = Tensor::<Flex, 2>::from_data(
+            TensorData::new(values(n + cols, 3), [rows + 1, cols]),
+            &dev,
+        );
+        let wv = values(n + cols, 3);
+        check(
+            "exp of a slice",
+            wide.slice([1..rows + 1, 0..cols]).exp(),
+            &|i| wv[i + cols].exp(),
+        );
+        // Binary with a SIMD kernel: in place and allocating.
+        check("add in place", a() + b(), &|i| av[i] + bv[i]);
+        check("sub in place", a() - b(), &|i| av[i] - bv[i]);
+        check("mul shared", shared.clone() * b(), &|i| av[i] * bv[i]);
+        check("div shared", shared.clone() / b(), &|i| av[i] / bv[i]);
+        // Binary without one (the generic kernel): in place and allocating.
+        check("powf in place", b().powf(a()), &|i| bv[i].powf(av[i]));
+        let bs = b();
+        check("powf shared", bs.clone().powf(a()), &|i| bv[i].powf(av[i]));
+        // Broadcasts: one row shared by all rows, one scalar per row.
+        let row: Vec<f32> = (0..cols).map(|j| j as f32 * 0.25 - 3.0).collect();
+        let rt = Tensor::<Flex, 2>::from_data(TensorData::new(row.clone(), [1, cols]), &dev);
+        check("row add", a() + rt.clone(), &|i| av[i] + row[i % cols]);
+        check("row mul shared", shared.clone() * rt, &|i| {
+            av[i] * row[i % cols]
+        });
+        let per: Vec<f32> = (0..rows).map(|r| r as f32 * 0.01 + 0.5).collect();
+        let pt = Tensor::<Flex, 2>::from_data(TensorData::new(per.clone(), [rows, 1]), &dev);
+        check("per-row sub", a() - pt.clone(), &|i| av[i] - per[i / cols]);
+        check("per-row div shared", shared.clone() / pt, &|i| {
+            av[i] / per[i / cols]
+        });
+        // Scalars: in place and allocating.
+        check(
+            "scalar in place",
+            a().mul_scalar(3.0).add_scalar(1.0),
+            &|i| av[i] * 3.0 + 1.0,
+        );
+        check("scalar shared", shared.clone().sub_scalar(0.5), &|i| {
+            av[i] - 0.5
+        });
+        drop(shared);
+    });
 }

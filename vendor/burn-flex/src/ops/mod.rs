@@ -113,6 +113,7 @@ mod int;
 pub mod interpolate;
 pub mod mask;
 pub mod matmul;
+pub(crate) mod par;
 mod module;
 pub mod pool;
 mod qtensor;
