@@ -140,9 +140,10 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             dilation: [1, 1],
             groups: 2,
         },
-        // Stride 1 with ≥ 8 input channels per group (the shifted-GEMM path; the cases above
-        // with fewer take im2col): groups with unequal padding and an asymmetric kernel, a
-        // single image with dilation, and a "valid" convolution without padding.
+        // Stride 1 with ≥ 8 input channels per group and several images (the shifted-GEMM
+        // path; the cases above with fewer channels and single images take im2col): groups
+        // with unequal padding and an asymmetric kernel, dilation (also for a single image,
+        // through im2col), and a "valid" convolution without padding.
         Case {
             x: [2, 16, 5, 7],
             w: [6, 8, 3, 2],
@@ -153,6 +154,14 @@ fn conv2d_forward_and_gradients_match_the_definition() {
         },
         Case {
             x: [1, 8, 6, 5],
+            w: [2, 8, 2, 3],
+            stride: [1, 1],
+            padding: [1, 2],
+            dilation: [2, 1],
+            groups: 1,
+        },
+        Case {
+            x: [2, 8, 6, 5],
             w: [2, 8, 2, 3],
             stride: [1, 1],
             padding: [1, 2],
