@@ -49,6 +49,8 @@ pub mod samplers;
 pub mod score;
 pub mod sde;
 pub mod tensor;
+#[cfg(test)]
+pub(crate) mod test_dir;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -368,7 +368,8 @@ fn config_plot_eval_and_list_commands_work() {
     let err = fails(&["plot", "score-field", "--toy", "moons", "--out", s(&png)]);
     assert!(err.contains("no closed-form density"), "{err}");
     let model_png = dir.join("m.png");
-    let two_d = tmp("plots-model").join("run");
+    let model_dir = tmp("plots-model");
+    let two_d = model_dir.join("run");
     ok(&[
         "train",
         "--data",

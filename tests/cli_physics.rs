@@ -235,5 +235,4 @@ fn simulate_segment_and_evaluate_events() {
         s(&dir.join("g16")),
     ]);
     assert!(e.contains("SSNet takes 1×32×32"), "{e}");
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::AutodiffBackend;
 
+use super::loss_curve::plot_loss_curve;
 use super::{exact_score_field, model_score_field, nll_of_points, FigureOptions, Trained};
 use crate::data::{write_csv, Toy};
 use crate::error::{Error, Result};
 use crate::eval::{energy_distance, noise_floor, NoiseFloor, Points};
 use crate::likelihood::Divergence;
-use crate::plot::line_plot;
 use crate::rng::Rng;
 use crate::samplers::{SamplerConfig, SamplerKind};
 use crate::train::{train, TrainConfig, TrainOptions, TrainSummary};
@@ -184,9 +184,8 @@ pub fn run_demo<B: AutodiffBackend>(opts: &DemoOptions, device: &B::Device) -> R
     let p = opts.out.join("score-field-exact.png");
     exact_score_field::<B::InnerBackend>(&gmm, &p, &fig, device)?;
     files.push(p);
-    let losses = read_losses(&run.join("loss.csv"))?;
     let p = opts.out.join("loss.png");
-    line_plot(&p, &losses, true, (640, 320))?;
+    plot_loss_curve(&run.join("loss.csv"), &p, "demo: training loss")?;
     files.push(p);
 
     Ok(DemoReport {
@@ -200,14 +199,4 @@ pub fn run_demo<B: AutodiffBackend>(opts: &DemoOptions, device: &B::Device) -> R
         exact_nll: exact,
         files,
     })
-}
-
-/// The loss column of a `loss.csv` written by training.
-pub fn read_losses(path: &Path) -> Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    Ok(text
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').nth(1)?.parse().ok())
-        .collect())
 }

@@ -4,11 +4,13 @@
 pub mod bench;
 mod demo;
 mod figure;
+mod loss_curve;
 mod peak_memory;
 mod trained;
 
-pub use demo::{read_losses, run_demo, DemoOptions, DemoReport, SamplerResult, NLL_POINTS};
+pub use demo::{run_demo, DemoOptions, DemoReport, SamplerResult, NLL_POINTS};
 pub use figure::{exact_score_field, model_score_field, FigureOptions};
+pub use loss_curve::{plot_loss_curve, read_losses};
 pub use peak_memory::PeakRss;
 pub use trained::{nll_of_points, Trained};
 

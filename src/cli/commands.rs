@@ -129,8 +129,11 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
     };
     let aux = physics.as_ref().map(|p| p as &dyn train::AuxLoss<B>);
     let s = train::train_with::<B>(&cfg, &ds, &a.out, &opts, aux, device)?;
-    let losses = app::read_losses(&a.out.join("loss.csv"))?;
-    scoregen::plot::line_plot(&a.out.join("loss.png"), &losses, true, (640, 320))?;
+    app::plot_loss_curve(
+        &a.out.join("loss.csv"),
+        &a.out.join("loss.png"),
+        &loss_title(&a.out),
+    )?;
     eprintln!(
         "done: {} steps in {:.1} s ({:.1} steps/s) | loss {:.4} → {:.4} | checkpoint {}",
         s.steps,
@@ -378,14 +381,7 @@ pub fn score_field<B: AutodiffBackend>(device: &B::Device, a: &ScoreFieldArgs) -
 }
 
 pub fn loss_plot(checkpoint: &Path, out: &Path) -> Result<()> {
-    let losses = app::read_losses(&checkpoint.join("loss.csv"))?;
-    if losses.is_empty() {
-        bail!(
-            "{}: no losses logged",
-            checkpoint.join("loss.csv").display()
-        );
-    }
-    scoregen::plot::line_plot(out, &losses, true, (640, 320))?;
+    app::plot_loss_curve(&checkpoint.join("loss.csv"), out, &loss_title(checkpoint))?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }
@@ -612,4 +608,13 @@ pub fn inpaint<B: AutodiffBackend>(device: &B::Device, a: &InpaintArgs) -> Resul
         a.out.display()
     );
     Ok(())
+}
+
+/// The loss plot's title: the run directory's name (a full path would not fit).
+fn loss_title(run: &Path) -> String {
+    let name = run
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| run.display().to_string());
+    format!("training loss: {name}")
 }

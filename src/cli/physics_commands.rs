@@ -468,6 +468,54 @@ fn named_figures(c: &metrics::PhysicsComparison) -> Vec<(&'static str, &metrics:
     v
 }
 
+/// A distance with three significant digits (0.971, 0.0171, 3.4e-4).
+fn three_digits(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.1e}")
+    } else if v.abs() < 0.1 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Title, x-axis and y-axis names of each histogram figure.
+fn figure_axes(name: &str) -> (&'static str, &'static str, &'static str) {
+    match name {
+        "track_pixels" => (
+            "track pixels",
+            "track pixels per event",
+            "fraction of events",
+        ),
+        "shower_pixels" => (
+            "shower pixels",
+            "shower pixels per event",
+            "fraction of events",
+        ),
+        "total_charge" => (
+            "total charge",
+            "charge per event (pixels >= threshold)",
+            "fraction of events",
+        ),
+        "pixel_charge" => (
+            "pixel charge",
+            "charge per pixel (>= threshold)",
+            "fraction of pixels",
+        ),
+        "wavelet_haar" => (
+            "Haar wavelets",
+            "scale (finest first; last: approximation)",
+            "energy fraction",
+        ),
+        "wavelet_db4" => (
+            "Db4 wavelets",
+            "scale (finest first; last: approximation)",
+            "energy fraction",
+        ),
+        _ => ("", "", ""),
+    }
+}
+
 fn write_plots<B: burn::tensor::backend::Backend>(
     dir: &std::path::Path,
     cmp: &metrics::PhysicsComparison,
@@ -479,9 +527,29 @@ fn write_plots<B: burn::tensor::backend::Backend>(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
     for (name, h) in named_figures(cmp) {
-        let series: [(&[f64], scoregen::plot::Rgb); 2] =
-            [(&h.real, [20, 20, 20]), (&h.generated, [240, 120, 20])];
-        scoregen::plot::overlay_histograms(&dir.join(format!("{name}.png")), &series, (480, 300))?;
+        let series: [(&str, &[f64], scoregen::plot::Rgb); 2] = [
+            ("simulated", &h.real, [20, 20, 20]),
+            ("generated", &h.generated, [240, 120, 20]),
+        ];
+        let (short, x, y) = figure_axes(name);
+        let title = format!(
+            "{short}: χ² {} [{}]",
+            three_digits(h.value.chi2),
+            three_digits(h.real_vs_real.chi2)
+        );
+        let labels = scoregen::plot::Labels {
+            title: &title,
+            x,
+            y,
+        };
+        let range = h.binning.as_ref().map(|b| (b.lo, b.hi));
+        scoregen::plot::overlay_histograms(
+            &dir.join(format!("{name}.png")),
+            &series,
+            range,
+            &labels,
+            (480, 300),
+        )?;
     }
     for (name, ev) in [("real", real), ("generated", fake)] {
         let n = ev.len().min(36) * ev.size * ev.size;

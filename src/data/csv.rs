@@ -87,32 +87,32 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn tmp(name: &str, content: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("scoregen-csv-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    /// The folder (removed when dropped) and the CSV file written in it.
+    fn tmp(name: &str, content: &str) -> (crate::test_dir::TestDir, std::path::PathBuf) {
+        let dir = crate::test_dir::TestDir::new(&format!("csv-{name}"));
         let p = dir.join("d.csv");
         std::fs::File::create(&p)
             .unwrap()
             .write_all(content.as_bytes())
             .unwrap();
-        p
+        (dir, p)
     }
 
     #[test]
     fn reads_headers_and_rejects_bad_rows_with_line_numbers() {
-        let ds = read_csv(&tmp("ok", "x,y\n1,2\n3.5, -4\n")).unwrap();
+        let ds = read_csv(&tmp("ok", "x,y\n1,2\n3.5, -4\n").1).unwrap();
         assert_eq!((ds.dim, ds.data.clone()), (2, vec![1.0, 2.0, 3.5, -4.0]));
-        let ds = read_csv(&tmp("nohdr", "1 2 3\n4 5 6\n")).unwrap();
+        let ds = read_csv(&tmp("nohdr", "1 2 3\n4 5 6\n").1).unwrap();
         assert_eq!((ds.dim, ds.len()), (3, 2));
-        let e = read_csv(&tmp("bad", "1,2\n3,abc\n"))
+        let e = read_csv(&tmp("bad", "1,2\n3,abc\n").1)
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("abc"), "{e}");
-        let e = read_csv(&tmp("ragged", "1,2\n3\n"))
+        let e = read_csv(&tmp("ragged", "1,2\n3\n").1)
             .unwrap_err()
             .to_string();
         assert!(e.contains("ragged") && e.contains("line 2"), "{e}");
-        let e = read_csv(&tmp("missing", "")).unwrap_err().to_string();
+        let e = read_csv(&tmp("missing", "").1).unwrap_err().to_string();
         assert!(e.contains("no numeric rows"));
     }
 }

@@ -2,11 +2,8 @@ use std::io::Write;
 
 use super::*;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scoregen-img-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmp(name: &str) -> crate::test_dir::TestDir {
+    crate::test_dir::TestDir::new(&format!("img-{name}"))
 }
 
 fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {

@@ -161,8 +161,7 @@ mod tests {
 
     #[test]
     fn roundtrip_and_truncation_is_reported() {
-        let dir = std::env::temp_dir().join(format!("scoregen-npy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("npy");
         let p = dir.join("a.npy");
         let v = vec![1.0, -2.0, 3.5, 4.0, 5.0, 6.25];
         write_npy(&p, &v, 2).unwrap();
@@ -191,8 +190,7 @@ mod tests {
 
     #[test]
     fn integer_arrays_are_read_as_their_values() {
-        let dir = std::env::temp_dir().join(format!("scoregen-npy-int-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("npy-int");
         let p = dir.join("labels.npy");
         let values: [i64; 4] = [0, 2, -7, 1 << 20];
         let i8s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -215,6 +213,5 @@ mod tests {
         std::fs::write(&p, npy_bytes(">i8", "(4,)", &i8s)).unwrap();
         let err = read_npy_array(&p).unwrap_err().to_string();
         assert!(err.contains("'>i8'") && err.contains("int64"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -141,8 +141,7 @@ mod tests {
 
     #[test]
     fn reads_simulated_events_and_rejects_bad_files() {
-        let dir = std::env::temp_dir().join(format!("scoregen-physio-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("physio");
         let cfg = crate::physics::SimConfig {
             size: 16,
             ..Default::default()
@@ -180,6 +179,5 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no pixel labels"));
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

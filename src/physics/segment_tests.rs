@@ -136,7 +136,7 @@ fn ssnet_learns_shapes_not_brightness() {
         "below-threshold pixels are background: {acc:?}"
     );
     // Save, load and segment again identically.
-    let dir = std::env::temp_dir().join(format!("scoregen-ssnet-{}", std::process::id()));
+    let dir = crate::test_dir::TestDir::new("ssnet");
     let meta = SsnetMeta {
         config: SsnetConfig {
             size: 32,
@@ -162,7 +162,7 @@ fn ssnet_learns_shapes_not_brightness() {
     let cont = SsnetTraining {
         steps: 1,
         lr: 0.0,
-        init: Some(dir.clone()),
+        init: Some(dir.to_path_buf()),
         config: None,
         ..opts.clone()
     };
@@ -184,7 +184,7 @@ fn ssnet_learns_shapes_not_brightness() {
     };
     let err = train_ssnet::<Autodiff<Flex>>(data, &wider, &dev, &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("cannot start"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&*dir).unwrap();
     let missing = load_ssnet::<Flex>(&dir, &dev).unwrap_err().to_string();
     assert!(missing.contains("ssnet.json"), "{missing}");
 }

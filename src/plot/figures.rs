@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
+use super::axes::{framed_canvas, Labels, Scale};
 use super::canvas::{viridis, Bounds, Canvas, Rgb};
+use super::text::text_width;
 use crate::error::{Error, Result};
 
 /// What the score-field figure shows (all in data coordinates).
@@ -121,89 +123,128 @@ pub fn score_field_figure(path: &Path, data: &ScoreFieldData, size: usize) -> Re
     c.save_png(path)
 }
 
-/// A line plot of `y` against its index (e.g. a loss curve), log-scaled when `log_y`, with a
-/// moving average drawn over the raw values.
-pub fn line_plot(path: &Path, y: &[f64], log_y: bool, size: (usize, usize)) -> Result<()> {
-    let tf = |v: f64| if log_y { v.max(1e-12).ln() } else { v };
-    let vals: Vec<f64> = y.iter().map(|&v| tf(v)).filter(|v| v.is_finite()).collect();
-    let (lo, hi) = vals
+/// A line plot of `y` against `x` (e.g. a loss curve against the step), on a log₁₀ y axis when
+/// `log_y`, with a moving average drawn over the raw values, framed with `labels`, ticks and
+/// grid lines. Non-finite (or, on a log axis, non-positive) points are skipped.
+pub fn line_plot(
+    path: &Path,
+    x: &[f64],
+    y: &[f64],
+    log_y: bool,
+    labels: &Labels,
+    size: (usize, usize),
+) -> Result<()> {
+    if x.len() != y.len() {
+        return Err(Error::Shape(format!(
+            "line plot: {} x values for {} y values",
+            x.len(),
+            y.len()
+        )));
+    }
+    let tf = |v: f64| if log_y { v.log10() } else { v };
+    let pts: Vec<(f64, f64)> = x
         .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    let (lo, hi) = if lo < hi {
-        (lo, hi)
-    } else {
-        (lo - 1.0, lo + 1.0)
+        .zip(y)
+        .map(|(&a, &b)| (a, tf(b)))
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    let span = |vals: &mut dyn Iterator<Item = f64>| {
+        let (lo, hi) = vals.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        if lo < hi {
+            (lo, hi)
+        } else if lo <= hi {
+            (lo - 1.0, lo + 1.0)
+        } else {
+            (0.0, 1.0)
+        }
     };
+    let (x0, x1) = span(&mut pts.iter().map(|p| p.0));
+    let (lo, hi) = span(&mut pts.iter().map(|p| p.1));
     let pad = 0.05 * (hi - lo);
     let b = Bounds {
-        x0: 0.0,
-        x1: vals.len().max(2) as f64 - 1.0,
+        x0,
+        x1,
         y0: lo - pad,
         y1: hi + pad,
     };
-    let mut c = Canvas::new(size.0, size.1, b, WHITE);
-    for k in 1..5 {
-        let gy = b.y0 + (b.y1 - b.y0) * k as f64 / 5.0;
-        c.line((b.x0, gy), (b.x1, gy), [225, 225, 225], 1.0);
+    let scale = if log_y { Scale::Log10 } else { Scale::Linear };
+    let mut c = framed_canvas(size.0, size.1, b, labels, scale);
+    for w in pts.windows(2) {
+        c.line(w[0], w[1], [170, 190, 230], 1.0);
     }
-    for (i, w) in vals.windows(2).enumerate() {
-        c.line(
-            (i as f64, w[0]),
-            (i as f64 + 1.0, w[1]),
-            [170, 190, 230],
-            1.0,
-        );
-    }
-    let k = (vals.len() / 50).max(1);
-    let smooth: Vec<f64> = (0..vals.len())
+    let k = (pts.len() / 50).max(1);
+    let smooth: Vec<(f64, f64)> = (0..pts.len())
         .map(|i| {
             let s = i.saturating_sub(k);
-            vals[s..=i].iter().sum::<f64>() / (i - s + 1) as f64
+            let m = pts[s..=i].iter().map(|p| p.1).sum::<f64>() / (i - s + 1) as f64;
+            (pts[i].0, m)
         })
         .collect();
-    for (i, w) in smooth.windows(2).enumerate() {
-        c.line((i as f64, w[0]), (i as f64 + 1.0, w[1]), [30, 60, 160], 2.0);
+    for w in smooth.windows(2) {
+        c.line(w[0], w[1], [30, 60, 160], 2.0);
     }
     c.save_png(path)
 }
 
-/// Step histograms (or spectra) drawn over each other, one colour per series, on a shared
-/// y axis from 0; bins are equally spaced along x.
+/// Step histograms (or spectra) drawn over each other, one colour per named series, on a shared
+/// y axis from 0, framed with `labels`; bins are equally spaced over `x_range` (bin index when
+/// `None`). A legend names the series.
 pub fn overlay_histograms(
     path: &Path,
-    series: &[(&[f64], Rgb)],
+    series: &[(&str, &[f64], Rgb)],
+    x_range: Option<(f64, f64)>,
+    labels: &Labels,
     size: (usize, usize),
 ) -> Result<()> {
-    let bins = series.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
+    let bins = series.iter().map(|(_, h, _)| h.len()).max().unwrap_or(0);
     if bins == 0 {
         return Err(Error::Shape("no histogram bins to draw".into()));
     }
+    let (x0, x1) = match x_range {
+        Some((a, b)) if a.is_finite() && b.is_finite() && a < b => (a, b),
+        _ => (0.0, bins as f64),
+    };
+    let width = (x1 - x0) / bins as f64;
     let top = series
         .iter()
-        .flat_map(|(h, _)| h.iter().copied())
+        .flat_map(|(_, h, _)| h.iter().copied())
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
     let b = Bounds {
-        x0: 0.0,
-        x1: bins as f64,
+        x0,
+        x1,
         y0: 0.0,
-        y1: if top > 0.0 { 1.05 * top } else { 1.0 },
+        y1: if top > 0.0 { 1.15 * top } else { 1.0 },
     };
-    let mut c = Canvas::new(size.0, size.1, b, WHITE);
-    for k in 1..5 {
-        let gy = b.y1 * k as f64 / 5.0;
-        c.line((b.x0, gy), (b.x1, gy), [225, 225, 225], 1.0);
-    }
-    for (h, colour) in series {
+    let mut c = framed_canvas(size.0, size.1, b, labels, Scale::Linear);
+    for (_, h, colour) in series {
         let mut prev = 0.0;
         for (i, &v) in h.iter().enumerate() {
             let v = if v.is_finite() { v } else { 0.0 };
-            let x = i as f64;
+            let x = x0 + i as f64 * width;
             c.line((x, prev), (x, v), *colour, 2.0);
-            c.line((x, v), (x + 1.0, v), *colour, 2.0);
+            c.line((x, v), (x + width, v), *colour, 2.0);
             prev = v;
         }
-        c.line((h.len() as f64, prev), (h.len() as f64, 0.0), *colour, 2.0);
+        let end = x0 + h.len() as f64 * width;
+        c.line((end, prev), (end, 0.0), *colour, 2.0);
+    }
+    // Legend in the top right corner of the data area, one line per series.
+    let (right, top_px) = c.to_px(x1, b.y1);
+    let name_w = series
+        .iter()
+        .map(|(n, _, _)| text_width(n, 1))
+        .max()
+        .unwrap_or(0) as f64;
+    for (k, (name, _, colour)) in series.iter().enumerate() {
+        let y = top_px + 6.0 + 11.0 * k as f64;
+        let x = right - 8.0 - name_w - 20.0;
+        for dx in 0..14 {
+            for dy in 2..5 {
+                c.put((x as i64) + dx, (y as i64) + dy, *colour);
+            }
+        }
+        c.text(x as i64 + 18, y as i64, name, [40, 40, 40], 1);
     }
     c.save_png(path)
 }
@@ -214,8 +255,7 @@ mod tests {
 
     #[test]
     fn figure_draws_density_arrows_and_samples_where_they_belong() {
-        let dir = std::env::temp_dir().join(format!("scoregen-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("plot");
         let bounds = Bounds {
             x0: -2.0,
             x1: 2.0,
@@ -260,41 +300,90 @@ mod tests {
             "centre {centre:?} corner {corner:?}"
         );
         assert_eq!(px(25, 25), SAMPLE);
+        let labels = Labels {
+            title: "loss",
+            x: "step",
+            y: "loss",
+        };
+        let steps = [10.0, 20.0, 30.0, 40.0, 50.0];
         line_plot(
             &dir.join("l.png"),
+            &steps,
             &[3.0, 2.0, 1.5, 1.2, 1.1],
             true,
-            (100, 60),
+            &labels,
+            (300, 200),
         )
         .unwrap();
+        assert!(line_plot(
+            &dir.join("l.png"),
+            &steps,
+            &[1.0],
+            true,
+            &labels,
+            (300, 200)
+        )
+        .is_err());
     }
 
     #[test]
     fn overlaid_histograms_draw_each_series_at_its_height() {
-        let dir = std::env::temp_dir().join(format!("scoregen-hist-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("hist");
         let p = dir.join("h.png");
         let (red, blue): (Rgb, Rgb) = ([200, 0, 0], [0, 0, 200]);
-        // Two bins: red fills bin 0 to the top, blue sits at half height in bin 1.
-        overlay_histograms(&p, &[(&[1.0, 0.0], red), (&[0.0, 0.5], blue)], (100, 100)).unwrap();
+        let labels = Labels {
+            title: "counts",
+            x: "pixels",
+            y: "fraction",
+        };
+        let (w, h) = (300, 200);
+        // Two bins over [10, 30]: red fills bin 0 to the top, blue sits at half height in bin 1.
+        let series: [(&str, &[f64], Rgb); 2] =
+            [("red", &[1.0, 0.0], red), ("blue", &[0.0, 0.5], blue)];
+        overlay_histograms(&p, &series, Some((10.0, 30.0)), &labels, (w, h)).unwrap();
         let dec = png::Decoder::new(std::io::Cursor::new(std::fs::read(&p).unwrap()));
         let mut r = dec.read_info().unwrap();
         let mut buf = vec![0; r.output_buffer_size()];
         r.next_frame(&mut buf).unwrap();
-        let rows_with = |colour: Rgb, x0: usize, x1: usize| -> Vec<usize> {
-            (0..100)
-                .filter(|&y| {
-                    (x0..x1).any(|x| buf[(y * 100 + x) * 3..(y * 100 + x) * 3 + 3] == colour)
-                })
-                .collect()
+        let at = |x: usize, y: usize| -> Rgb {
+            let k = (y * w + x) * 3;
+            [buf[k], buf[k + 1], buf[k + 2]]
         };
-        // y axis: 0 at the bottom, 1.05 at the top: the red top near row 100·(1 − 1/1.05) ≈ 5,
-        // the blue top near row 100·(1 − 0.5/1.05) ≈ 52.
-        let red_top = rows_with(red, 10, 40)[0];
-        let blue_top = rows_with(blue, 60, 90)[0];
-        assert!((3..=8).contains(&red_top), "{red_top}");
-        assert!((49..=55).contains(&blue_top), "{blue_top}");
-        assert!(overlay_histograms(&p, &[], (10, 10)).is_err());
-        std::fs::remove_dir_all(&dir).ok();
+        // Where the frame puts the data: y from 0 to 1.15 × the tallest bar.
+        let frame = framed_canvas(
+            w,
+            h,
+            Bounds {
+                x0: 10.0,
+                x1: 30.0,
+                y0: 0.0,
+                y1: 1.15,
+            },
+            &labels,
+            Scale::Linear,
+        );
+        let (bin0, red_top) = frame.to_px(15.0, 1.0);
+        let (bin1, blue_top) = frame.to_px(25.0, 0.5);
+        let first_row = |colour: Rgb, x: f64, from: usize| {
+            (from..h).find(|&y| (x as usize - 10..x as usize + 10).any(|x| at(x, y) == colour))
+        };
+        let found_red = first_row(red, bin0, 0).unwrap() as f64;
+        assert!(
+            (found_red - red_top).abs() <= 2.0,
+            "{found_red} vs {red_top}"
+        );
+        // Below the legend (top right), the first blue is bin 1's top.
+        let below_legend = (frame.to_px(30.0, 1.15).1 + 30.0) as usize;
+        let found_blue = first_row(blue, bin1, below_legend).unwrap() as f64;
+        assert!(
+            (found_blue - blue_top).abs() <= 2.0,
+            "{found_blue} vs {blue_top}"
+        );
+        // The legend swatches: red above blue, near the top right corner.
+        let swatch =
+            |colour: Rgb| (0..below_legend).find(|&y| (w / 2..w).any(|x| at(x, y) == colour));
+        assert!(swatch(red).unwrap() < swatch(blue).unwrap());
+        let empty: [(&str, &[f64], Rgb); 0] = [];
+        assert!(overlay_histograms(&p, &empty, None, &labels, (10, 10)).is_err());
     }
 }

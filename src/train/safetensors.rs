@@ -137,8 +137,7 @@ mod tests {
 
     #[test]
     fn roundtrip_and_corruption_is_detected() {
-        let dir = std::env::temp_dir().join(format!("scoregen-st-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("st");
         let p = dir.join("w.safetensors");
         let t = vec![
             (

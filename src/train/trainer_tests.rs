@@ -6,10 +6,8 @@ use crate::train::params::named_params;
 
 type A = Autodiff<Flex>;
 
-fn tmpdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("scoregen-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn tmpdir(name: &str) -> crate::test_dir::TestDir {
+    crate::test_dir::TestDir::new(&format!("train-{name}"))
 }
 
 fn small_cfg(steps: u64) -> TrainConfig {

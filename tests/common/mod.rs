@@ -30,11 +30,42 @@ pub fn fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-pub fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scoregen-cli-{}-{name}", std::process::id()));
+/// A fresh folder under Cargo's `target/tmp` for one test, removed when the test passes (kept
+/// for inspection when it panics).
+pub struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scoregen-cli-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// A fresh folder for one test, named after the test binary's process so that concurrent runs
+/// do not collide.
+pub fn tmp(name: &str) -> TmpDir {
+    TmpDir(fresh_dir(&format!("{}-{name}", std::process::id())))
 }
 
 pub fn s(p: &Path) -> &str {
@@ -45,7 +76,11 @@ pub fn s(p: &Path) -> &str {
 pub fn checkpoint() -> &'static PathBuf {
     static CK: OnceLock<PathBuf> = OnceLock::new();
     CK.get_or_init(|| {
-        let dir = tmp("ck");
+        // Lives as long as the test process (a static is never dropped): named after the test
+        // binary, so that the next run replaces it instead of leaving one per process.
+        let exe = std::env::current_exe().unwrap();
+        let stem = exe.file_stem().unwrap().to_string_lossy().to_string();
+        let dir = fresh_dir(&format!("ck-{stem}"));
         let mut csv = String::from("a,b,c\n");
         for i in 0..300 {
             let t = i as f64 / 300.0 * 6.0;
