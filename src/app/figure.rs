@@ -185,6 +185,7 @@ pub fn exact_score_field<B: Backend>(
         &|v| v.to_vec(),
     );
     let data = ScoreFieldData {
+        title: "closed-form score and density".into(),
         bounds,
         log_density: Some((opts.density_grid.max(64), logp)),
         arrows: arrows_from(&arrow_pts, &scores),
@@ -220,6 +221,7 @@ pub fn model_score_field<B: AutodiffBackend>(
     let arrow_pts = lattice(bounds, opts.arrows);
     let scores = inner.score_at(&arrow_pts, model.sde.t_min());
     let data = ScoreFieldData {
+        title: "model score and density".into(),
         bounds,
         log_density: Some((opts.density_grid, logp)),
         arrows: arrows_from(&arrow_pts, &scores),

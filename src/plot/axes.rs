@@ -137,7 +137,8 @@ fn axis_ticks(lo: f64, hi: f64, target: usize, scale: Scale) -> Vec<(f64, String
 }
 
 /// A `width`×`height` white canvas whose inner rectangle shows `data`, with the frame, grid,
-/// ticks and `labels` drawn around it; the y axis's ticks follow `y_scale`.
+/// ticks and `labels` drawn around it; the y axis's ticks follow `y_scale`. Later drawing is
+/// clipped to the inside of the frame ([`Canvas::clip`] gives that rectangle).
 pub fn framed_canvas(
     width: usize,
     height: usize,
@@ -169,7 +170,8 @@ pub fn framed_canvas(
     };
     let mut c = Canvas::new(width, height, world, [255, 255, 255]);
     let (l, t) = (left as i64, top as i64);
-    let (r, b) = ((width - right) as i64, (height - bottom) as i64);
+    let r = (width.saturating_sub(right) as i64).max(l + 1);
+    let b = (height.saturating_sub(bottom) as i64).max(t + 1);
     for (v, _) in &yt {
         c.line((data.x0, *v), (data.x1, *v), GRID, 1.0);
     }
@@ -219,6 +221,7 @@ pub fn framed_canvas(
         let w = text_width(labels.title, 2) as i64;
         c.text((width as i64 - w) / 2, GAP as i64, labels.title, INK, 2);
     }
+    c.set_clip(l + 1, t + 1, r, b);
     c
 }
 
@@ -304,5 +307,21 @@ mod tests {
         assert!((0..300).any(|x| c.get(x, 8) == ink));
         let mid = c.to_px(5.5, 0.55);
         assert_eq!(c.get(mid.0 as usize, mid.1 as usize), [255, 255, 255]);
+        // Drawing afterwards stays inside the frame.
+        let mut c = c;
+        let [x0, y0, x1, y1] = c.clip();
+        assert_eq!(
+            [x0, y0, x1, y1],
+            [
+                l.round() as i64 + 1,
+                t.round() as i64 + 1,
+                r.round() as i64,
+                b.round() as i64
+            ]
+        );
+        c.put(x0 - 1, y0 + 5, [255, 0, 0]);
+        c.put(x0, y0 + 5, [255, 0, 0]);
+        assert_eq!(c.get(x0 as usize - 1, y0 as usize + 5), ink);
+        assert_eq!(c.get(x0 as usize, y0 as usize + 5), [255, 0, 0]);
     }
 }

@@ -64,6 +64,8 @@ pub struct Canvas {
     /// The world rectangle shown.
     pub bounds: Bounds,
     pixels: Vec<Rgb>,
+    /// Pixels outside [x0, x1) × [y0, y1) are left alone by [`Canvas::put`].
+    clip: [i64; 4],
 }
 
 impl Canvas {
@@ -74,6 +76,7 @@ impl Canvas {
             height,
             bounds,
             pixels: vec![bg; width * height],
+            clip: [0, 0, width as i64, height as i64],
         }
     }
 
@@ -95,9 +98,26 @@ impl Canvas {
         )
     }
 
-    /// Sets one pixel (ignored outside).
+    /// Restricts later drawing to the pixels [x0, x1) × [y0, y1) (clamped to the canvas).
+    pub fn set_clip(&mut self, x0: i64, y0: i64, x1: i64, y1: i64) {
+        let (w, h) = (self.width as i64, self.height as i64);
+        self.clip = [
+            x0.clamp(0, w),
+            y0.clamp(0, h),
+            x1.clamp(0, w),
+            y1.clamp(0, h),
+        ];
+    }
+
+    /// The pixel rectangle [x0, x1) × [y0, y1) that drawing is restricted to.
+    pub fn clip(&self) -> [i64; 4] {
+        self.clip
+    }
+
+    /// Sets one pixel (ignored outside the canvas and the clip rectangle).
     pub fn put(&mut self, px: i64, py: i64, c: Rgb) {
-        if px >= 0 && py >= 0 && (px as usize) < self.width && (py as usize) < self.height {
+        let [x0, y0, x1, y1] = self.clip;
+        if px >= x0 && py >= y0 && px < x1 && py < y1 {
             self.pixels[py as usize * self.width + px as usize] = c;
         }
     }

@@ -3,12 +3,14 @@
 use std::path::Path;
 
 use super::axes::{framed_canvas, Labels, Scale};
-use super::canvas::{viridis, Bounds, Canvas, Rgb};
+use super::canvas::{viridis, Bounds, Rgb};
 use super::text::text_width;
 use crate::error::{Error, Result};
 
 /// What the score-field figure shows (all in data coordinates).
 pub struct ScoreFieldData {
+    /// Title above the figure (empty: none).
+    pub title: String,
     /// The view.
     pub bounds: Bounds,
     /// Log-density on a `grid × grid` lattice over `bounds` (row 0 at the top), if known.
@@ -21,7 +23,6 @@ pub struct ScoreFieldData {
     pub trajectories: Vec<Vec<[f64; 2]>>,
 }
 
-const WHITE: Rgb = [255, 255, 255];
 const ARROW: Rgb = [20, 20, 20];
 const SAMPLE: Rgb = [230, 60, 40];
 const TRAJ: Rgb = [255, 140, 0];
@@ -41,7 +42,15 @@ fn sample_grid(grid: usize, vals: &[f64], u: f64, v: f64) -> f64 {
 /// The score vector field over density contours, with samples and Langevin trajectories
 /// (the mixture-of-two-Gaussians figure of the reference slides / Song's blog).
 pub fn score_field_figure(path: &Path, data: &ScoreFieldData, size: usize) -> Result<()> {
-    let mut c = Canvas::new(size, size, data.bounds, WHITE);
+    let labels = Labels {
+        title: &data.title,
+        x: "x1",
+        y: "x2",
+    };
+    let mut c = framed_canvas(size, size, data.bounds, &labels, Scale::Linear);
+    // The density fills the inside of the frame.
+    let [x0, y0, x1, y1] = c.clip();
+    let (w, h) = ((x1 - x0).max(1) as usize, (y1 - y0).max(1) as usize);
     if let Some((grid, logp)) = &data.log_density {
         // Colour by density relative to its maximum, on a log scale clipped at e^-12.
         let max = logp
@@ -54,14 +63,14 @@ pub fn score_field_figure(path: &Path, data: &ScoreFieldData, size: usize) -> Re
             .map(|v| ((v - max).max(-12.0) + 12.0) / 12.0)
             .collect();
         let levels: Vec<f64> = (1..12).map(|k| k as f64 / 12.0).collect();
-        let mut level_map = vec![0usize; size * size];
-        for py in 0..size {
-            for px in 0..size {
+        let mut level_map = vec![0usize; w * h];
+        for py in 0..h {
+            for px in 0..w {
                 let v = sample_grid(
                     *grid,
                     &rel,
-                    (px as f64 + 0.5) / size as f64,
-                    (py as f64 + 0.5) / size as f64,
+                    (px as f64 + 0.5) / w as f64,
+                    (py as f64 + 0.5) / h as f64,
                 );
                 let col = viridis(v);
                 // Lighten so arrows and samples stay visible.
@@ -70,18 +79,18 @@ pub fn score_field_figure(path: &Path, data: &ScoreFieldData, size: usize) -> Re
                     (col[1] as f64 * 0.55 + 255.0 * 0.45) as u8,
                     (col[2] as f64 * 0.55 + 255.0 * 0.45) as u8,
                 ];
-                c.put(px as i64, py as i64, light);
-                level_map[py * size + px] = levels.iter().filter(|&&l| v >= l).count();
+                c.put(x0 + px as i64, y0 + py as i64, light);
+                level_map[py * w + px] = levels.iter().filter(|&&l| v >= l).count();
             }
         }
         // Contour lines where the level index changes between neighbours.
-        for py in 0..size - 1 {
-            for px in 0..size - 1 {
-                let l = level_map[py * size + px];
-                if l != level_map[py * size + px + 1] || l != level_map[(py + 1) * size + px] {
+        for py in 0..h - 1 {
+            for px in 0..w - 1 {
+                let l = level_map[py * w + px];
+                if l != level_map[py * w + px + 1] || l != level_map[(py + 1) * w + px] {
                     c.put(
-                        px as i64,
-                        py as i64,
+                        x0 + px as i64,
+                        y0 + py as i64,
                         viridis(l as f64 / 12.0).map(|v| (v as f64 * 0.6) as u8),
                     );
                 }
@@ -271,6 +280,7 @@ mod tests {
             })
             .collect();
         let data = ScoreFieldData {
+            title: "gauss".into(),
             bounds,
             log_density: Some((grid, logp)),
             arrows: vec![([1.0, 1.0], [-1.0, -1.0])],
@@ -293,13 +303,26 @@ mod tests {
                 buf[(y * 200 + x) * 3 + 2],
             ]
         };
-        let centre = px(100, 100);
-        let corner = px(2, 198);
+        // Where the frame puts the data (the same frame the figure drew).
+        let labels = Labels {
+            title: "gauss",
+            x: "x1",
+            y: "x2",
+        };
+        let frame = framed_canvas(200, 200, bounds, &labels, Scale::Linear);
+        let at = |x: f64, y: f64| {
+            let (a, b) = frame.to_px(x, y);
+            px(a as usize, b as usize)
+        };
+        let centre = at(0.0, 0.0);
+        let corner = at(-1.95, -1.95);
         assert!(
             centre[1] > corner[1] && centre[2] < corner[2],
             "centre {centre:?} corner {corner:?}"
         );
-        assert_eq!(px(25, 25), SAMPLE);
+        assert_eq!(at(-1.5, 1.5), SAMPLE);
+        // Outside the frame: white margin, not density.
+        assert_eq!(px(1, 100), [255, 255, 255]);
         let labels = Labels {
             title: "loss",
             x: "step",
