@@ -5,7 +5,7 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::rng::Rng;
 use crate::score::ScoreFn;
 use crate::sde::Sde;
-use crate::tensor::{randn, row_sq_norm, scalar};
+use crate::tensor::{from_rows, row_sq_norm};
 
 /// Tweedie's denoised estimate x̂0 = (x + s(t)² ∇log p_t(x)) / m(t) (Efron 2011).
 pub fn tweedie_x0<B: Backend>(
@@ -44,11 +44,24 @@ pub fn langevin_corrector_step<B: Backend, S: ScoreFn<B>>(
     let [n, d] = x.dims();
     let device = x.device();
     let grad = score.score(x.clone(), &[t]);
-    let z = randn::<B>(rng, n, d, &device);
-    let grad_norm = scalar(row_sq_norm(grad.clone()).sqrt().mean()).max(1e-30);
-    let noise_norm = scalar(row_sq_norm(z.clone()).sqrt().mean());
-    let step = 2.0 * alpha * (snr * noise_norm / grad_norm).powi(2);
-    let x_mean = x + grad.mul_scalar(step);
-    let x_new = x_mean.clone() + z.mul_scalar((2.0 * step).sqrt());
+    // ‖z‖ is taken on the host where z is drawn, and ε stays a one-element tensor on the
+    // device: no device-to-host read per corrector step (each one a synchronisation on a GPU).
+    let z_host = rng.normal_vec(n * d);
+    let noise_norm = z_host
+        .chunks_exact(d.max(1))
+        .map(|r| r.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt())
+        .sum::<f64>()
+        / n.max(1) as f64;
+    let z = from_rows(z_host, n, d, &device);
+    // ‖s‖² floored at 10⁻³⁰ (its inverse stays finite in f32, and a zero score moves nothing).
+    let grad_norm = row_sq_norm(grad.clone()).sqrt().mean();
+    let step = grad_norm
+        .powi_scalar(2)
+        .clamp_min(1e-30)
+        .recip()
+        .mul_scalar(2.0 * alpha * (snr * noise_norm).powi(2))
+        .reshape([1, 1]);
+    let x_mean = x + grad * step.clone();
+    let x_new = x_mean.clone() + z * step.mul_scalar(2.0).sqrt();
     (x_new, x_mean)
 }
