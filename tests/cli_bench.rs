@@ -60,6 +60,38 @@ fn bench_writes_json_records_for_both_networks() {
 }
 
 #[test]
+fn empty_sampler_and_sweep_lists_measure_only_the_network() {
+    let dir = tmp("bench-net-only");
+    let json = dir.join("bench.json");
+    ok(&[
+        "bench",
+        "--suite",
+        "unet",
+        "--batches",
+        "1",
+        "--samplers",
+        "",
+        "--nfe-sweep",
+        "",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        s(&json),
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let whats: Vec<&str> = doc["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(whats, ["train_step", "forward"]);
+}
+
+#[test]
 fn bench_rejects_bad_options() {
     assert!(fails(&["bench", "--suite", "gpu"]).contains("--suite"));
     assert!(fails(&["bench", "--samplers", "ddim,nope"]).contains("nope"));

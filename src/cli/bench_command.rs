@@ -25,7 +25,7 @@ pub struct BenchArgs {
     /// MLP batch (2-D data).
     #[arg(long, default_value_t = 4096)]
     mlp_batch: usize,
-    /// Samplers measured.
+    /// Samplers measured; empty (`--samplers ''`) to skip sampling.
     #[arg(long, value_delimiter = ',', default_value = "ddpm,ddim,pc,ode")]
     samplers: Vec<String>,
     /// Steps per sampler run (`ode` is adaptive, with rtol = atol = --ode-tol).
@@ -66,6 +66,7 @@ impl BenchArgs {
         let samplers = self
             .samplers
             .iter()
+            .filter(|s| !s.trim().is_empty())
             .map(|s| SamplerKind::from_name(s.trim()))
             .collect::<scoregen::Result<Vec<_>>>()?;
         let nfe_sweep = self
