@@ -65,6 +65,7 @@ fn simulate_segment_and_evaluate_events() {
         serde_json::from_str(&std::fs::read_to_string(ssnet.join("ssnet.json")).unwrap()).unwrap();
     assert_eq!(meta["train_events"], 120);
     assert!(meta["heldout"]["nonzero"].as_f64().unwrap() > 0.0);
+    assert!(meta["heldout_symmetric"]["nonzero"].as_f64().unwrap() > 0.0);
 
     let pred = dir.join("pred.npy");
     let log = String::from_utf8_lossy(
@@ -87,6 +88,34 @@ fn simulate_segment_and_evaluate_events() {
     assert!(log.contains("accuracy against the given labels"), "{log}");
     // 160 events × 32 × 32 f32 labels + header.
     assert!(std::fs::metadata(&pred).unwrap().len() > 160 * 32 * 32 * 4);
+    // With the logits averaged over the square's symmetries: same shape of output.
+    let pred_sym = dir.join("pred-sym.npy");
+    ok(&[
+        "physics",
+        "ssnet",
+        "apply",
+        "--model",
+        s(&ssnet),
+        "--data",
+        &data,
+        "--symmetric",
+        "--out",
+        s(&pred_sym),
+    ]);
+    assert_eq!(
+        std::fs::metadata(&pred_sym).unwrap().len(),
+        std::fs::metadata(&pred).unwrap().len()
+    );
+    let sym_eval = bin()
+        .args(["physics", "eval", "--real", &data, "--fake"])
+        .arg(format!("npy:{}", s(&fake)))
+        .args(["--ssnet", s(&ssnet), "--symmetric", "--json"])
+        .output()
+        .unwrap();
+    assert!(sym_eval.status.success());
+    assert!(String::from_utf8_lossy(&sym_eval.stderr).contains("eight symmetries"));
+    let v: serde_json::Value = serde_json::from_slice(&sym_eval.stdout).unwrap();
+    assert_eq!(v["num_events"], 80);
 
     let plots = dir.join("plots");
     let json = ok(&[

@@ -53,6 +53,10 @@ pub struct PhysicsEvalArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Average SSNet's logits over the eight rotations/reflections of each event (test-time
+    /// augmentation: eight times the labelling cost, a little more accurate).
+    #[arg(long)]
+    symmetric: bool,
     /// Also write histogram plots (real black, generated orange) and event grids here.
     #[arg(long)]
     plots: Option<PathBuf>,
@@ -132,6 +136,10 @@ pub struct SsnetApplyArgs {
     /// Also draw the first 36 events coloured by the predicted labels.
     #[arg(long)]
     grid: Option<PathBuf>,
+    /// Average SSNet's logits over the eight rotations/reflections of each event (test-time
+    /// augmentation: eight times the cost).
+    #[arg(long)]
+    symmetric: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -328,16 +336,25 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
     })?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let accuracy = if heldout.is_empty() {
-        None
-    } else {
-        let pred = segment::segment(&net, &heldout.images, heldout.size, a.threshold, device);
-        Some(segment::segmentation_accuracy(
+    let score = |symmetric: bool| -> Result<Option<segment::SegmentationAccuracy>> {
+        if heldout.is_empty() {
+            return Ok(None);
+        }
+        let pred = segment::segment_with(
+            &net,
+            &heldout.images,
+            heldout.size,
+            a.threshold,
+            symmetric,
+            device,
+        );
+        Ok(Some(segment::segmentation_accuracy(
             heldout.labelled()?,
             &pred,
             a.threshold,
-        )?)
+        )?))
     };
+    let (accuracy, accuracy_symmetric) = (score(false)?, score(true)?);
     let meta = SsnetMeta {
         config,
         threshold: a.threshold,
@@ -345,6 +362,7 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         steps,
         train_events: train.len(),
         heldout: accuracy,
+        heldout_symmetric: accuracy_symmetric,
     };
     segment::save_ssnet(&a.out, &net, &meta)?;
     eprintln!(
@@ -353,6 +371,12 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
     );
     if let Some(acc) = &accuracy {
         print_accuracy("held-out accuracy", acc);
+    }
+    if let Some(acc) = &accuracy_symmetric {
+        print_accuracy(
+            "held-out accuracy, 8 symmetries averaged (--symmetric)",
+            acc,
+        );
     }
     Ok(())
 }
@@ -375,7 +399,14 @@ fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Re
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.model, device)?;
     let ev: EventImages = load_event_images(&a.data)?;
     check_size(&ev, &meta, &a.model)?;
-    let pred = segment::segment(&net, &ev.images, ev.size, meta.threshold, device);
+    let pred = segment::segment_with(
+        &net,
+        &ev.images,
+        ev.size,
+        meta.threshold,
+        a.symmetric,
+        device,
+    );
     let labels: Vec<f32> = pred.iter().map(|&l| l as f32).collect();
     scoregen::data::write_npy_shaped(&a.out, &labels, &[ev.len(), ev.size, ev.size])?;
     eprintln!("labelled {} events; wrote {}", ev.len(), a.out.display());
@@ -399,9 +430,16 @@ fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> 
         check_size(ev, &meta, &a.ssnet)?;
     }
     let mut rng = scoregen::rng::Rng::new(a.seed);
+    let labelling = segment::Labelling {
+        threshold: meta.threshold,
+        symmetric: a.symmetric,
+    };
+    if a.symmetric {
+        eprintln!("SSNet logits averaged over the eight symmetries of the square");
+    }
     let cmp = metrics::compare_events(
         &net,
-        meta.threshold,
+        labelling,
         real.size,
         &real.images,
         &fake.images,
@@ -411,7 +449,7 @@ fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> 
         device,
     )?;
     if let Some(dir) = &a.plots {
-        write_plots(dir, &cmp, &net, meta.threshold, &real, &fake, device)?;
+        write_plots(dir, &cmp, &net, labelling, &real, &fake, device)?;
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&cmp)?);
@@ -520,7 +558,7 @@ fn write_plots<B: burn::tensor::backend::Backend>(
     dir: &std::path::Path,
     cmp: &metrics::PhysicsComparison,
     net: &scoregen::physics::ssnet::Ssnet<B>,
-    threshold: f64,
+    labelling: segment::Labelling,
     real: &EventImages,
     fake: &EventImages,
     device: &B::Device,
@@ -553,7 +591,14 @@ fn write_plots<B: burn::tensor::backend::Backend>(
     }
     for (name, ev) in [("real", real), ("generated", fake)] {
         let n = ev.len().min(36) * ev.size * ev.size;
-        let labels = segment::segment(net, &ev.images[..n], ev.size, threshold, device);
+        let labels = segment::segment_with(
+            net,
+            &ev.images[..n],
+            ev.size,
+            labelling.threshold,
+            labelling.symmetric,
+            device,
+        );
         physics::figures::event_grid(
             &dir.join(format!("{name}-events.png")),
             &ev.images[..n],

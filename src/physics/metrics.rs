@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 use serde::Serialize;
 
 use super::histograms::{Binning, HistogramDistance};
-use super::segment::{segment, ssnet_features, Labelled};
+use super::segment::{segment_with, ssnet_features, Labelled, Labelling};
 use super::ssnet::Ssnet;
 use super::wavelet::{energy_spectrum, Wavelet};
 use crate::error::{Error, Result};
@@ -202,7 +202,7 @@ pub fn compare_observables(
 /// figure of (generated, B) beside (A, B).
 pub fn compare_events<B: Backend>(
     net: &Ssnet<B>,
-    threshold: f64,
+    labelling: Labelling,
     size: usize,
     real: &[f32],
     fake: &[f32],
@@ -228,7 +228,8 @@ pub fn compare_events<B: Backend>(
     let (ia, ib) = (pick(&idx[..m]), pick(&idx[m..2 * m]));
     let iff = fake[..m * s2].to_vec();
     let obs = |images: &[f32]| -> Result<Observables> {
-        let labels = segment(net, images, size, threshold, device);
+        let (threshold, symmetric) = (labelling.threshold, labelling.symmetric);
+        let labels = segment_with(net, images, size, threshold, symmetric, device);
         observables(
             Labelled {
                 size,

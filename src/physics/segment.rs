@@ -83,6 +83,10 @@ pub struct SsnetMeta {
     pub train_events: usize,
     /// Accuracy on held-out events, when some were held out.
     pub heldout: Option<SegmentationAccuracy>,
+    /// The same with the logits averaged over the eight symmetries of the square
+    /// ([`segment_with`] `symmetric`); absent in files written before it was measured.
+    #[serde(default)]
+    pub heldout_symmetric: Option<SegmentationAccuracy>,
 }
 
 /// Square images with one label per pixel.
@@ -289,11 +293,38 @@ pub fn segment<B: Backend>(
     threshold: f64,
     device: &B::Device,
 ) -> Vec<u8> {
+    segment_with(net, images, size, threshold, false, device)
+}
+
+/// How SSNet's logits become pixel labels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Labelling {
+    /// Pixels below this value are background whatever the network says.
+    pub threshold: f64,
+    /// Average the logits over the eight symmetries of the square ([`segment_with`]).
+    pub symmetric: bool,
+}
+
+/// [`segment`], from the logits averaged over the eight symmetries of the square when
+/// `symmetric` ([`Ssnet::symmetric_logits`], eight times the cost).
+pub fn segment_with<B: Backend>(
+    net: &Ssnet<B>,
+    images: &[f32],
+    size: usize,
+    threshold: f64,
+    symmetric: bool,
+    device: &B::Device,
+) -> Vec<u8> {
     let s2 = size * size;
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(64 * s2.max(1)) {
         let n = chunk.len() / s2;
-        let logits = to_vec(net.logits(from_rows::<B>(chunk.to_vec(), n, s2, device)));
+        let x = from_rows::<B>(chunk.to_vec(), n, s2, device);
+        let logits = to_vec(if symmetric {
+            net.symmetric_logits(x)
+        } else {
+            net.logits(x)
+        });
         for e in 0..n {
             for p in 0..s2 {
                 let v = chunk[e * s2 + p];

@@ -148,6 +148,7 @@ fn ssnet_learns_shapes_not_brightness() {
         steps: 120,
         train_events: 200,
         heldout: Some(acc),
+        heldout_symmetric: None,
     };
     save_ssnet(&dir, &net, &meta).unwrap();
     let (back, m) = load_ssnet::<Flex>(&dir, &dev).unwrap();

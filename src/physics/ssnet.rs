@@ -133,7 +133,30 @@ impl<B: Backend> Ssnet<B> {
     /// Per-pixel logits `[n, 3, S, S]` of images `[n, S·S]` (pixel values in [0, 1]).
     pub fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 4> {
         let n = x.dims()[0];
-        let mut skips = self.encode(x.reshape([n, 1, self.size, self.size]));
+        self.image_logits(x.reshape([n, 1, self.size, self.size]))
+    }
+
+    /// Per-pixel logits averaged over the eight symmetries of the square (test-time
+    /// augmentation): for each rotation/reflection g, g⁻¹ applied to the logits of g·x. The
+    /// result is exactly equivariant, and averages out orientation-dependent errors; it costs
+    /// eight forward passes.
+    pub fn symmetric_logits(&self, x: Tensor<B, 2>) -> Tensor<B, 4> {
+        let n = x.dims()[0];
+        let img = x.reshape([n, 1, self.size, self.size]);
+        let mut sum: Option<Tensor<B, 4>> = None;
+        for g in 0..8 {
+            let y = undo_symmetry(self.image_logits(symmetry(img.clone(), g)), g);
+            sum = Some(match sum {
+                Some(s) => s + y,
+                None => y,
+            });
+        }
+        sum.expect("eight symmetries").div_scalar(8.0)
+    }
+
+    /// Logits of images `[n, 1, S, S]`.
+    fn image_logits(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut skips = self.encode(x);
         let mut h = skips.pop().expect("at least one level");
         for d in &self.dec {
             let skip = skips.pop().expect("one skip per decoder level");
@@ -160,6 +183,32 @@ impl<B: Backend> Ssnet<B> {
     }
 }
 
+/// Symmetry g ∈ 0..8 of the square on `[n, c, S, S]`: transpose when bit 2 is set, then flip
+/// rows (bit 0) and columns (bit 1).
+fn symmetry<B: Backend>(x: Tensor<B, 4>, g: usize) -> Tensor<B, 4> {
+    let x = if g & 4 != 0 { x.swap_dims(2, 3) } else { x };
+    flips(x, g)
+}
+
+/// The inverse of [`symmetry`]: the flips (their own inverses) first, then the transpose.
+fn undo_symmetry<B: Backend>(x: Tensor<B, 4>, g: usize) -> Tensor<B, 4> {
+    let x = flips(x, g);
+    if g & 4 != 0 {
+        x.swap_dims(2, 3)
+    } else {
+        x
+    }
+}
+
+fn flips<B: Backend>(x: Tensor<B, 4>, g: usize) -> Tensor<B, 4> {
+    match g & 3 {
+        1 => x.flip([2]),
+        2 => x.flip([3]),
+        3 => x.flip([2, 3]),
+        _ => x,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +228,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("divisible by 4"), "{e}");
+    }
+
+    #[test]
+    fn symmetric_logits_are_equivariant_and_symmetries_invert() {
+        let dev = Default::default();
+        let cfg = SsnetConfig {
+            size: 8,
+            base: 8,
+            levels: 2,
+        };
+        let net = cfg.init::<Flex>(&dev);
+        let x =
+            Tensor::<Flex, 2>::random([2, 64], burn::tensor::Distribution::Uniform(0.0, 1.0), &dev);
+        let img = x.clone().reshape([2, 1, 8, 8]);
+        let close = |a: Tensor<Flex, 4>, b: Tensor<Flex, 4>| {
+            let d: f32 = (a - b).abs().max().into_scalar();
+            d
+        };
+        let base = net.symmetric_logits(x.clone());
+        let plain = net.logits(x);
+        // An untrained net is not equivariant by itself; the average is.
+        assert!(close(plain.clone(), base.clone()) > 1e-4);
+        let mut images = Vec::new();
+        for g in 0..8 {
+            let gi = symmetry(img.clone(), g);
+            assert_eq!(
+                close(undo_symmetry(gi.clone(), g), img.clone()),
+                0.0,
+                "g = {g}"
+            );
+            images.push(gi.clone());
+            let got = net.symmetric_logits(gi.reshape([2, 64]));
+            let want = symmetry(base.clone(), g);
+            assert!(close(got, want) < 1e-4, "not equivariant under g = {g}");
+        }
+        // The eight images are distinct transforms of a generic image.
+        for a in 0..8 {
+            for b in a + 1..8 {
+                assert!(
+                    close(images[a].clone(), images[b].clone()) > 1e-3,
+                    "g {a} = g {b}"
+                );
+            }
+        }
     }
 }
