@@ -8,6 +8,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 
+use scoregen::app::bench::median;
 use scoregen::losses::{loss, LossConfig};
 use scoregen::nn::MlpConfig;
 use scoregen::rng::Rng;
@@ -18,11 +19,6 @@ use scoregen::tensor::{from_rows, scalar, to_vec};
 use scoregen::train::Adam;
 
 type A = Autodiff<Flex>;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
@@ -52,7 +48,7 @@ fn main() {
                 times.push(t.elapsed().as_secs_f64());
             }
         }
-        let s = median(times);
+        let s = median(&times);
         report(json, "train_step", batch, 1.0 / s, "steps/s", s);
 
         let net = model.valid();
@@ -85,7 +81,7 @@ fn main() {
                     rates.push(out.nfe as f64 / t.elapsed().as_secs_f64());
                 }
             }
-            let r = median(rates);
+            let r = median(&rates);
             report(
                 json,
                 &format!("sample_{}", kind.name()),

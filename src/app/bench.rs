@@ -138,7 +138,8 @@ pub struct BenchRecord {
     pub params: usize,
 }
 
-fn median(v: &[f64]) -> f64 {
+/// The median of `v` (the mean of the two middle values for an even count).
+pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let n = s.len();
