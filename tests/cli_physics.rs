@@ -66,6 +66,47 @@ fn simulate_segment_and_evaluate_events() {
     assert_eq!(meta["train_events"], 120);
     assert!(meta["heldout"]["nonzero"].as_f64().unwrap() > 0.0);
     assert!(meta["heldout_symmetric"]["nonzero"].as_f64().unwrap() > 0.0);
+    // --init without --base/--levels continues with the network's own sizes (base 8 here, not
+    // the default 16); a size that does not match is refused.
+    let more = dir.join("ssnet-more");
+    ok(&[
+        "physics",
+        "ssnet",
+        "train",
+        "--data",
+        &data,
+        "--heldout",
+        "40",
+        "--steps",
+        "1",
+        "--batch",
+        "4",
+        "--init",
+        s(&ssnet),
+        "--out",
+        s(&more),
+    ]);
+    let meta2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(more.join("ssnet.json")).unwrap()).unwrap();
+    assert_eq!(meta2["config"], meta["config"]);
+    let e = fails(&[
+        "physics",
+        "ssnet",
+        "train",
+        "--data",
+        &data,
+        "--heldout",
+        "40",
+        "--steps",
+        "1",
+        "--base",
+        "16",
+        "--init",
+        s(&ssnet),
+        "--out",
+        s(&more),
+    ]);
+    assert!(e.contains("cannot start"), "{e}");
 
     let pred = dir.join("pred.npy");
     let log = String::from_utf8_lossy(

@@ -94,12 +94,13 @@ pub struct SsnetTrainArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
-    /// Channels at full resolution (a multiple of 8).
-    #[arg(long, default_value_t = 16)]
-    base: usize,
-    /// Resolution levels (each halves the image; more levels see more context).
-    #[arg(long, default_value_t = 3)]
-    levels: usize,
+    /// Channels at full resolution (a multiple of 8) [default: 16, or the --init network's].
+    #[arg(long)]
+    base: Option<usize>,
+    /// Resolution levels (each halves the image; more levels see more context) [default: 4 for
+    /// events of 64 pixels or more, else 3, or the --init network's].
+    #[arg(long)]
+    levels: Option<usize>,
     /// Pixels below this value are background (the simulator's label threshold).
     #[arg(long, default_value_t = 0.02)]
     threshold: f64,
@@ -110,7 +111,7 @@ pub struct SsnetTrainArgs {
     /// the first steps, so that the learning-rate schedule ends on time.
     #[arg(long)]
     minutes: Option<f64>,
-    /// Continue from this SSNet directory (same --base and --levels; fresh Adam state and
+    /// Continue from this SSNet directory (its --base and --levels; fresh Adam state and
     /// learning-rate schedule), e.g. to train longer or on more events.
     #[arg(long)]
     init: Option<PathBuf>,
@@ -297,11 +298,17 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         batch: a.batch,
         lr: a.lr,
         seed: a.seed,
-        config: Some(SsnetConfig {
-            base: a.base,
-            levels: a.levels,
-            ..SsnetConfig::for_size(all.size)
-        }),
+        // With --init and no sizes given, the network's own sizes.
+        config: if a.init.is_some() && a.base.is_none() && a.levels.is_none() {
+            None
+        } else {
+            let d = SsnetConfig::for_size(all.size);
+            Some(SsnetConfig {
+                base: a.base.unwrap_or(d.base),
+                levels: a.levels.unwrap_or(d.levels),
+                ..d
+            })
+        },
         minutes: a.minutes,
         init: a.init.clone(),
     };

@@ -30,12 +30,19 @@ pub struct SsnetConfig {
 }
 
 impl SsnetConfig {
-    /// The default sizes for `size`×`size` events: base 16, three levels (~130k parameters).
+    /// The default sizes for `size`×`size` events: base 16, and four levels (0.54 M parameters,
+    /// deepest features at 1/8 of the side) for events of 64 pixels or more whose side divides
+    /// by 8, else three (0.13 M). On 64×64 simulated events the fourth level's wider context
+    /// took held-out accuracy from 92.6 % to 94.3 % (docs/physics.md).
     pub fn for_size(size: usize) -> Self {
         SsnetConfig {
             size,
             base: 16,
-            levels: 3,
+            levels: if size >= 64 && size.is_multiple_of(8) {
+                4
+            } else {
+                3
+            },
         }
     }
 
@@ -223,6 +230,8 @@ mod tests {
         let x = Tensor::<Flex, 2>::zeros([2, 32 * 32], &dev);
         assert_eq!(net.logits(x.clone()).dims(), [2, 3, 32, 32]);
         assert_eq!(net.features(x).dims(), [2, 64]);
+        assert_eq!(SsnetConfig::for_size(64).levels, 4);
+        assert_eq!(SsnetConfig::for_size(100).levels, 3);
         let e = SsnetConfig::for_size(30)
             .validate()
             .unwrap_err()
