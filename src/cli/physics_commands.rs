@@ -347,14 +347,11 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         if heldout.is_empty() {
             return Ok(None);
         }
-        let pred = segment::segment_with(
-            &net,
-            &heldout.images,
-            heldout.size,
-            a.threshold,
+        let labelling = segment::Labelling {
+            threshold: a.threshold,
             symmetric,
-            device,
-        );
+        };
+        let pred = segment::segment_with(&net, &heldout.images, heldout.size, labelling, device);
         Ok(Some(segment::segmentation_accuracy(
             heldout.labelled()?,
             &pred,
@@ -406,14 +403,11 @@ fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Re
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.model, device)?;
     let ev: EventImages = load_event_images(&a.data)?;
     check_size(&ev, &meta, &a.model)?;
-    let pred = segment::segment_with(
-        &net,
-        &ev.images,
-        ev.size,
-        meta.threshold,
-        a.symmetric,
-        device,
-    );
+    let labelling = segment::Labelling {
+        threshold: meta.threshold,
+        symmetric: a.symmetric,
+    };
+    let pred = segment::segment_with(&net, &ev.images, ev.size, labelling, device);
     let labels: Vec<f32> = pred.iter().map(|&l| l as f32).collect();
     scoregen::data::write_npy_shaped(&a.out, &labels, &[ev.len(), ev.size, ev.size])?;
     eprintln!("labelled {} events; wrote {}", ev.len(), a.out.display());
@@ -598,14 +592,7 @@ fn write_plots<B: burn::tensor::backend::Backend>(
     }
     for (name, ev) in [("real", real), ("generated", fake)] {
         let n = ev.len().min(36) * ev.size * ev.size;
-        let labels = segment::segment_with(
-            net,
-            &ev.images[..n],
-            ev.size,
-            labelling.threshold,
-            labelling.symmetric,
-            device,
-        );
+        let labels = segment::segment_with(net, &ev.images[..n], ev.size, labelling, device);
         physics::figures::event_grid(
             &dir.join(format!("{name}-events.png")),
             &ev.images[..n],

@@ -228,15 +228,14 @@ pub fn compare_events<B: Backend>(
     let (ia, ib) = (pick(&idx[..m]), pick(&idx[m..2 * m]));
     let iff = fake[..m * s2].to_vec();
     let obs = |images: &[f32]| -> Result<Observables> {
-        let (threshold, symmetric) = (labelling.threshold, labelling.symmetric);
-        let labels = segment_with(net, images, size, threshold, symmetric, device);
+        let labels = segment_with(net, images, size, labelling, device);
         observables(
             Labelled {
                 size,
                 images,
                 labels: &labels,
             },
-            threshold,
+            labelling.threshold,
         )
     };
     let mut out = compare_observables(&obs(&ia)?, &obs(&ib)?, &obs(&iff)?, bins)?;

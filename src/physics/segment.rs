@@ -293,7 +293,11 @@ pub fn segment<B: Backend>(
     threshold: f64,
     device: &B::Device,
 ) -> Vec<u8> {
-    segment_with(net, images, size, threshold, false, device)
+    let labelling = Labelling {
+        threshold,
+        symmetric: false,
+    };
+    segment_with(net, images, size, labelling, device)
 }
 
 /// How SSNet's logits become pixel labels.
@@ -305,16 +309,19 @@ pub struct Labelling {
     pub symmetric: bool,
 }
 
-/// [`segment`], from the logits averaged over the eight symmetries of the square when
-/// `symmetric` ([`Ssnet::symmetric_logits`], eight times the cost).
+/// [`segment`] as `labelling` says: from the logits averaged over the eight symmetries of the
+/// square when `labelling.symmetric` ([`Ssnet::symmetric_logits`], eight times the cost).
 pub fn segment_with<B: Backend>(
     net: &Ssnet<B>,
     images: &[f32],
     size: usize,
-    threshold: f64,
-    symmetric: bool,
+    labelling: Labelling,
     device: &B::Device,
 ) -> Vec<u8> {
+    let Labelling {
+        threshold,
+        symmetric,
+    } = labelling;
     let s2 = size * size;
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(64 * s2.max(1)) {

@@ -150,15 +150,12 @@ impl<B: Backend> Ssnet<B> {
     pub fn symmetric_logits(&self, x: Tensor<B, 2>) -> Tensor<B, 4> {
         let n = x.dims()[0];
         let img = x.reshape([n, 1, self.size, self.size]);
-        let mut sum: Option<Tensor<B, 4>> = None;
-        for g in 0..8 {
-            let y = undo_symmetry(self.image_logits(symmetry(img.clone(), g)), g);
-            sum = Some(match sum {
-                Some(s) => s + y,
-                None => y,
-            });
-        }
-        sum.expect("eight symmetries").div_scalar(8.0)
+        // g = 0 is the identity; the other seven are added to it.
+        (1..8)
+            .fold(self.image_logits(img.clone()), |sum, g| {
+                sum + undo_symmetry(self.image_logits(symmetry(img.clone(), g)), g)
+            })
+            .div_scalar(8.0)
     }
 
     /// Logits of images `[n, 1, S, S]`.

@@ -107,33 +107,28 @@ fn axis_ticks(lo: f64, hi: f64, target: usize, scale: Scale) -> Vec<(f64, String
                 .map(|k| (k as f64, decade_label(k)))
                 .collect()
         }
-        Scale::Log10 => {
-            let (vlo, vhi) = (10f64.powf(lo), 10f64.powf(hi));
-            let ticks = nice_ticks(vlo, vhi, target);
-            let step = ticks
-                .windows(2)
-                .map(|w| w[1] - w[0])
-                .next()
-                .unwrap_or(vhi - vlo);
-            ticks
-                .into_iter()
-                .filter(|&v| v > 0.0)
-                .map(|v| (v.log10(), tick_label(v, step)))
-                .collect()
-        }
-        Scale::Linear => {
-            let ticks = nice_ticks(lo, hi, target);
-            let step = ticks
-                .windows(2)
-                .map(|w| w[1] - w[0])
-                .next()
-                .unwrap_or(hi - lo);
-            ticks
-                .into_iter()
-                .map(|v| (v, tick_label(v, step)))
-                .collect()
-        }
+        // Within one decade: nice values, placed at their log₁₀.
+        Scale::Log10 => labelled_nice_ticks(10f64.powf(lo), 10f64.powf(hi), target)
+            .into_iter()
+            .filter(|&(v, _)| v > 0.0)
+            .map(|(v, s)| (v.log10(), s))
+            .collect(),
+        Scale::Linear => labelled_nice_ticks(lo, hi, target),
     }
+}
+
+/// [`nice_ticks`] in [lo, hi], each with its label written for the ticks' spacing.
+fn labelled_nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<(f64, String)> {
+    let ticks = nice_ticks(lo, hi, target);
+    let step = ticks
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .next()
+        .unwrap_or(hi - lo);
+    ticks
+        .into_iter()
+        .map(|v| (v, tick_label(v, step)))
+        .collect()
 }
 
 /// A `width`×`height` white canvas whose inner rectangle shows `data`, with the frame, grid,
