@@ -176,6 +176,43 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             dilation: [1, 1],
             groups: 1,
         },
+        // Larger planes for the f32 direct kernel (blocks of up to 6 outputs × 16 columns, one
+        // output × 48): every block size (8 = 4 + 4 outputs; 9 = 6 + 3 inputs for the input
+        // gradient; 5; 10 = 6 + 4 per group; 1 output; 13 = 6 + 4 + 3 inputs) and padded-width
+        // outputs that end in a partial block (11·15 = 10·16 + 5), with dilation and uneven
+        // padding.
+        Case {
+            x: [2, 13, 7, 9],
+            w: [1, 13, 3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        Case {
+            x: [2, 9, 11, 13],
+            w: [8, 9, 3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        Case {
+            x: [3, 8, 12, 10],
+            w: [5, 8, 3, 3],
+            stride: [1, 1],
+            padding: [2, 1],
+            dilation: [2, 1],
+            groups: 1,
+        },
+        Case {
+            x: [2, 20, 9, 8],
+            w: [10, 10, 5, 3],
+            stride: [1, 1],
+            padding: [2, 1],
+            dilation: [1, 1],
+            groups: 2,
+        },
     ];
     let dev = Default::default();
     for (k, c) in cases.iter().enumerate() {

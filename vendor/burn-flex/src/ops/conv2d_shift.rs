@@ -18,6 +18,9 @@
 
 use alloc::vec;
 
+use alloc::vec::Vec;
+
+use super::conv2d_direct as direct;
 use super::conv2d_gemm::{ConvElem, Geom, Mat, gemm_strided, per_image};
 
 impl Geom {
@@ -72,23 +75,25 @@ fn pad<T: ConvElem>(x: &[T], g: &Geom, xp: &mut [T]) {
     }
 }
 
-/// The adjoint of [`pad`] on its image: `dx[c, y, x] = dxp[c, y + p_h, x + p_w]`.
-fn crop<T: ConvElem>(dxp: &[T], g: &Geom, dx: &mut [T]) {
-    let (wp, plane) = (g.wp(), g.plane());
+/// The adjoint of [`pad`] on its image, `dx[c, y, x] = dxp[c·stride + (y + row0)·wp + x + p_w]`:
+/// with `stride` = the plane and `row0` = p_h from padded planes, or from planes that start at
+/// the first interior row.
+fn crop<T: ConvElem>(dxp: &[T], g: &Geom, (stride, row0): (usize, usize), dx: &mut [T]) {
+    let wp = g.wp();
     for (c, dst) in dx.chunks_exact_mut(g.h * g.w).enumerate() {
         for (y, row) in dst.chunks_exact_mut(g.w).enumerate() {
-            row.copy_from_slice(&dxp[c * plane + (y + g.ph) * wp + g.pw..][..g.w]);
+            row.copy_from_slice(&dxp[c * stride + (y + row0) * wp + g.pw..][..g.w]);
         }
     }
 }
 
-/// `dy: [cout, oh·ow]` into the padded width `dyp: [cout, oh·wp]` (scratch columns untouched,
-/// so zero).
-fn widen<T: ConvElem>(dy: &[T], g: &Geom, dyp: &mut [T]) {
-    let (wp, q) = (g.wp(), g.q());
+/// `dy: [cout, oh·ow]` into the padded width, `dyp[c·stride + at + y·wp + x] = dy[c, y, x]`
+/// (scratch columns and the `at` leading elements untouched, so zero).
+fn widen<T: ConvElem>(dy: &[T], g: &Geom, (stride, at): (usize, usize), dyp: &mut [T]) {
+    let wp = g.wp();
     for (c, src) in dy.chunks_exact(g.p()).enumerate() {
         for (y, row) in src.chunks_exact(g.ow).enumerate() {
-            dyp[c * q + y * wp..][..g.ow].copy_from_slice(row);
+            dyp[c * stride + at + y * wp..][..g.ow].copy_from_slice(row);
         }
     }
 }
@@ -103,8 +108,34 @@ fn narrow<T: ConvElem>(yp: &[T], g: &Geom, y: &mut [T]) {
     }
 }
 
+/// Adds `bias[o]` to every pixel of output channel o of one image.
+fn add_bias<T: ConvElem>(yb: &mut [T], bias: Option<&[T]>, g: &Geom) {
+    if let Some(b) = bias {
+        for (row, &bc) in yb.chunks_mut(g.p()).zip(b) {
+            row.iter_mut().for_each(|v| *v += bc);
+        }
+    }
+}
+
+/// Whether forward and input-gradient passes take the direct kernel: T is f32 and the CPU runs
+/// it ([`direct::available`]). Weight gradients stay shifted GEMMs (their inner dimension is
+/// the output size, long enough for the GEMM).
+fn f32_direct<T: ConvElem>() -> bool {
+    core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() && direct::available()
+}
+
+/// The offsets of every tap in a padded plane.
+fn offsets(g: &Geom) -> Vec<usize> {
+    (0..g.taps()).map(|t| g.offset(t)).collect()
+}
+
 /// Forward convolution of `xs: [n, C_in, h, w]` into `y: [n, C_out, oh, ow]` (bias added).
 pub(crate) fn forward<T: ConvElem>(xs: &[T], w: &[T], bias: Option<&[T]>, g: &Geom, y: &mut [T]) {
+    if f32_direct::<T>() {
+        let bias = bias.map(|b| bytemuck::cast_slice(b));
+        let (xs, w) = (bytemuck::cast_slice(xs), bytemuck::cast_slice(w));
+        return forward_direct(xs, w, bias, g, bytemuck::cast_slice_mut(y));
+    }
     let (k, q, taps) = (g.k(), g.q(), g.taps());
     let padded = g.padded_len();
     per_image(
@@ -142,17 +173,54 @@ pub(crate) fn forward<T: ConvElem>(xs: &[T], w: &[T], bias: Option<&[T]>, g: &Ge
                 }
                 narrow(yp, g, &mut yb[grp * g.out_group()..][..g.out_group()]);
             }
-            if let Some(b) = bias {
-                for (row, &bc) in yb.chunks_mut(g.p()).zip(b) {
-                    row.iter_mut().for_each(|v| *v += bc);
-                }
+            add_bias(yb, bias, g);
+        },
+    );
+}
+
+/// [`forward`] with the direct kernel: Y'[o, q] = Σ_c Σ_t W[o, c, t] · X_p[c, q + off_t].
+fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut [f32]) {
+    let (k, q, taps) = (g.k(), g.q(), g.taps());
+    let offs = offsets(g);
+    let packed: Vec<Vec<f32>> = (0..g.groups)
+        .map(|grp| {
+            let wg = &w[grp * g.cout * k..][..g.cout * k];
+            direct::pack(g.cout, g.cin, taps, |o, c, t| wg[o * k + c * taps + t])
+        })
+        .collect();
+    let plan = direct::Plan {
+        cin: g.cin,
+        s_in: g.plane(),
+        start: 0,
+        offs: &offs,
+        cout: g.cout,
+        s_out: q,
+        len: q,
+    };
+    let padded = plan.src_needed().max(g.padded_len());
+    per_image(
+        g.n,
+        (xs, g.in_len()),
+        (y, g.out_len()),
+        padded + g.cout * q,
+        |xb, yb, s, _| {
+            let (xp, yp) = s.split_at_mut(padded);
+            for (grp, wpk) in packed.iter().enumerate() {
+                pad(&xb[grp * g.in_group()..][..g.in_group()], g, xp);
+                direct::correlate(&plan, wpk, xp, yp);
+                narrow(yp, g, &mut yb[grp * g.out_group()..][..g.out_group()]);
             }
+            add_bias(yb, bias, g);
         },
     );
 }
 
 /// Input gradient `dx: [n, C_in, h, w]` of the output gradient `dys: [n, C_out, oh, ow]`.
 pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [T]) {
+    if f32_direct::<T>() {
+        let (dys, w) = (bytemuck::cast_slice(dys), bytemuck::cast_slice(w));
+        return x_backward_direct(dys, w, g, bytemuck::cast_slice_mut(dx));
+    }
     let (k, q, taps) = (g.k(), g.q(), g.taps());
     let padded = g.padded_len();
     per_image(
@@ -163,7 +231,7 @@ pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [T]
         |dyb, dxb, s, threads| {
             let (dyp, dxp) = s.split_at_mut(g.cout * q);
             for grp in 0..g.groups {
-                widen(&dyb[grp * g.out_group()..][..g.out_group()], g, dyp);
+                widen(&dyb[grp * g.out_group()..][..g.out_group()], g, (q, 0), dyp);
                 dxp.fill(T::default());
                 let wg = &w[grp * g.cout * k..][..g.cout * k];
                 for t in 0..taps {
@@ -190,7 +258,63 @@ pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [T]
                         )
                     };
                 }
-                crop(dxp, g, &mut dxb[grp * g.in_group()..][..g.in_group()]);
+                crop(
+                    dxp,
+                    g,
+                    (g.plane(), g.ph),
+                    &mut dxb[grp * g.in_group()..][..g.in_group()],
+                );
+            }
+        },
+    );
+}
+
+/// [`x_backward`] with the direct kernel, as the correlation
+/// dX_p[c, r] = Σ_o Σ_t W[o, c, T−1−t] · B[o, r + off_t] of B[o, s] = dY'[o, s − off_max] (zero
+/// outside) with the flipped, transposed weights: tap T−1−t has offset off_max − off_t, so this
+/// is the scatter dX_p[c, q + off_t] += Σ_o W[o, c, t] · dY'[o, q] read from the other side.
+/// Only the h interior rows of dX_p are computed (from r₀ = p_h·wp on).
+fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
+    let (k, q, taps) = (g.k(), g.q(), g.taps());
+    let offs = offsets(g);
+    let max_off = offs[taps - 1];
+    let packed: Vec<Vec<f32>> = (0..g.groups)
+        .map(|grp| {
+            let wg = &w[grp * g.cout * k..][..g.cout * k];
+            direct::pack(g.cin, g.cout, taps, |c, o, t| {
+                wg[o * k + c * taps + taps - 1 - t]
+            })
+        })
+        .collect();
+    let (start, len) = (g.ph * g.wp(), g.h * g.wp());
+    let plan = direct::Plan {
+        cin: g.cout,
+        // Room for dY' after its offset, and for the reads of the last interior row.
+        s_in: (max_off + q).max(start + len + max_off),
+        start,
+        offs: &offs,
+        cout: g.cin,
+        s_out: len,
+        len,
+    };
+    let b_len = plan.src_needed().max(g.cout * plan.s_in);
+    per_image(
+        g.n,
+        (dys, g.out_len()),
+        (dx, g.in_len()),
+        b_len + g.cin * len,
+        |dyb, dxb, s, _| {
+            let (bp, dxw) = s.split_at_mut(b_len);
+            for (grp, wpk) in packed.iter().enumerate() {
+                let dyg = &dyb[grp * g.out_group()..][..g.out_group()];
+                widen(dyg, g, (plan.s_in, max_off), bp);
+                direct::correlate(&plan, wpk, bp, dxw);
+                crop(
+                    dxw,
+                    g,
+                    (len, 0),
+                    &mut dxb[grp * g.in_group()..][..g.in_group()],
+                );
             }
         },
     );
@@ -213,6 +337,7 @@ pub(crate) fn weight_backward<T: ConvElem>(xs: &[T], dys: &[T], g: &Geom) -> all
             widen(
                 &dys[b * g.out_len() + grp * g.out_group()..][..g.out_group()],
                 g,
+                (q, 0),
                 dyp,
             );
             let accg = &mut acc[grp * g.cout * k..][..g.cout * k];

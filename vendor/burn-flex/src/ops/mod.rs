@@ -98,6 +98,7 @@ pub mod comparison;
 mod conv_common;
 pub mod conv;
 /// scoregen patch: im2col + GEMM 2-D convolution, forward and backward.
+pub(crate) mod conv2d_direct;
 pub mod conv2d_gemm;
 pub(crate) mod conv2d_shift;
 pub mod conv_transpose;
