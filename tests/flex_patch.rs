@@ -181,6 +181,15 @@ fn conv2d_forward_and_gradients_match_the_definition() {
         // gradient; 5; 10 = 6 + 4 per group; 1 output; 13 = 6 + 4 + 3 inputs) and padded-width
         // outputs that end in a partial block (11·15 = 10·16 + 5), with dilation and uneven
         // padding.
+        // A single image: the direct kernel's output-channel blocks (6 + 3) split over threads.
+        Case {
+            x: [1, 16, 10, 12],
+            w: [9, 16, 3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        },
         Case {
             x: [2, 13, 7, 9],
             w: [1, 13, 3, 3],

@@ -104,11 +104,12 @@ impl Plan<'_> {
     }
 }
 
-/// Runs the correlation of [`Plan`] with weights packed by [`pack`].
+/// Runs the correlation of [`Plan`] with weights packed by [`pack`], its output-channel
+/// blocks split over rayon's threads when `parallel` (a single image: nothing else to split).
 ///
 /// # Panics
 /// If [`available`] is false, or a slice is shorter than the plan needs.
-pub(crate) fn correlate(plan: &Plan, packed: &[f32], src: &[f32], out: &mut [f32]) {
+pub(crate) fn correlate(plan: &Plan, packed: &[f32], src: &[f32], out: &mut [f32], parallel: bool) {
     assert!(available(), "conv2d_direct: the CPU lacks AVX2/FMA");
     assert!(
         plan.cin > 0 && !plan.offs.is_empty(),
@@ -127,9 +128,15 @@ pub(crate) fn correlate(plan: &Plan, packed: &[f32], src: &[f32], out: &mut [f32
         plan.cout == 0 || out.len() >= (plan.cout - 1) * plan.s_out + plan.len,
         "conv2d_direct: output too short"
     );
+    // Each block's rows of `out`, as disjoint slices.
+    let mut parts = Vec::new();
+    let mut rest = out;
     for (o0, count) in blocks(plan.cout) {
-        let w = &packed[o0 * k..][..count * k];
-        let y = &mut out[o0 * plan.s_out..];
+        let (rows, tail) = rest.split_at_mut((count * plan.s_out).min(rest.len()));
+        parts.push((&packed[o0 * k..][..count * k], count, rows));
+        rest = tail;
+    }
+    let run = |(w, count, y): (&[f32], usize, &mut [f32])| {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 and FMA (asserted), and the asserts above bound every read
         // and write the kernels make (see `Plan::src_needed`; full blocks write inside `len`,
@@ -137,7 +144,15 @@ pub(crate) fn correlate(plan: &Plan, packed: &[f32], src: &[f32], out: &mut [f32
         unsafe {
             x86::rows(plan, count, w, src, y)
         }
+    };
+    #[cfg(feature = "rayon")]
+    if parallel {
+        use rayon::prelude::*;
+        parts.into_par_iter().for_each(run);
+        return;
     }
+    let _ = parallel;
+    parts.into_iter().for_each(run);
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -310,7 +310,7 @@ pub(crate) fn conv2d<T: ConvElem>(
     let bias = bias.map(|b| b.to_contiguous());
     let b: Option<&[T]> = bias.as_ref().map(|b| b.storage());
     let mut y = vec![T::default(); g.n * g.out_len()];
-    if super::conv2d_shift::applies(&g) {
+    if super::conv2d_shift::applies_forward::<T>(&g) {
         super::conv2d_shift::forward(x.storage(), w, b, &g, &mut y);
         return tensor(y, vec![g.n, g.groups * g.cout, g.oh, g.ow]);
     }
@@ -357,7 +357,7 @@ pub(crate) fn conv2d_x_backward<T: ConvElem>(
     let (k, p) = (g.k(), g.p());
     let w: &[T] = weight.storage();
     let mut dx = vec![T::default(); g.n * g.in_len()];
-    if super::conv2d_shift::applies(&g) {
+    if super::conv2d_shift::applies_forward::<T>(&g) {
         super::conv2d_shift::x_backward(dy.storage(), w, &g, &mut dx);
         return tensor(dx, xshape);
     }

@@ -64,6 +64,14 @@ pub(crate) fn applies(g: &Geom) -> bool {
     g.sh == 1 && g.sw == 1 && g.cin >= MIN_CHANNELS && g.n > 1
 }
 
+/// Whether [`forward`] and [`x_backward`] handle this convolution: where [`applies`], and also
+/// for a single image when the direct kernel runs (f32 on AVX2/FMA), which splits its
+/// output-channel blocks over the threads instead of each tap's GEMM (measured in
+/// vendor/burn-flex/PATCHED.md). The weight gradient of a single image stays with im2col.
+pub(crate) fn applies_forward<T: ConvElem>(g: &Geom) -> bool {
+    applies(g) || (g.sh == 1 && g.sw == 1 && g.cin >= MIN_CHANNELS && f32_direct::<T>())
+}
+
 /// Copies one group `x: [cin, h, w]` into the interior of `xp`, whose border stays as it was
 /// (zero: scratch buffers start zeroed and only interiors are written).
 fn pad<T: ConvElem>(x: &[T], g: &Geom, xp: &mut [T]) {
@@ -203,11 +211,11 @@ fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut
         (xs, g.in_len()),
         (y, g.out_len()),
         padded + g.cout * q,
-        |xb, yb, s, _| {
+        |xb, yb, s, threads| {
             let (xp, yp) = s.split_at_mut(padded);
             for (grp, wpk) in packed.iter().enumerate() {
                 pad(&xb[grp * g.in_group()..][..g.in_group()], g, xp);
-                direct::correlate(&plan, wpk, xp, yp);
+                direct::correlate(&plan, wpk, xp, yp, threads);
                 narrow(yp, g, &mut yb[grp * g.out_group()..][..g.out_group()]);
             }
             add_bias(yb, bias, g);
@@ -303,12 +311,12 @@ fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
         (dys, g.out_len()),
         (dx, g.in_len()),
         b_len + g.cin * len,
-        |dyb, dxb, s, _| {
+        |dyb, dxb, s, threads| {
             let (bp, dxw) = s.split_at_mut(b_len);
             for (grp, wpk) in packed.iter().enumerate() {
                 let dyg = &dyb[grp * g.out_group()..][..g.out_group()];
                 widen(dyg, g, (plan.s_in, max_off), bp);
-                direct::correlate(&plan, wpk, bp, dxw);
+                direct::correlate(&plan, wpk, bp, dxw, threads);
                 crop(
                     dxw,
                     g,
