@@ -186,16 +186,30 @@ pub(crate) fn forward<T: ConvElem>(xs: &[T], w: &[T], bias: Option<&[T]>, g: &Ge
     );
 }
 
-/// [`forward`] with the direct kernel: Y'[o, q] = Σ_c Σ_t W[o, c, t] · X_p[c, q + off_t].
-fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut [f32]) {
-    let (k, q, taps) = (g.k(), g.q(), g.taps());
-    let offs = offsets(g);
-    let packed: Vec<Vec<f32>> = (0..g.groups)
+/// Each group's weights `w: [groups·C_out, C_in, k_h, k_w]` packed for the direct kernel: as
+/// they are (C_out outputs from C_in inputs), or `flipped` for the input gradient (C_in outputs
+/// from C_out inputs, taps reversed: w'[c, o, t] = w[o, c, T−1−t]).
+fn pack_groups(w: &[f32], g: &Geom, flipped: bool) -> Vec<Vec<f32>> {
+    let (k, taps) = (g.k(), g.taps());
+    (0..g.groups)
         .map(|grp| {
             let wg = &w[grp * g.cout * k..][..g.cout * k];
-            direct::pack(g.cout, g.cin, taps, |o, c, t| wg[o * k + c * taps + t])
+            if flipped {
+                direct::pack(g.cin, g.cout, taps, |c, o, t| {
+                    wg[o * k + c * taps + taps - 1 - t]
+                })
+            } else {
+                direct::pack(g.cout, g.cin, taps, |o, c, t| wg[o * k + c * taps + t])
+            }
         })
-        .collect();
+        .collect()
+}
+
+/// [`forward`] with the direct kernel: Y'[o, q] = Σ_c Σ_t W[o, c, t] · X_p[c, q + off_t].
+fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut [f32]) {
+    let q = g.q();
+    let offs = offsets(g);
+    let packed = pack_groups(w, g, false);
     let plan = direct::Plan {
         cin: g.cin,
         s_in: g.plane(),
@@ -283,17 +297,10 @@ pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [T]
 /// is the scatter dX_p[c, q + off_t] += Σ_o W[o, c, t] · dY'[o, q] read from the other side.
 /// Only the h interior rows of dX_p are computed (from r₀ = p_h·wp on).
 fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
-    let (k, q, taps) = (g.k(), g.q(), g.taps());
+    let (q, taps) = (g.q(), g.taps());
     let offs = offsets(g);
     let max_off = offs[taps - 1];
-    let packed: Vec<Vec<f32>> = (0..g.groups)
-        .map(|grp| {
-            let wg = &w[grp * g.cout * k..][..g.cout * k];
-            direct::pack(g.cin, g.cout, taps, |c, o, t| {
-                wg[o * k + c * taps + taps - 1 - t]
-            })
-        })
-        .collect();
+    let packed = pack_groups(w, g, true);
     let (start, len) = (g.ph * g.wp(), g.h * g.wp());
     let plan = direct::Plan {
         cin: g.cout,
