@@ -44,7 +44,8 @@ fn simulate_segment_and_evaluate_events() {
     ]);
     let ssnet = dir.join("ssnet");
     let data = format!("npy:{}", s(&real));
-    ok(&[
+    // `physics ssnet train` on the simulated events, 40 held out; the options follow.
+    let train = [
         "physics",
         "ssnet",
         "train",
@@ -52,6 +53,11 @@ fn simulate_segment_and_evaluate_events() {
         &data,
         "--heldout",
         "40",
+    ];
+    let meta_of = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ssnet.json")).unwrap()).unwrap()
+    };
+    let first = [
         "--steps",
         "20",
         "--batch",
@@ -60,23 +66,16 @@ fn simulate_segment_and_evaluate_events() {
         "8",
         "--out",
         s(&ssnet),
-    ]);
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ssnet.join("ssnet.json")).unwrap()).unwrap();
+    ];
+    ok(&[&train[..], &first].concat());
+    let meta = meta_of(&ssnet);
     assert_eq!(meta["train_events"], 120);
     assert!(meta["heldout"]["nonzero"].as_f64().unwrap() > 0.0);
     assert!(meta["heldout_symmetric"]["nonzero"].as_f64().unwrap() > 0.0);
     // --init without --base/--levels continues with the network's own sizes (base 8 here, not
     // the default 16); a size that does not match is refused.
     let more = dir.join("ssnet-more");
-    ok(&[
-        "physics",
-        "ssnet",
-        "train",
-        "--data",
-        &data,
-        "--heldout",
-        "40",
+    let init = [
         "--steps",
         "1",
         "--batch",
@@ -85,27 +84,10 @@ fn simulate_segment_and_evaluate_events() {
         s(&ssnet),
         "--out",
         s(&more),
-    ]);
-    let meta2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(more.join("ssnet.json")).unwrap()).unwrap();
-    assert_eq!(meta2["config"], meta["config"]);
-    let e = fails(&[
-        "physics",
-        "ssnet",
-        "train",
-        "--data",
-        &data,
-        "--heldout",
-        "40",
-        "--steps",
-        "1",
-        "--base",
-        "16",
-        "--init",
-        s(&ssnet),
-        "--out",
-        s(&more),
-    ]);
+    ];
+    ok(&[&train[..], &init].concat());
+    assert_eq!(meta_of(&more)["config"], meta["config"]);
+    let e = fails(&[&train[..], &init, &["--base", "16"]].concat());
     assert!(e.contains("cannot start"), "{e}");
 
     let pred = dir.join("pred.npy");
