@@ -176,12 +176,14 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             dilation: [1, 1],
             groups: 1,
         },
-        // Larger planes for the f32 direct kernel (blocks of up to 6 outputs × 16 columns, one
-        // output × 48): every block size (8 = 4 + 4 outputs; 9 = 6 + 3 inputs for the input
-        // gradient; 5; 10 = 6 + 4 per group; 1 output; 13 = 6 + 4 + 3 inputs) and padded-width
-        // outputs that end in a partial block (11·15 = 10·16 + 5), with dilation and uneven
-        // padding.
-        // A single image: the direct kernel's output-channel blocks (6 + 3) split over threads.
+        // Larger planes for the f32 direct kernel. AVX2 blocks of up to 6 outputs × 16 columns,
+        // one output × 48: every block size (8 = 4 + 4 outputs; 9 = 6 + 3 inputs for the input
+        // gradient; 5; 10 = 6 + 4 per group; 1 output; 13 = 6 + 4 + 3 inputs). AVX-512 blocks
+        // of up to 12 outputs × 32 columns (2 or 3 outputs × 64, one × 96): 13 = 7 + 6, 3 and 2
+        // outputs above. Padded-width outputs that end in a partial block (11·15 = 10·16 + 5 =
+        // 5·32 + 5), with dilation and uneven padding.
+        // A single image: the direct kernel's output-channel blocks and column ranges split
+        // over threads.
         Case {
             x: [1, 16, 10, 12],
             w: [9, 16, 3, 3],
@@ -223,6 +225,17 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             groups: 2,
         },
     ];
+    // The direct kernel on this CPU (AVX-512 where it has it), then capped at AVX2, so that both
+    // kernels are checked on an AVX-512 machine. No other test of this file convolves.
+    for isa in ["native", "avx2"] {
+        std::env::set_var("SCOREGEN_CPU_ISA", isa);
+        check_cases(&cases, isa);
+    }
+    std::env::remove_var("SCOREGEN_CPU_ISA");
+}
+
+/// Every case's output and three gradients against [`reference`].
+fn check_cases(cases: &[Case], isa: &str) {
     let dev = Default::default();
     for (k, c) in cases.iter().enumerate() {
         let nx: usize = c.x.iter().product();
@@ -237,27 +250,31 @@ fn conv2d_forward_and_gradients_match_the_definition() {
         let dims = y.dims();
         let rv = values(dims.iter().product(), 4 + k);
         let (want_y, want_dx, want_dw, want_db, [oh, ow]) = reference(c, &xv, &wv, &bv, &rv);
-        assert_eq!(dims, [c.x[0], c.w[0], oh, ow], "case {k}: output shape");
+        assert_eq!(
+            dims,
+            [c.x[0], c.w[0], oh, ow],
+            "{isa} case {k}: output shape"
+        );
         let r = Tensor::<A, 4>::from_data(TensorData::new(rv, dims), &dev);
         let grads = (y.clone() * r).sum().backward();
         let vec = |t: Tensor<Flex, 4>| t.into_data().to_vec::<f32>().unwrap();
         close(
-            &format!("case {k} y"),
+            &format!("{isa} case {k} y"),
             &y.into_data().to_vec::<f32>().unwrap(),
             &want_y,
         );
         close(
-            &format!("case {k} dx"),
+            &format!("{isa} case {k} dx"),
             &vec(x.grad(&grads).unwrap()),
             &want_dx,
         );
         close(
-            &format!("case {k} dw"),
+            &format!("{isa} case {k} dw"),
             &vec(w.grad(&grads).unwrap()),
             &want_dw,
         );
         let db = b.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
-        close(&format!("case {k} db"), &db, &want_db);
+        close(&format!("{isa} case {k} db"), &db, &want_db);
     }
 }
 
@@ -308,9 +325,9 @@ fn sigmoid_and_silu_match_the_f64_definition() {
 
 /// Element-wise unary, binary, broadcast and scalar kernels on tensors large enough to be split
 /// over threads (≥ 32 Ki elements, sizes that are no multiple of the chunk), in place (unique
-/// tensors) and allocating (shared tensors, offset views), run in a 4-thread pool so the
-/// parallel path is taken on any machine: every element must equal the serial per-element
-/// result.
+/// tensors) and allocating (shared tensors, offset views; a shared tensor's broadcast is copied
+/// and applied chunk by chunk), run in a 4-thread pool so the parallel path is taken on any
+/// machine: every element must equal the serial per-element result.
 #[test]
 fn large_element_wise_ops_match_per_element_results() {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -366,14 +383,20 @@ fn large_element_wise_ops_match_per_element_results() {
         let row: Vec<f32> = (0..cols).map(|j| j as f32 * 0.25 - 3.0).collect();
         let rt = Tensor::<Flex, 2>::from_data(TensorData::new(row.clone(), [1, cols]), &dev);
         check("row add", a() + rt.clone(), &|i| av[i] + row[i % cols]);
-        check("row mul shared", shared.clone() * rt, &|i| {
+        check("row mul shared", shared.clone() * rt.clone(), &|i| {
             av[i] * row[i % cols]
+        });
+        check("row sub shared", shared.clone() - rt, &|i| {
+            av[i] - row[i % cols]
         });
         let per: Vec<f32> = (0..rows).map(|r| r as f32 * 0.01 + 0.5).collect();
         let pt = Tensor::<Flex, 2>::from_data(TensorData::new(per.clone(), [rows, 1]), &dev);
         check("per-row sub", a() - pt.clone(), &|i| av[i] - per[i / cols]);
-        check("per-row div shared", shared.clone() / pt, &|i| {
+        check("per-row div shared", shared.clone() / pt.clone(), &|i| {
             av[i] / per[i / cols]
+        });
+        check("per-row mul shared", shared.clone() * pt, &|i| {
+            av[i] * per[i / cols]
         });
         // Scalars: in place and allocating.
         check(

@@ -258,10 +258,33 @@ fn apply_broadcast_pattern_f32(
         run_broadcast_pattern_f32(dst, rhs_storage, simd_op, pattern);
         lhs
     } else {
-        // Copy lhs once, then apply the broadcast in place. The
-        // memcpy is cheaper than the StridedIter fallback it replaces.
-        let mut out: Vec<f32> = lhs.storage::<f32>()[..numel].to_vec();
-        run_broadcast_pattern_f32(&mut out, rhs_storage, simd_op, pattern);
+        // scoregen patch: each chunk of lhs is copied into the output and the broadcast
+        // applied to it while it is still in cache, the chunks split over rayon's threads
+        // (upstream copied all of lhs on one thread first; a shared lhs is the rule under
+        // autodiff, which keeps the forward values for the backward pass).
+        let src = &lhs.storage::<f32>()[..numel];
+        let (align, kernel) = broadcast_kernel_f32(rhs_storage, simd_op, pattern);
+        let mut out: Vec<f32> = Vec::with_capacity(numel);
+        crate::ops::par::for_each_chunk(
+            &mut out.spare_capacity_mut()[..numel],
+            align,
+            |off, chunk| {
+                let len = chunk.len();
+                // SAFETY: `chunk` has room for `len` f32 and `src[off..off + len]` exists
+                // (the chunks cover 0..numel); once copied, every element is initialised.
+                let chunk = unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        src[off..off + len].as_ptr(),
+                        chunk.as_mut_ptr().cast::<f32>(),
+                        len,
+                    );
+                    core::slice::from_raw_parts_mut(chunk.as_mut_ptr().cast::<f32>(), len)
+                };
+                kernel(off, chunk);
+            },
+        );
+        // SAFETY: the chunks cover 0..numel and each was fully written above.
+        unsafe { out.set_len(numel) };
         make_tensor(out, lhs.layout().shape().clone(), lhs.dtype())
     }
 }
@@ -276,49 +299,73 @@ fn run_broadcast_pattern_f32(
     simd_op: BinaryOp,
     pattern: BroadcastView,
 ) {
-    match pattern {
+    let total = match pattern {
         BroadcastView::SharedRow {
             outer_count,
             row_len,
+            ..
+        }
+        | BroadcastView::PerRowScalar {
+            outer_count,
+            row_len,
+            ..
+        } => outer_count * row_len,
+    };
+    let (align, kernel) = broadcast_kernel_f32(rhs_storage, simd_op, pattern);
+    // Large buffers are split into whole rows over rayon's threads.
+    crate::ops::par::for_each_chunk(&mut dst[..total], align, kernel);
+}
+
+/// The broadcast pattern as a kernel over whole rows: `kernel(offset, chunk)` applies the op
+/// in place to `chunk`, which starts at element `offset` (a multiple of the returned row
+/// length) of the destination.
+#[cfg(feature = "simd")]
+fn broadcast_kernel_f32(
+    rhs_storage: &[f32],
+    simd_op: BinaryOp,
+    pattern: BroadcastView,
+) -> (usize, impl Fn(usize, &mut [f32]) + Sync + '_) {
+    let row_len = match pattern {
+        BroadcastView::SharedRow { row_len, .. } | BroadcastView::PerRowScalar { row_len, .. } => {
+            row_len.max(1)
+        }
+    };
+    let kernel = move |off: usize, d: &mut [f32]| match pattern {
+        BroadcastView::SharedRow {
+            row_len,
             rhs_row_offset,
+            ..
         } => {
+            // One SIMD dispatch covers the chunk's rows. The kernel keeps `rhs_row` in
+            // registers across rows for small row lengths, and pays the macerator
+            // feature-detection cost once per chunk.
             let rhs_row: &[f32] = &rhs_storage[rhs_row_offset..rhs_row_offset + row_len];
-            let total = outer_count * row_len;
-            // One SIMD dispatch covers the whole outer walk. The kernel
-            // keeps `rhs_row` in registers across rows for small row
-            // lengths, and pays the macerator feature-detection cost
-            // exactly once.
-            // Large buffers are split into whole rows over rayon's threads.
-            let dst_full = &mut dst[..total];
-            crate::ops::par::for_each_chunk(dst_full, row_len, |_, d| match simd_op {
+            match simd_op {
                 BinaryOp::Add => simd::add_shared_row_inplace_f32(d, rhs_row),
                 BinaryOp::Sub => simd::sub_shared_row_inplace_f32(d, rhs_row),
                 BinaryOp::Mul => simd::mul_shared_row_inplace_f32(d, rhs_row),
                 BinaryOp::Div => simd::div_shared_row_inplace_f32(d, rhs_row),
-            });
+            }
         }
         BroadcastView::PerRowScalar {
             outer_count,
             row_len,
             rhs_scalar_base,
         } => {
-            let scalars = &rhs_storage[rhs_scalar_base..rhs_scalar_base + outer_count];
             // One monomorphized helper per op. The closure is statically
             // known at each call site so LLVM still autovectorizes the
             // inner scalar loop, and the outer op dispatch happens once.
-            // Large buffers are split into whole rows over rayon's threads.
-            let dst = &mut dst[..outer_count * row_len];
-            crate::ops::par::for_each_chunk(dst, row_len.max(1), |off, d| {
-                let s = &scalars[off / row_len.max(1)..];
-                match simd_op {
-                    BinaryOp::Add => per_row_scalar_apply(d, s, row_len, |a, b| a + b),
-                    BinaryOp::Sub => per_row_scalar_apply(d, s, row_len, |a, b| a - b),
-                    BinaryOp::Mul => per_row_scalar_apply(d, s, row_len, |a, b| a * b),
-                    BinaryOp::Div => per_row_scalar_apply(d, s, row_len, |a, b| a / b),
-                }
-            });
+            let scalars = &rhs_storage[rhs_scalar_base..rhs_scalar_base + outer_count];
+            let s = &scalars[off / row_len.max(1)..];
+            match simd_op {
+                BinaryOp::Add => per_row_scalar_apply(d, s, row_len, |a, b| a + b),
+                BinaryOp::Sub => per_row_scalar_apply(d, s, row_len, |a, b| a - b),
+                BinaryOp::Mul => per_row_scalar_apply(d, s, row_len, |a, b| a * b),
+                BinaryOp::Div => per_row_scalar_apply(d, s, row_len, |a, b| a / b),
+            }
         }
-    }
+    };
+    (row_len, kernel)
 }
 
 /// Apply `dst[r * row_len + j] = op(dst[r * row_len + j], scalars[r])`

@@ -14,18 +14,36 @@
 //! The same kernel runs the input gradient of a stride-1 convolution, which is again such a
 //! correlation (of the output gradient, offset by the largest tap offset, with the flipped and
 //! transposed weights; see [`super::conv2d_shift`]).
+//!
+//! On CPUs with AVX-512 (detected at run time) the same loop runs on 16-lane registers, and
+//! with thirty-two of them a block holds up to [`CO_512`] = 12 output channels × 32 columns.
+//! The environment variable `SCOREGEN_CPU_ISA=avx2` keeps the AVX2 kernel on such a CPU (for
+//! comparisons and tests; it does not change the GEMMs).
 
 use alloc::vec;
 use alloc::vec::Vec;
+
+/// Which instruction set the kernel runs on; chosen once per convolution ([`isa`]) so that the
+/// packing and the kernel agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// 8 lanes, 16 registers: blocks of up to [`CO`] outputs × 16 columns.
+    Avx2,
+    /// 16 lanes, 32 registers: blocks of up to [`CO_512`] outputs × 32 columns.
+    Avx512,
+}
 
 /// Most output channels per block: 6 × 2 accumulators (16 columns) leave four of the sixteen
 /// registers for the two input vectors and the broadcast weight, the shape of the GEMM
 /// micro-kernels. (With 4 × 3 the compiler spilled an accumulator: a store-to-load round trip
 /// on every step of its chain.)
 const CO: usize = 6;
-/// Widest block, in columns: a single output channel takes six vectors, so that six
-/// independent accumulator chains hide the FMA latency.
-const MAX_PX: usize = 48;
+/// Most output channels per AVX-512 block: 12 × 2 accumulators of 16 lanes, two input vectors
+/// and the broadcast weight use 27 of the 32 registers.
+const CO_512: usize = 12;
+/// Widest block, in columns: a single output channel takes six vectors (48 or 96 columns), so
+/// that six independent accumulator chains hide the FMA latency.
+const MAX_PX: usize = 96;
 
 /// Whether this CPU runs the kernel (x86-64 with AVX2 and FMA; std caches the detection).
 pub(crate) fn available() -> bool {
@@ -39,19 +57,45 @@ pub(crate) fn available() -> bool {
     }
 }
 
-/// The output-channel blocks `(first, count)`: blocks of [`CO`], with a short remainder
-/// (1 or 2) merged with the block before it and split evenly (7 → 4 + 3, 8 → 4 + 4), since a
-/// block of one or two channels keeps too few FMAs in flight.
-fn blocks(cout: usize) -> Vec<(usize, usize)> {
-    let (full, rest) = (cout / CO, cout % CO);
-    let mut sizes = vec![CO; full];
-    if (1..=2).contains(&rest) && full > 0 {
-        sizes.pop();
-        let merged = CO + rest;
-        sizes.extend([merged.div_ceil(2), merged / 2]);
-    } else if rest > 0 {
-        sizes.push(rest);
+/// The kernel for this CPU: AVX-512 where it has AVX-512F, unless `SCOREGEN_CPU_ISA=avx2`.
+/// Only meaningful where [`available`].
+pub(crate) fn isa() -> Isa {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        let capped =
+            std::env::var("SCOREGEN_CPU_ISA").is_ok_and(|v| v.eq_ignore_ascii_case("avx2"));
+        if !capped && std::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
     }
+    Isa::Avx2
+}
+
+/// The output-channel blocks `(first, count)`. AVX2: blocks of [`CO`], with a short remainder
+/// (1 or 2) merged with the block before it and split evenly (7 → 4 + 3, 8 → 4 + 4), since a
+/// block of one or two channels keeps too few FMAs in flight. AVX-512: as few blocks of at most
+/// [`CO_512`] as cover `cout`, sizes as equal as possible (32 → 11 + 11 + 10).
+fn blocks(cout: usize, isa: Isa) -> Vec<(usize, usize)> {
+    let sizes = match isa {
+        Isa::Avx2 => {
+            let (full, rest) = (cout / CO, cout % CO);
+            let mut sizes = vec![CO; full];
+            if (1..=2).contains(&rest) && full > 0 {
+                sizes.pop();
+                let merged = CO + rest;
+                sizes.extend([merged.div_ceil(2), merged / 2]);
+            } else if rest > 0 {
+                sizes.push(rest);
+            }
+            sizes
+        }
+        Isa::Avx512 => {
+            let n = cout.div_ceil(CO_512);
+            (0..n)
+                .map(|i| cout / n + usize::from(i < cout % n))
+                .collect()
+        }
+    };
     let mut first = 0;
     sizes
         .into_iter()
@@ -65,13 +109,14 @@ fn blocks(cout: usize) -> Vec<(usize, usize)> {
 /// Weights `w(o, c, t)` for `cout` outputs, `cin` inputs and `taps` taps, packed in the order the
 /// kernel reads them: for each block of [`blocks`], `[c][t][o]`.
 pub(crate) fn pack(
+    isa: Isa,
     cout: usize,
     cin: usize,
     taps: usize,
     w: impl Fn(usize, usize, usize) -> f32,
 ) -> Vec<f32> {
     let mut out = Vec::with_capacity(cout * cin * taps);
-    for (o0, count) in blocks(cout) {
+    for (o0, count) in blocks(cout, isa) {
         for c in 0..cin {
             for t in 0..taps {
                 out.extend((o0..o0 + count).map(|o| w(o, c, t)));
@@ -104,12 +149,20 @@ impl Plan<'_> {
     }
 }
 
-/// Runs the correlation of [`Plan`] with weights packed by [`pack`], its output-channel
-/// blocks split over rayon's threads when `parallel` (a single image: nothing else to split).
+/// Runs the correlation of [`Plan`] with weights packed by [`pack`] for the same `isa`. When
+/// `parallel` (a single image: nothing else to split), the output-channel blocks, each cut into
+/// column ranges so that every thread gets several pieces, are split over rayon's threads.
 ///
 /// # Panics
 /// If [`available`] is false, or a slice is shorter than the plan needs.
-pub(crate) fn correlate(plan: &Plan, packed: &[f32], src: &[f32], out: &mut [f32], parallel: bool) {
+pub(crate) fn correlate(
+    isa: Isa,
+    plan: &Plan,
+    packed: &[f32],
+    src: &[f32],
+    out: &mut [f32],
+    parallel: bool,
+) {
     assert!(available(), "conv2d_direct: the CPU lacks AVX2/FMA");
     assert!(
         plan.cin > 0 && !plan.offs.is_empty(),
@@ -128,105 +181,156 @@ pub(crate) fn correlate(plan: &Plan, packed: &[f32], src: &[f32], out: &mut [f32
         plan.cout == 0 || out.len() >= (plan.cout - 1) * plan.s_out + plan.len,
         "conv2d_direct: output too short"
     );
-    // Each block's rows of `out`, as disjoint slices.
-    let mut parts = Vec::new();
-    let mut rest = out;
-    for (o0, count) in blocks(plan.cout) {
-        let (rows, tail) = rest.split_at_mut((count * plan.s_out).min(rest.len()));
-        parts.push((&packed[o0 * k..][..count * k], count, rows));
-        rest = tail;
+    if plan.len == 0 {
+        return;
     }
-    let run = |(w, count, y): (&[f32], usize, &mut [f32])| {
+    let blocks = blocks(plan.cout, isa);
+    let chunk = if parallel {
+        column_chunk(plan.len, blocks.len())
+    } else {
+        plan.len
+    };
+    let pieces: Vec<(usize, usize, usize)> = blocks
+        .iter()
+        .flat_map(|&(o0, count)| (0..plan.len).step_by(chunk).map(move |j0| (o0, count, j0)))
+        .collect();
+    let y = OutPtr(out.as_mut_ptr());
+    let run = |&(o0, count, j0): &(usize, usize, usize)| {
+        let cols = (j0, (j0 + chunk).min(plan.len));
+        let w = &packed[o0 * k..][..count * k];
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU has AVX2 and FMA (asserted), and the asserts above bound every read
-        // and write the kernels make (see `Plan::src_needed`; full blocks write inside `len`,
-        // the last one goes through a local buffer).
+        // SAFETY: the CPU has AVX2 and FMA (asserted; AVX-512F where `isa` says so), and the
+        // asserts above bound every read and write the kernels make (see `Plan::src_needed`;
+        // full blocks write inside `len`, the last one of a range goes through a local
+        // buffer). Pieces write disjoint rows or disjoint column ranges of `out`.
         unsafe {
-            x86::rows(plan, count, w, src, y)
+            let rows = y.get().add(o0 * plan.s_out);
+            match isa {
+                Isa::Avx2 => x86::avx2::rows(plan, count, w, src, rows, cols),
+                Isa::Avx512 => x86::avx512::rows(plan, count, w, src, rows, cols),
+            }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (w, cols, &y);
     };
     #[cfg(feature = "rayon")]
     if parallel {
         use rayon::prelude::*;
-        parts.into_par_iter().for_each(run);
+        pieces.par_iter().for_each(run);
         return;
     }
-    let _ = parallel;
-    parts.into_iter().for_each(run);
+    pieces.iter().for_each(run);
+}
+
+/// Columns per piece when one image's correlation is split over the threads: each of the
+/// `blocks` output-channel blocks is cut so that there are about three pieces per thread, in
+/// multiples of 32 columns (whole blocks of the kernel).
+fn column_chunk(len: usize, blocks: usize) -> usize {
+    #[cfg(feature = "rayon")]
+    let threads = rayon::current_num_threads();
+    #[cfg(not(feature = "rayon"))]
+    let threads = 1;
+    let per_block = (3 * threads).div_ceil(blocks.max(1));
+    len.div_ceil(per_block).next_multiple_of(32).max(32)
+}
+
+/// The output buffer shared by the pieces of [`correlate`], which write disjoint parts of it.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+// SAFETY: the pieces that share it write disjoint elements (see `correlate`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{MAX_PX, Plan};
-    use core::arch::x86_64::*;
+    /// One kernel per instruction set: `rows` runs the columns `cols` of `count` output rows
+    /// `y` (row stride `plan.s_out`) in blocks of C outputs × V vectors (C and V from the
+    /// table), from their packed weights `w`.
+    macro_rules! kernel {
+        ($name:ident, $features:literal, $vec:ty, $lanes:literal, $zero:ident, $set1:ident,
+         $load:ident, $fma:ident, $store:ident, [$($p:pat => ($c:literal, $v:literal)),*]) => {
+            pub(super) mod $name {
+                use super::super::{MAX_PX, Plan};
+                use core::arch::x86_64::*;
 
-    /// All `len` columns of `count` ≤ 6 output rows `y` (row stride `plan.s_out`), from their
-    /// packed weights `w`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn rows(plan: &Plan, count: usize, w: &[f32], src: &[f32], y: &mut [f32]) {
-        let block = match count {
-            1 => block::<1, 6>,
-            2 => block::<2, 2>,
-            3 => block::<3, 2>,
-            4 => block::<4, 2>,
-            5 => block::<5, 2>,
-            _ => block::<6, 2>,
-        };
-        let px = if count == 1 { 48 } else { 16 };
-        let x = unsafe { src.as_ptr().add(plan.start) };
-        for j in (0..plan.len).step_by(px) {
-            unsafe {
-                block(
-                    plan,
-                    x.add(j),
-                    w.as_ptr(),
-                    y.as_mut_ptr().add(j),
-                    plan.len - j,
-                )
-            };
-        }
-    }
+                type Block = unsafe fn(&Plan, *const f32, *const f32, *mut f32, usize);
 
-    /// One block of `C` outputs × `V` vectors of 8 columns; only the first `min(rest, 8·V)`
-    /// columns of each output row are stored.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn block<const C: usize, const V: usize>(
-        plan: &Plan,
-        x: *const f32,
-        mut w: *const f32,
-        y: *mut f32,
-        rest: usize,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); V]; C];
-        for c in 0..plan.cin {
-            let xc = unsafe { x.add(c * plan.s_in) };
-            for &off in plan.offs {
-                let p = unsafe { xc.add(off) };
-                let xv: [__m256; V] =
-                    core::array::from_fn(|v| unsafe { _mm256_loadu_ps(p.add(8 * v)) });
-                for a in acc.iter_mut() {
-                    let b = unsafe { _mm256_broadcast_ss(&*w) };
-                    for (av, &xv) in a.iter_mut().zip(&xv) {
-                        *av = _mm256_fmadd_ps(b, xv, *av);
+                #[target_feature(enable = $features)]
+                pub(in super::super) unsafe fn rows(
+                    plan: &Plan,
+                    count: usize,
+                    w: &[f32],
+                    src: &[f32],
+                    y: *mut f32,
+                    (j0, j1): (usize, usize),
+                ) {
+                    let (block, px): (Block, usize) = match count {
+                        $($p => (block::<$c, $v>, $lanes * $v),)*
+                    };
+                    let x = unsafe { src.as_ptr().add(plan.start) };
+                    for j in (j0..j1).step_by(px) {
+                        unsafe { block(plan, x.add(j), w.as_ptr(), y.add(j), j1 - j) };
                     }
-                    w = unsafe { w.add(1) };
+                }
+
+                /// One block of `C` outputs × `V` vectors; only the first
+                /// `min(rest, lanes·V)` columns of each output row are stored.
+                #[target_feature(enable = $features)]
+                unsafe fn block<const C: usize, const V: usize>(
+                    plan: &Plan,
+                    x: *const f32,
+                    mut w: *const f32,
+                    y: *mut f32,
+                    rest: usize,
+                ) {
+                    let mut acc = [[$zero(); V]; C];
+                    for c in 0..plan.cin {
+                        let xc = unsafe { x.add(c * plan.s_in) };
+                        for &off in plan.offs {
+                            let p = unsafe { xc.add(off) };
+                            let xv: [$vec; V] =
+                                core::array::from_fn(|v| unsafe { $load(p.add($lanes * v)) });
+                            for a in acc.iter_mut() {
+                                let b = $set1(unsafe { *w });
+                                for (av, &xv) in a.iter_mut().zip(&xv) {
+                                    *av = $fma(b, xv, *av);
+                                }
+                                w = unsafe { w.add(1) };
+                            }
+                        }
+                    }
+                    for (o, a) in acc.iter().enumerate() {
+                        let row = unsafe { y.add(o * plan.s_out) };
+                        if rest >= $lanes * V {
+                            for (v, av) in a.iter().enumerate() {
+                                unsafe { $store(row.add($lanes * v), *av) };
+                            }
+                        } else {
+                            let mut tmp = [0.0f32; MAX_PX];
+                            for (v, av) in a.iter().enumerate() {
+                                unsafe { $store(tmp.as_mut_ptr().add($lanes * v), *av) };
+                            }
+                            unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), row, rest) };
+                        }
+                    }
                 }
             }
-        }
-        for (o, a) in acc.iter().enumerate() {
-            let row = unsafe { y.add(o * plan.s_out) };
-            if rest >= 8 * V {
-                for (v, av) in a.iter().enumerate() {
-                    unsafe { _mm256_storeu_ps(row.add(8 * v), *av) };
-                }
-            } else {
-                let mut tmp = [0.0f32; MAX_PX];
-                for (v, av) in a.iter().enumerate() {
-                    unsafe { _mm256_storeu_ps(tmp.as_mut_ptr().add(8 * v), *av) };
-                }
-                unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), row, rest) };
-            }
-        }
+        };
     }
+
+    kernel!(avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
+        _mm256_fmadd_ps, _mm256_storeu_ps,
+        [1 => (1, 6), 2 => (2, 2), 3 => (3, 2), 4 => (4, 2), 5 => (5, 2), _ => (6, 2)]);
+    kernel!(avx512, "avx512f,avx2,fma", __m512, 16, _mm512_setzero_ps, _mm512_set1_ps,
+        _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps,
+        [1 => (1, 6), 2 => (2, 4), 3 => (3, 4), 4 => (4, 2), 5 => (5, 2), 6 => (6, 2),
+         7 => (7, 2), 8 => (8, 2), 9 => (9, 2), 10 => (10, 2), 11 => (11, 2), _ => (12, 2)]);
 }

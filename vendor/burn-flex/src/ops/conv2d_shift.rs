@@ -189,17 +189,17 @@ pub(crate) fn forward<T: ConvElem>(xs: &[T], w: &[T], bias: Option<&[T]>, g: &Ge
 /// Each group's weights `w: [groups·C_out, C_in, k_h, k_w]` packed for the direct kernel: as
 /// they are (C_out outputs from C_in inputs), or `flipped` for the input gradient (C_in outputs
 /// from C_out inputs, taps reversed: w'[c, o, t] = w[o, c, T−1−t]).
-fn pack_groups(w: &[f32], g: &Geom, flipped: bool) -> Vec<Vec<f32>> {
+fn pack_groups(isa: direct::Isa, w: &[f32], g: &Geom, flipped: bool) -> Vec<Vec<f32>> {
     let (k, taps) = (g.k(), g.taps());
     (0..g.groups)
         .map(|grp| {
             let wg = &w[grp * g.cout * k..][..g.cout * k];
             if flipped {
-                direct::pack(g.cin, g.cout, taps, |c, o, t| {
+                direct::pack(isa, g.cin, g.cout, taps, |c, o, t| {
                     wg[o * k + c * taps + taps - 1 - t]
                 })
             } else {
-                direct::pack(g.cout, g.cin, taps, |o, c, t| wg[o * k + c * taps + t])
+                direct::pack(isa, g.cout, g.cin, taps, |o, c, t| wg[o * k + c * taps + t])
             }
         })
         .collect()
@@ -209,7 +209,8 @@ fn pack_groups(w: &[f32], g: &Geom, flipped: bool) -> Vec<Vec<f32>> {
 fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut [f32]) {
     let q = g.q();
     let offs = offsets(g);
-    let packed = pack_groups(w, g, false);
+    let isa = direct::isa();
+    let packed = pack_groups(isa, w, g, false);
     let plan = direct::Plan {
         cin: g.cin,
         s_in: g.plane(),
@@ -229,7 +230,7 @@ fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut
             let (xp, yp) = s.split_at_mut(padded);
             for (grp, wpk) in packed.iter().enumerate() {
                 pad(&xb[grp * g.in_group()..][..g.in_group()], g, xp);
-                direct::correlate(&plan, wpk, xp, yp, threads);
+                direct::correlate(isa, &plan, wpk, xp, yp, threads);
                 narrow(yp, g, &mut yb[grp * g.out_group()..][..g.out_group()]);
             }
             add_bias(yb, bias, g);
@@ -300,7 +301,8 @@ fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
     let (q, taps) = (g.q(), g.taps());
     let offs = offsets(g);
     let max_off = offs[taps - 1];
-    let packed = pack_groups(w, g, true);
+    let isa = direct::isa();
+    let packed = pack_groups(isa, w, g, true);
     let (start, len) = (g.ph * g.wp(), g.h * g.wp());
     let plan = direct::Plan {
         cin: g.cout,
@@ -323,7 +325,7 @@ fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
             for (grp, wpk) in packed.iter().enumerate() {
                 let dyg = &dyb[grp * g.out_group()..][..g.out_group()];
                 widen(dyg, g, (plan.s_in, max_off), bp);
-                direct::correlate(&plan, wpk, bp, dxw, threads);
+                direct::correlate(isa, &plan, wpk, bp, dxw, threads);
                 crop(
                     dxw,
                     g,
