@@ -108,7 +108,7 @@ impl<B: Backend> Classifier<B> {
         let [c, h, w] = self.shape;
         let mut y = x.reshape([n, c, h, w]);
         for (cv, gn) in self.convs.iter().zip(&self.norms) {
-            y = silu(gn.forward(cv.forward(y)));
+            y = gn.forward_silu(cv.forward(y));
         }
         let [_, ch, hh, ww] = y.dims();
         let pooled = y.reshape([n, ch, hh * ww]).mean_dim(2).reshape([n, ch]);

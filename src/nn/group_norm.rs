@@ -6,8 +6,9 @@
 //! element; this one takes its SIMD per-row path. Parameter names (`gamma`, `beta`) match
 //! burn-nn's, so checkpoints are interchangeable.
 
+use super::fused_norm;
 use burn::module::{Module, Param};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{activation::silu, backend::Backend, Tensor};
 
 /// GroupNorm with a learnt per-channel scale γ (init 1) and shift β (init 0).
 #[derive(Module, Debug)]
@@ -30,8 +31,23 @@ impl<B: Backend> GroupNorm<B> {
     }
 
     /// Normalises each group of C/G channels of each image to zero mean and unit variance
-    /// (biased variance, as PyTorch), then applies γ and β per channel.
+    /// (biased variance, as PyTorch), then applies γ and β per channel. On the flex CPU
+    /// backend this is one fused operation (`fused_norm`); elsewhere it is composed.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let (gamma, beta) = (self.gamma.val(), self.beta.val());
+        fused_norm::group_norm(&x, &gamma, &beta, self.groups, self.epsilon, false)
+            .unwrap_or_else(|| self.composed(x))
+    }
+
+    /// SiLU(GroupNorm(x)) (x·σ(x) of [`Self::forward`]), fused into one operation on flex.
+    pub fn forward_silu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let (gamma, beta) = (self.gamma.val(), self.beta.val());
+        fused_norm::group_norm(&x, &gamma, &beta, self.groups, self.epsilon, true)
+            .unwrap_or_else(|| silu(self.composed(x)))
+    }
+
+    /// [`Self::forward`] composed from tensor operations (any backend).
+    fn composed(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
         let g = self.groups;
         let per = c / g;
@@ -55,10 +71,12 @@ mod tests {
     use super::*;
     use crate::tensor::to_vec;
     use burn::backend::{Autodiff, Flex};
+    use burn::module::AutodiffModule;
     use burn::tensor::{Distribution, TensorData};
+    use burn_autodiff::grads::Gradients;
 
     #[test]
-    fn matches_burn_nn_group_norm_values_and_gradients() {
+    fn fused_and_composed_match_burn_nn_group_norm_values_and_gradients() {
         type A = Autodiff<Flex>;
         let dev = Default::default();
         let (n, c, h, w, g) = (3, 8, 5, 4, 4);
@@ -87,16 +105,95 @@ mod tests {
         };
         // A non-trivial scalar objective so the gradients differ per element.
         let weights = Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
-        let run = |f: &dyn Fn(Tensor<A, 4>) -> Tensor<A, 4>| {
+        // Output and the gradients of x, γ and β.
+        let run = |f: &dyn Fn(Tensor<A, 4>) -> Tensor<A, 4>,
+                   params: &dyn Fn(&Gradients) -> [Vec<f32>; 2]| {
             let x = x0.clone().require_grad();
             let y = f(x.clone());
             let grads = (y.clone() * weights.clone()).sum().backward();
-            (to_vec(y.inner()), to_vec(x.grad(&grads).unwrap()))
+            let [dg, db] = params(&grads);
+            [to_vec(y.inner()), to_vec(x.grad(&grads).unwrap()), dg, db]
         };
-        let (y1, g1) = run(&|x| ours.forward(x));
-        let (y2, g2) = run(&|x| reference.forward(x));
-        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-4);
-        assert!(close(&y1, &y2), "forward differs");
-        assert!(close(&g1, &g2), "input gradient differs");
+        let ours_params = |g: &Gradients| {
+            [
+                to_vec(ours.gamma.grad(g).unwrap()),
+                to_vec(ours.beta.grad(g).unwrap()),
+            ]
+        };
+        let ref_params = |g: &Gradients| {
+            let gamma = reference.gamma.as_ref().unwrap().grad(g).unwrap();
+            let beta = reference.beta.as_ref().unwrap().grad(g).unwrap();
+            [to_vec(gamma), to_vec(beta)]
+        };
+        let close = |a: &[f32], b: &[f32]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(p, q)| (p - q).abs() < 2e-4)
+        };
+        // The fused operation runs for flex, with and without autodiff.
+        let fused_on = |x: Tensor<A, 4>| {
+            fused_norm::group_norm(&x, &ours.gamma.val(), &ours.beta.val(), g, 1e-5, true)
+        };
+        assert!(fused_on(x0.clone()).is_some(), "not fused under autodiff");
+        let plain = ours.valid();
+        let (gi, bi) = (plain.gamma.val(), plain.beta.val());
+        let y = fused_norm::group_norm(&x0.clone().inner(), &gi, &bi, g, 1e-5, false);
+        assert!(y.is_some(), "not fused on flex");
+        let names = ["output", "input gradient", "γ gradient", "β gradient"];
+        for act in [false, true] {
+            let want = run(
+                &|x| {
+                    let y = reference.forward(x);
+                    if act {
+                        silu(y)
+                    } else {
+                        y
+                    }
+                },
+                &ref_params,
+            );
+            // The fused operation (flex under autodiff), and the composed one other backends
+            // take.
+            let fused = run(
+                &|x| {
+                    if act {
+                        ours.forward_silu(x)
+                    } else {
+                        ours.forward(x)
+                    }
+                },
+                &ours_params,
+            );
+            let composed = run(
+                &|x| {
+                    let y = ours.composed(x);
+                    if act {
+                        silu(y)
+                    } else {
+                        y
+                    }
+                },
+                &ours_params,
+            );
+            for (k, name) in names.iter().enumerate() {
+                assert!(
+                    close(&fused[k], &want[k]),
+                    "fused, silu {act}: {name} differs"
+                );
+                assert!(
+                    close(&composed[k], &want[k]),
+                    "composed, silu {act}: {name} differs"
+                );
+            }
+            // Without autodiff (sampling): the fused forward pass on plain flex.
+            let x = x0.clone().inner();
+            let y = if act {
+                plain.forward_silu(x)
+            } else {
+                plain.forward(x)
+            };
+            assert!(
+                close(&to_vec(y), &want[0]),
+                "flex, silu {act}: output differs"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Score networks.
 
 mod classifier;
+mod fused_norm;
 mod group_norm;
 mod mlp;
 mod score_net;

@@ -260,12 +260,12 @@ impl<B: Backend> ResBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>, temb: Tensor<B, 2>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
         let [n, c] = [h.dims()[0], h.dims()[1]];
         let h = h + self.temb.forward(silu(temb)).reshape([n, c, 1, 1]);
         let h = self
             .conv2
-            .forward(self.dropout.forward(silu(self.norm2.forward(h))));
+            .forward(self.dropout.forward(self.norm2.forward_silu(h)));
         match &self.shortcut {
             Some(s) => s.forward(x) + h,
             None => x + h,
@@ -413,7 +413,7 @@ impl<B: Backend> UNet<B> {
                 ));
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(self.norm_out.forward_silu(h))
     }
 
     /// Number of classes (0 = unconditional).

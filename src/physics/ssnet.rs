@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{activation::silu, backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -111,8 +111,8 @@ pub struct DoubleConv<B: Backend> {
 
 impl<B: Backend> DoubleConv<B> {
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let y = silu(self.norm1.forward(self.conv1.forward(x)));
-        silu(self.norm2.forward(self.conv2.forward(y)))
+        let y = self.norm1.forward_silu(self.conv1.forward(x));
+        self.norm2.forward_silu(self.conv2.forward(y))
     }
 }
 

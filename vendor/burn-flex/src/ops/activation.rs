@@ -166,7 +166,7 @@ impl ActivationOps<Flex> for Flex {
 /// exponent bits; |relative error| < 2·10⁻⁷ (see the test below). t is clamped to ±87 with
 /// comparisons, so NaN propagates.
 #[inline]
-fn sigmoid_f32(x: f32) -> f32 {
+pub fn sigmoid_f32(x: f32) -> f32 {
     let t = -x;
     let t = if t > 87.0 { 87.0 } else { t };
     let t = if t < -87.0 { -87.0 } else { t };
