@@ -207,47 +207,191 @@ fn autodiff(
     Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
 }
 
-/// Lanes of the vectorisable sums below.
+/// Lanes of the vectorisable loops below: a block's rows are walked in arrays of 16, with 16
+/// independent partial sums per quantity, so that the compiler keeps them in vector registers.
 const LANES: usize = 16;
 
-/// Σ_j f(j) for `K` sums at once over `0..len`, accumulated in [`LANES`] independent f32 lanes
-/// (so that the loop vectorises) and added up in f64.
+/// `f(a[j], b[j]) = (o, s)` for every j: o into `out[j]`, and Σ_j s (K sums) returned, added up
+/// in f64 from [`LANES`] f32 partial sums.
 #[inline(always)]
-fn lane_sums<const K: usize>(len: usize, mut f: impl FnMut(usize) -> [f32; K]) -> [f64; K] {
+#[allow(clippy::needless_range_loop)] // i indexes four arrays in step; this form vectorises
+fn map_sum<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    f: impl Fn(f32, f32) -> (f32, [f32; K]),
+) -> [f64; K] {
+    let (a16, a_tail) = a.as_chunks::<LANES>();
+    let (b16, b_tail) = b[..a.len()].as_chunks::<LANES>();
+    let (o16, o_tail) = out[..a.len()].as_chunks_mut::<LANES>();
     let mut acc = [[0f32; LANES]; K];
-    let full = len - len % LANES;
-    for base in (0..full).step_by(LANES) {
+    for ((ac, bc), oc) in a16.iter().zip(b16).zip(o16.iter_mut()) {
         for i in 0..LANES {
-            for (a, v) in acc.iter_mut().zip(f(base + i)) {
-                a[i] += v;
+            let (o, v) = f(ac[i], bc[i]);
+            oc[i] = o;
+            for k in 0..K {
+                acc[k][i] += v[k];
             }
         }
     }
-    let mut out = acc.map(|a| a.iter().map(|&v| v as f64).sum::<f64>());
-    for j in full..len {
-        for (o, v) in out.iter_mut().zip(f(j)) {
-            *o += v as f64;
+    let mut sums = acc.map(|a| a.iter().map(|&v| v as f64).sum::<f64>());
+    for ((&x, &y), o) in a_tail.iter().zip(b_tail).zip(o_tail) {
+        let (r, v) = f(x, y);
+        *o = r;
+        for (s, v) in sums.iter_mut().zip(v) {
+            *s += v as f64;
         }
     }
-    out
+    sums
 }
 
-/// (μ, 1/√(σ² + ε)) of one block, two passes (biased variance, as PyTorch).
-fn moments(xb: &[f32], eps: f32) -> (f32, f32) {
+/// (μ, 1/√(σ² + ε)) of one block, two passes (biased variance, as PyTorch). `scratch` (as long
+/// as the block) receives the centred values, which are not used afterwards.
+#[inline(always)]
+fn moments(xb: &[f32], scratch: &mut [f32], eps: f32) -> (f32, f32) {
     let m = xb.len() as f64;
-    let [sum] = lane_sums(xb.len(), |j| [xb[j]]);
+    let [sum] = map_sum(xb, xb, scratch, |x, _| (x, [x]));
     let mean = (sum / m) as f32;
-    let [ss] = lane_sums(xb.len(), |j| {
-        let d = xb[j] - mean;
-        [d * d]
+    let [ss] = map_sum(xb, xb, scratch, |x, _| {
+        let d = x - mean;
+        (d, [d * d])
     });
-    let var = (ss / m) as f32;
-    (mean, 1.0 / (var + eps).sqrt())
+    (mean, 1.0 / ((ss / m) as f32 + eps).sqrt())
 }
+
+/// One (image, group) block of the forward pass: its (μ, r) and `yb`; `c0` is its first channel.
+#[inline(always)]
+fn forward_block(
+    xb: &[f32],
+    yb: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    c0: usize,
+    g: Geom,
+) -> (f32, f32) {
+    let (mean, r) = moments(xb, yb, g.eps);
+    for (k, (yr, xr)) in yb.chunks_mut(g.hw).zip(xb.chunks(g.hw)).enumerate() {
+        let a = r * gamma[c0 + k];
+        let s = beta[c0 + k] - mean * a;
+        if g.silu {
+            map_sum(xr, xr, yr, |v, _| {
+                let z = v * a + s;
+                (z * sigmoid_f32(z), [])
+            });
+        } else {
+            map_sum(xr, xr, yr, |v, _| (v * a + s, []));
+        }
+    }
+    (mean, r)
+}
+
+/// One block of the backward pass: `dxb` and the per-channel (Σ dz·x̂, Σ dz) in `pb`.
+#[inline(always)]
+fn backward_block(
+    (xb, dyb, dxb): (&[f32], &[f32], &mut [f32]),
+    pb: &mut [(f64, f64)],
+    (gamma, beta): (&[f32], &[f32]),
+    (mean, r): (f32, f32),
+    c0: usize,
+    g: Geom,
+) {
+    let hw = g.hw;
+    let (mut s1, mut s2) = (0f64, 0f64);
+    // Pass 1: g = γ·dz into dx, the channel sums and the group sums of g and g·x̂.
+    for (k, p) in pb.iter_mut().enumerate() {
+        let (gm, bt) = (gamma[c0 + k], beta[c0 + k]);
+        let rows = k * hw..(k + 1) * hw;
+        let (xr, dyr) = (&xb[rows.clone()], &dyb[rows.clone()]);
+        let [dg, db, a1, a2] = if g.silu {
+            map_sum(xr, dyr, &mut dxb[rows], |x, dy| {
+                let xh = (x - mean) * r;
+                let z = gm * xh + bt;
+                let s = sigmoid_f32(z);
+                let dz = dy * s * (1.0 + z * (1.0 - s));
+                let gj = gm * dz;
+                (gj, [dz * xh, dz, gj, gj * xh])
+            })
+        } else {
+            map_sum(xr, dyr, &mut dxb[rows], |x, dz| {
+                let xh = (x - mean) * r;
+                let gj = gm * dz;
+                (gj, [dz * xh, dz, gj, gj * xh])
+            })
+        };
+        *p = (dg, db);
+        s1 += a1;
+        s2 += a2;
+    }
+    // Pass 2: dx = r·(g − mean(g) − x̂·mean(g·x̂)).
+    let m = xb.len() as f64;
+    let (m1, m2) = ((s1 / m) as f32, (s2 / m) as f32);
+    for (d, &v) in dxb.iter_mut().zip(xb) {
+        let xh = (v - mean) * r;
+        *d = r * (*d - m1 - xh * m2);
+    }
+}
+
+/// The instruction set the block kernels are compiled for, chosen at run time: scoregen itself
+/// is built for baseline x86-64 (SSE2), so the loops above vectorise to 4 lanes unless a copy
+/// compiled with AVX2/FMA or AVX-512 runs them.
+#[derive(Clone, Copy)]
+enum Simd {
+    Baseline,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+fn simd() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return Simd::Avx512;
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Simd::Avx2;
+        }
+    }
+    Simd::Baseline
+}
+
+/// `$name` run by a copy of `$body` compiled for the [`Simd`] level (the body is inlined into
+/// each copy, so each is vectorised for its instruction set).
+macro_rules! dispatch {
+    ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        fn $name(level: Simd, $($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn avx512($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            match level {
+                Simd::Baseline => $body($($arg),*),
+                // SAFETY: `simd()` chose these levels only where the CPU has the features.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => unsafe { avx2($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => unsafe { avx512($($arg),*) },
+            }
+        }
+    };
+}
+
+dispatch!(forward_block_at, forward_block,
+    (xb: &[f32], yb: &mut [f32], gamma: &[f32], beta: &[f32], c0: usize, g: Geom) -> (f32, f32));
+dispatch!(backward_block_at, backward_block,
+    (data: (&[f32], &[f32], &mut [f32]), pb: &mut [(f64, f64)], params: (&[f32], &[f32]),
+     stats: (f32, f32), c0: usize, g: Geom) -> ());
 
 /// The output and the (μ, r) of every (image, group) block.
 fn forward(x: &[f32], gamma: &[f32], beta: &[f32], g: Geom) -> (Vec<f32>, Vec<(f32, f32)>) {
-    let (per, block) = (g.per(), g.block());
+    let (per, block, level) = (g.per(), g.block(), simd());
     let mut y = vec![0f32; x.len()];
     let mut stats = vec![(0f32, 0f32); g.n * g.groups];
     y.par_chunks_mut(block)
@@ -255,23 +399,8 @@ fn forward(x: &[f32], gamma: &[f32], beta: &[f32], g: Geom) -> (Vec<f32>, Vec<(f
         .zip(stats.par_iter_mut())
         .enumerate()
         .for_each(|(b, ((yb, xb), st))| {
-            let (mean, r) = moments(xb, g.eps);
-            *st = (mean, r);
             let c0 = (b % g.groups) * per;
-            for (k, (yr, xr)) in yb.chunks_mut(g.hw).zip(xb.chunks(g.hw)).enumerate() {
-                let a = r * gamma[c0 + k];
-                let s = beta[c0 + k] - mean * a;
-                if g.silu {
-                    for (o, &v) in yr.iter_mut().zip(xr) {
-                        let z = v * a + s;
-                        *o = z * sigmoid_f32(z);
-                    }
-                } else {
-                    for (o, &v) in yr.iter_mut().zip(xr) {
-                        *o = v * a + s;
-                    }
-                }
-            }
+            *st = forward_block_at(level, xb, yb, gamma, beta, c0, g);
         });
     (y, stats)
 }
@@ -285,7 +414,7 @@ fn backward(
     stats: &[(f32, f32)],
     g: Geom,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (per, block, hw) = (g.per(), g.block(), g.hw);
+    let (per, block, level) = (g.per(), g.block(), simd());
     let mut dx = vec![0f32; x.len()];
     // Per (image, channel): Σ dz·x̂ and Σ dz.
     let mut partial = vec![(0f64, 0f64); g.n * g.c];
@@ -295,39 +424,9 @@ fn backward(
         .zip(partial.par_chunks_mut(per))
         .enumerate()
         .for_each(|(b, (((dxb, xb), dyb), pb))| {
-            let (mean, r) = stats[b];
             let c0 = (b % g.groups) * per;
-            let (mut s1, mut s2) = (0f64, 0f64);
-            // Pass 1: g = γ·dz into dx, the channel sums and the group sums of g and g·x̂.
-            for (k, p) in pb.iter_mut().enumerate() {
-                let (gm, bt) = (gamma[c0 + k], beta[c0 + k]);
-                let rows = k * hw..(k + 1) * hw;
-                let (xr, dyr) = (&xb[rows.clone()], &dyb[rows.clone()]);
-                let dxr = &mut dxb[rows];
-                let [dg, db, a1, a2] = lane_sums(hw, |j| {
-                    let xh = (xr[j] - mean) * r;
-                    let dz = if g.silu {
-                        let z = gm * xh + bt;
-                        let s = sigmoid_f32(z);
-                        dyr[j] * s * (1.0 + z * (1.0 - s))
-                    } else {
-                        dyr[j]
-                    };
-                    let gj = gm * dz;
-                    dxr[j] = gj;
-                    [dz * xh, dz, gj, gj * xh]
-                });
-                *p = (dg, db);
-                s1 += a1;
-                s2 += a2;
-            }
-            // Pass 2: dx = r·(g − mean(g) − x̂·mean(g·x̂)).
-            let m = block as f64;
-            let (m1, m2) = ((s1 / m) as f32, (s2 / m) as f32);
-            for (d, &v) in dxb.iter_mut().zip(xb) {
-                let xh = (v - mean) * r;
-                *d = r * (*d - m1 - xh * m2);
-            }
+            let data = (xb, dyb, dxb);
+            backward_block_at(level, data, pb, (gamma, beta), stats[b], c0, g);
         });
     let (mut dgamma, mut dbeta) = (vec![0f64; g.c], vec![0f64; g.c]);
     for img in partial.chunks(g.c) {
@@ -338,4 +437,63 @@ fn backward(
     }
     let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
     (dx, f32s(dgamma), f32s(dbeta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every instruction-set copy of the block kernels that this CPU runs gives the baseline
+    /// copy's results (the fused operation itself is checked against burn-nn's GroupNorm in
+    /// `group_norm.rs`, with whichever copy this CPU picks).
+    #[test]
+    fn every_simd_copy_matches_the_baseline() {
+        let g = Geom {
+            n: 1,
+            c: 6,
+            h: 7,
+            w: 5,
+            hw: 35,
+            groups: 2,
+            eps: 1e-5,
+            silu: true,
+        };
+        let block = g.block();
+        let val = |i: usize, k: usize| ((i * 7919 + k * 104_729) % 1000) as f32 / 250.0 - 2.0;
+        let x: Vec<f32> = (0..block).map(|i| val(i, 1)).collect();
+        let dy: Vec<f32> = (0..block).map(|i| val(i, 2)).collect();
+        let (gamma, beta) = (
+            [0.5, 1.5, -0.7, 1.0, 2.0, 0.3],
+            [0.1, -0.2, 0.3, 0.0, 0.5, -1.0],
+        );
+        let run = |level: Simd| {
+            let mut y = vec![0f32; block];
+            let st = forward_block_at(level, &x, &mut y, &gamma, &beta, 3, g);
+            let (mut dx, mut p) = (vec![0f32; block], vec![(0f64, 0f64); 3]);
+            let data = (&x[..], &dy[..], &mut dx[..]);
+            backward_block_at(level, data, &mut p, (&gamma, &beta), st, 3, g);
+            (y, dx, p)
+        };
+        let want = run(Simd::Baseline);
+        let mut levels = vec![];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                levels.push(Simd::Avx2);
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                levels.push(Simd::Avx512);
+            }
+        }
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-5);
+        for level in levels {
+            let got = run(level);
+            assert!(close(&got.0, &want.0), "forward differs");
+            assert!(close(&got.1, &want.1), "input gradient differs");
+            for (a, b) in got.2.iter().zip(&want.2) {
+                assert!((a.0 - b.0).abs() < 1e-4 && (a.1 - b.1).abs() < 1e-4);
+            }
+        }
+        assert!(want.0.iter().any(|&v| v != 0.0) && want.1.iter().any(|&v| v != 0.0));
+    }
 }
