@@ -245,17 +245,27 @@ fn map_sum<const K: usize>(
     sums
 }
 
-/// (μ, 1/√(σ² + ε)) of one block, two passes (biased variance, as PyTorch). `scratch` (as long
-/// as the block) receives the centred values, which are not used afterwards.
+/// Σ_j f(a[j]), added up in f64 from [`LANES`] f32 partial sums.
 #[inline(always)]
-fn moments(xb: &[f32], scratch: &mut [f32], eps: f32) -> (f32, f32) {
+#[allow(clippy::needless_range_loop)] // as in `map_sum`
+fn lane_sum(a: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let (a16, tail) = a.as_chunks::<LANES>();
+    let mut acc = [0f32; LANES];
+    for ac in a16 {
+        for i in 0..LANES {
+            acc[i] += f(ac[i]);
+        }
+    }
+    let head: f64 = acc.iter().map(|&v| v as f64).sum();
+    head + tail.iter().map(|&v| f(v) as f64).sum::<f64>()
+}
+
+/// (μ, 1/√(σ² + ε)) of one block, two passes (biased variance, as PyTorch).
+#[inline(always)]
+fn moments(xb: &[f32], eps: f32) -> (f32, f32) {
     let m = xb.len() as f64;
-    let [sum] = map_sum(xb, xb, scratch, |x, _| (x, [x]));
-    let mean = (sum / m) as f32;
-    let [ss] = map_sum(xb, xb, scratch, |x, _| {
-        let d = x - mean;
-        (d, [d * d])
-    });
+    let mean = (lane_sum(xb, |x| x) / m) as f32;
+    let ss = lane_sum(xb, |x| (x - mean) * (x - mean));
     (mean, 1.0 / ((ss / m) as f32 + eps).sqrt())
 }
 
@@ -269,7 +279,7 @@ fn forward_block(
     c0: usize,
     g: Geom,
 ) -> (f32, f32) {
-    let (mean, r) = moments(xb, yb, g.eps);
+    let (mean, r) = moments(xb, g.eps);
     for (k, (yr, xr)) in yb.chunks_mut(g.hw).zip(xb.chunks(g.hw)).enumerate() {
         let a = r * gamma[c0 + k];
         let s = beta[c0 + k] - mean * a;

@@ -171,7 +171,11 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     let t = if t > 87.0 { 87.0 } else { t };
     let t = if t < -87.0 { -87.0 } else { t };
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³
-    let n = (t * core::f32::consts::LOG2_E + ROUND) - ROUND;
+    // n sits in the low mantissa bits of `kf` (bits 0x4B40_0000 + n for |n| < 2²²), so 2ⁿ is
+    // built from those bits with integer operations: a float-to-int cast would saturate and
+    // map NaN to 0, checks that do not vectorise.
+    let kf = t * core::f32::consts::LOG2_E + ROUND;
+    let n = kf - ROUND;
     let r = t - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.987_569_1e-4f32;
     let p = p * r + 1.398_199_9e-3;
@@ -179,7 +183,8 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
-    let e = (p * r * r + r + 1.0) * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let two_n = f32::from_bits(kf.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23);
+    let e = (p * r * r + r + 1.0) * two_n;
     1.0 / (1.0 + e)
 }
 

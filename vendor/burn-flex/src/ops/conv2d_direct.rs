@@ -115,11 +115,20 @@ pub(crate) fn pack(
     taps: usize,
     w: impl Fn(usize, usize, usize) -> f32,
 ) -> Vec<f32> {
-    let mut out = Vec::with_capacity(cout * cin * taps);
+    let k = cin * taps;
+    let mut out = vec![0.0; cout * k];
     for (o0, count) in blocks(cout, isa) {
-        for c in 0..cin {
-            for t in 0..taps {
-                out.extend((o0..o0 + count).map(|o| w(o, c, t)));
+        // Block `o0` starts at o0·k; within it, (c, t, o) with o fastest. Walking o outermost
+        // reads each output's weights in order (for the plain layout).
+        let dst = &mut out[o0 * k..][..count * k];
+        for o in 0..count {
+            let mut slots = dst.iter_mut().skip(o).step_by(count);
+            for c in 0..cin {
+                for t in 0..taps {
+                    if let Some(d) = slots.next() {
+                        *d = w(o0 + o, c, t);
+                    }
+                }
             }
         }
     }
