@@ -370,6 +370,17 @@ fn large_element_wise_ops_match_per_element_results() {
             wide.slice([1..rows + 1, 0..cols]).exp(),
             &|i| wv[i + cols].exp(),
         );
+        // Same-shape binary ops with a strided view (every row of a [rows, 2·cols] tensor cut
+        // to its first cols columns) on either side: copied contiguous, then the SIMD kernel.
+        let twice = values(2 * n, 5);
+        let halves = || {
+            Tensor::<Flex, 2>::from_data(TensorData::new(twice.clone(), [rows, 2 * cols]), &dev)
+                .slice([0..rows, 0..cols])
+        };
+        let half = |i: usize| twice[(i / cols) * 2 * cols + i % cols];
+        check("view + tensor", halves() + b(), &|i| half(i) + bv[i]);
+        check("tensor - view", b() - halves(), &|i| bv[i] - half(i));
+        check("view * view", halves() * halves(), &|i| half(i) * half(i));
         // Binary with a SIMD kernel: in place and allocating.
         check("add in place", a() + b(), &|i| av[i] + bv[i]);
         check("sub in place", a() - b(), &|i| av[i] - bv[i]);

@@ -82,6 +82,28 @@ where
     if simd_hint.is_some() && !lhs.layout().is_contiguous() && rhs.layout().strides().contains(&0) {
         lhs = lhs.to_contiguous();
     }
+    // scoregen patch: the same for operands of equal shape where either is a strided view
+    // without broadcast (a slice along a middle dimension, such as autodiff's gradient of one
+    // input of `cat`, added to the same input's other gradients): `to_contiguous` copies the
+    // collapsed runs at near-memcpy speed, after which the SIMD paths below run instead of the
+    // scalar `StridedIter` walk.
+    let rhs_copy;
+    let rhs = if simd_hint.is_some()
+        && lhs.layout().shape() == rhs.layout().shape()
+        && !rhs.layout().strides().contains(&0)
+    {
+        if !lhs.layout().is_contiguous() {
+            lhs = lhs.to_contiguous();
+        }
+        if rhs.layout().is_contiguous() {
+            rhs
+        } else {
+            rhs_copy = rhs.to_contiguous();
+            &rhs_copy
+        }
+    } else {
+        rhs
+    };
 
     // In-place SIMD fast path: lhs unique contiguous at offset 0, rhs
     // contiguous (no broadcast).
