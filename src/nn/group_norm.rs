@@ -139,17 +139,8 @@ mod tests {
         assert!(y.is_some(), "not fused on flex");
         let names = ["output", "input gradient", "γ gradient", "β gradient"];
         for act in [false, true] {
-            let want = run(
-                &|x| {
-                    let y = reference.forward(x);
-                    if act {
-                        silu(y)
-                    } else {
-                        y
-                    }
-                },
-                &ref_params,
-            );
+            let activate = |y: Tensor<A, 4>| if act { silu(y) } else { y };
+            let want = run(&|x| activate(reference.forward(x)), &ref_params);
             // The fused operation (flex under autodiff), and the composed one other backends
             // take.
             let fused = run(
@@ -162,17 +153,7 @@ mod tests {
                 },
                 &ours_params,
             );
-            let composed = run(
-                &|x| {
-                    let y = ours.composed(x);
-                    if act {
-                        silu(y)
-                    } else {
-                        y
-                    }
-                },
-                &ours_params,
-            );
+            let composed = run(&|x| activate(ours.composed(x)), &ours_params);
             for (k, name) in names.iter().enumerate() {
                 assert!(
                     close(&fused[k], &want[k]),
