@@ -31,20 +31,23 @@ struct Geom {
     c: usize,
     h: usize,
     w: usize,
-    hw: usize,
     groups: usize,
     eps: f32,
     silu: bool,
 }
 
 impl Geom {
+    /// Pixels per channel.
+    fn hw(&self) -> usize {
+        self.h * self.w
+    }
     /// Channels per group.
     fn per(&self) -> usize {
         self.c / self.groups
     }
     /// Elements of one (image, group) block, contiguous in NCHW.
     fn block(&self) -> usize {
-        self.per() * self.hw
+        self.per() * self.hw()
     }
     fn shape(&self) -> [usize; 4] {
         [self.n, self.c, self.h, self.w]
@@ -71,7 +74,6 @@ pub(crate) fn group_norm<B: Backend>(
         c,
         h,
         w,
-        hw: h * w,
         groups,
         eps: eps as f32,
         silu,
@@ -81,12 +83,12 @@ pub(crate) fn group_norm<B: Backend>(
         cast::<_, Tensor<Flex, 1>>(gamma.clone()),
         cast::<_, Tensor<Flex, 1>>(beta.clone()),
     ) {
-        let prim = |t: FlexTensor| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t));
         let x = f32_values(x.into_primitive().tensor())?;
         let gm = f32_values(gm.into_primitive().tensor())?;
         let bt = f32_values(bt.into_primitive().tensor())?;
         let (y, _) = forward(slice(&x), slice(&gm), slice(&bt), g);
-        return cast(prim(flex(y, g.shape())));
+        let y = TensorPrimitive::Float(flex(y, g.shape()));
+        return cast(Tensor::<Flex, 4>::from_primitive(y));
     }
     if let (Some(x), Some(gm), Some(bt)) = (
         cast::<_, Tensor<Autodiff<Flex>, 4>>(x.clone()),
@@ -106,16 +108,9 @@ fn cast<T: 'static, U: 'static>(t: T) -> Option<U> {
         .map(|b| *b)
 }
 
-/// `t` made contiguous, if it holds f32.
+/// `t` made contiguous (no copy when it already is), if it holds f32.
 fn f32_values(t: FlexTensor) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
-        return None;
-    }
-    Some(if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    })
+    (t.dtype() == DType::F32).then(|| t.to_contiguous())
 }
 
 /// The values of a contiguous f32 tensor (see [`f32_values`]).
@@ -150,13 +145,8 @@ impl Backward<Flex, 3> for GroupNormBackward {
     type State = Saved;
 
     fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dy = grads.consume::<Flex>(&ops.node);
+        let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
         let s = ops.state;
-        let dy = if dy.is_contiguous() {
-            dy
-        } else {
-            dy.to_contiguous()
-        };
         let (dx, dgamma, dbeta) =
             backward(slice(&s.x), slice(&dy), &s.gamma, &s.beta, &s.stats, s.g);
         let [px, pg, pb] = ops.parents;
@@ -280,16 +270,18 @@ fn forward_block(
     g: Geom,
 ) -> (f32, f32) {
     let (mean, r) = moments(xb, g.eps);
-    for (k, (yr, xr)) in yb.chunks_mut(g.hw).zip(xb.chunks(g.hw)).enumerate() {
+    for (k, (yr, xr)) in yb.chunks_mut(g.hw()).zip(xb.chunks(g.hw())).enumerate() {
         let a = r * gamma[c0 + k];
         let s = beta[c0 + k] - mean * a;
         if g.silu {
-            map_sum(xr, xr, yr, |v, _| {
+            for (o, &v) in yr.iter_mut().zip(xr) {
                 let z = v * a + s;
-                (z * sigmoid_f32(z), [])
-            });
+                *o = z * sigmoid_f32(z);
+            }
         } else {
-            map_sum(xr, xr, yr, |v, _| (v * a + s, []));
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                *o = v * a + s;
+            }
         }
     }
     (mean, r)
@@ -305,7 +297,7 @@ fn backward_block(
     c0: usize,
     g: Geom,
 ) {
-    let hw = g.hw;
+    let hw = g.hw();
     let (mut s1, mut s2) = (0f64, 0f64);
     // Pass 1: g = γ·dz into dx, the channel sums and the group sums of g and g·x̂.
     for (k, p) in pb.iter_mut().enumerate() {
@@ -353,17 +345,34 @@ enum Simd {
     Avx512,
 }
 
-fn simd() -> Simd {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            return Simd::Avx512;
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return Simd::Avx2;
+impl Simd {
+    /// Every level, widest last.
+    const ALL: &[Simd] = &[
+        Simd::Baseline,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512,
+    ];
+
+    /// Whether this CPU runs the level's copy.
+    fn supported(self) -> bool {
+        match self {
+            Simd::Baseline => true,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => std::is_x86_feature_detected!("avx512f"),
         }
     }
-    Simd::Baseline
+}
+
+/// The widest level this CPU runs.
+fn simd() -> Simd {
+    let supported = Simd::ALL.iter().rev().find(|l| l.supported());
+    supported.copied().unwrap_or(Simd::Baseline)
 }
 
 /// `$name` run by a copy of `$body` compiled for the [`Simd`] level (the body is inlined into
@@ -463,7 +472,6 @@ mod tests {
             c: 6,
             h: 7,
             w: 5,
-            hw: 35,
             groups: 2,
             eps: 1e-5,
             silu: true,
@@ -485,18 +493,9 @@ mod tests {
             (y, dx, p)
         };
         let want = run(Simd::Baseline);
-        let mut levels = vec![];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                levels.push(Simd::Avx2);
-            }
-            if std::is_x86_feature_detected!("avx512f") {
-                levels.push(Simd::Avx512);
-            }
-        }
+        let levels = Simd::ALL.iter().skip(1).filter(|l| l.supported());
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-5);
-        for level in levels {
+        for &level in levels {
             let got = run(level);
             assert!(close(&got.0, &want.0), "forward differs");
             assert!(close(&got.1, &want.1), "input gradient differs");

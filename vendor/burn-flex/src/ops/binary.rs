@@ -79,31 +79,25 @@ where
     // `powf` (which have no SIMD fast path and go straight to
     // `binary_op_typed`) don't pay for a memcpy they can't benefit
     // from. Their strided fallback handles non-contig lhs directly.
-    if simd_hint.is_some() && !lhs.layout().is_contiguous() && rhs.layout().strides().contains(&0) {
-        lhs = lhs.to_contiguous();
-    }
+    //
     // scoregen patch: the same for operands of equal shape where either is a strided view
     // without broadcast (a slice along a middle dimension, such as autodiff's gradient of one
     // input of `cat`, added to the same input's other gradients): `to_contiguous` copies the
     // collapsed runs at near-memcpy speed, after which the SIMD paths below run instead of the
     // scalar `StridedIter` walk.
     let rhs_copy;
-    let rhs = if simd_hint.is_some()
-        && lhs.layout().shape() == rhs.layout().shape()
-        && !rhs.layout().strides().contains(&0)
-    {
-        if !lhs.layout().is_contiguous() {
+    let mut rhs = rhs;
+    if simd_hint.is_some() {
+        let broadcast = rhs.layout().strides().contains(&0);
+        let same_shape = lhs.layout().shape() == rhs.layout().shape();
+        if !lhs.layout().is_contiguous() && (broadcast || same_shape) {
             lhs = lhs.to_contiguous();
         }
-        if rhs.layout().is_contiguous() {
-            rhs
-        } else {
+        if same_shape && !broadcast && !rhs.layout().is_contiguous() {
             rhs_copy = rhs.to_contiguous();
-            &rhs_copy
+            rhs = &rhs_copy;
         }
-    } else {
-        rhs
-    };
+    }
 
     // In-place SIMD fast path: lhs unique contiguous at offset 0, rhs
     // contiguous (no broadcast).
@@ -167,6 +161,25 @@ enum BroadcastView {
         row_len: usize,
         rhs_scalar_base: usize,
     },
+}
+
+#[cfg(feature = "simd")]
+impl BroadcastView {
+    /// `(outer_count, row_len)`: the destination is `outer_count` rows of `row_len`.
+    fn rows(&self) -> (usize, usize) {
+        match *self {
+            BroadcastView::SharedRow {
+                outer_count,
+                row_len,
+                ..
+            }
+            | BroadcastView::PerRowScalar {
+                outer_count,
+                row_len,
+                ..
+            } => (outer_count, row_len),
+        }
+    }
 }
 
 /// Detect whether rhs can be handled as one of the accelerated
@@ -321,18 +334,8 @@ fn run_broadcast_pattern_f32(
     simd_op: BinaryOp,
     pattern: BroadcastView,
 ) {
-    let total = match pattern {
-        BroadcastView::SharedRow {
-            outer_count,
-            row_len,
-            ..
-        }
-        | BroadcastView::PerRowScalar {
-            outer_count,
-            row_len,
-            ..
-        } => outer_count * row_len,
-    };
+    let (outer_count, row_len) = pattern.rows();
+    let total = outer_count * row_len;
     let (align, kernel) = broadcast_kernel_f32(rhs_storage, simd_op, pattern);
     // Large buffers are split into whole rows over rayon's threads.
     crate::ops::par::for_each_chunk(&mut dst[..total], align, kernel);
@@ -347,11 +350,7 @@ fn broadcast_kernel_f32(
     simd_op: BinaryOp,
     pattern: BroadcastView,
 ) -> (usize, impl Fn(usize, &mut [f32]) + Sync + '_) {
-    let row_len = match pattern {
-        BroadcastView::SharedRow { row_len, .. } | BroadcastView::PerRowScalar { row_len, .. } => {
-            row_len.max(1)
-        }
-    };
+    let row_len = pattern.rows().1.max(1);
     let kernel = move |off: usize, d: &mut [f32]| match pattern {
         BroadcastView::SharedRow {
             row_len,
