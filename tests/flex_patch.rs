@@ -1,11 +1,13 @@
 //! The patches of the vendored burn-flex (vendor/burn-flex/PATCHED.md): the convolution
 //! (forward and all three gradients against the definition, for strides, paddings, dilations,
 //! groups and kernel shapes the networks use and some they do not), the vectorisable
-//! sigmoid behind SiLU, and the element-wise kernels split over threads.
+//! sigmoid behind SiLU, the element-wise kernels split over threads, and matrix products and
+//! `linear` (GEMMs split over threads by output rows or columns, the bias accumulated in the
+//! GEMM).
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::{sigmoid, silu};
-use burn::tensor::module::conv2d;
+use burn::tensor::module::{conv2d, linear};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
@@ -419,5 +421,156 @@ fn large_element_wise_ops_match_per_element_results() {
             av[i] - 0.5
         });
         drop(shared);
+    });
+}
+
+/// x·W (+ b) in f64 from row-major x `[m, k]`, W `[k, n]`.
+fn product(x: &[f32], w: &[f32], b: Option<&[f32]>, (m, k, n): (usize, usize, usize)) -> Vec<f32> {
+    let mut y = vec![0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let dot: f64 = (0..k)
+                .map(|l| x[i * k + l] as f64 * w[l * n + j] as f64)
+                .sum();
+            y[i * n + j] = (dot + b.map_or(0.0, |b| b[j] as f64)) as f32;
+        }
+    }
+    y
+}
+
+/// `[rows, cols]` transposed, row-major.
+fn transposed(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|i| v[(i % rows) * cols + i / rows])
+        .collect()
+}
+
+/// Matrix products large enough to be split over the threads of a 4-thread pool (by rows when
+/// m ≥ n, by columns otherwise), with transposed (strided) operands, batched (one GEMM per
+/// matrix split over threads, and many small ones in parallel), and `linear` with its bias
+/// accumulated in the GEMM (rank 2 and 3, a transposed input, no bias, a small one), its
+/// gradients through autodiff included: all against the f64 definition.
+#[test]
+fn matmuls_and_linear_match_the_definition() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .expect("a 4-thread pool");
+    pool.install(|| {
+        let dev = Default::default();
+        let t = |v: &[f32], shape: Vec<usize>| {
+            Tensor::<Flex, 2>::from_data(TensorData::new(v.to_vec(), shape), &dev)
+        };
+        let got = |t: Tensor<Flex, 2>| t.into_data().to_vec::<f32>().unwrap();
+        for (m, k, n) in [(530, 70, 300), (300, 70, 530), (5, 7, 3)] {
+            let (x, w) = (values(m * k, 1), values(k * n, 2));
+            let want = product(&x, &w, None, (m, k, n));
+            let name = format!("{m}x{k}x{n}");
+            close(
+                &name,
+                &got(t(&x, vec![m, k]).matmul(t(&w, vec![k, n]))),
+                &want,
+            );
+            let xt = t(&transposed(&x, m, k), vec![k, m]).transpose();
+            let wt = t(&transposed(&w, k, n), vec![n, k]).transpose();
+            close(
+                &format!("{name} xᵀᵀ·Wᵀᵀ"),
+                &got(xt.clone().matmul(wt.clone())),
+                &want,
+            );
+            // linear: bias accumulated in the GEMM; a transposed input; no bias.
+            let b = values(n, 3);
+            let with_b = product(&x, &w, Some(&b), (m, k, n));
+            let wl = Tensor::<Flex, 2>::from_data(TensorData::new(w.clone(), [k, n]), &dev);
+            let bl = Tensor::<Flex, 1>::from_data(TensorData::new(b.clone(), [n]), &dev);
+            let lin =
+                |x: Tensor<Flex, 2>, b: Option<Tensor<Flex, 1>>| got(linear(x, wl.clone(), b));
+            close(
+                &format!("{name} linear"),
+                &lin(t(&x, vec![m, k]), Some(bl.clone())),
+                &with_b,
+            );
+            close(
+                &format!("{name} linear xᵀᵀ"),
+                &lin(xt, Some(bl.clone())),
+                &with_b,
+            );
+            close(
+                &format!("{name} linear, no bias"),
+                &lin(t(&x, vec![m, k]), None),
+                &want,
+            );
+        }
+        // Batched: two large matrices (each split over threads), eight small ones in parallel.
+        for (batch, m, k, n) in [(2, 300, 70, 530), (8, 64, 64, 64)] {
+            let (x, w) = (values(batch * m * k, 4), values(batch * k * n, 5));
+            let xb = Tensor::<Flex, 3>::from_data(TensorData::new(x.clone(), [batch, m, k]), &dev);
+            let wb = Tensor::<Flex, 3>::from_data(TensorData::new(w.clone(), [batch, k, n]), &dev);
+            let y = xb.matmul(wb).into_data().to_vec::<f32>().unwrap();
+            for i in 0..batch {
+                let want = product(
+                    &x[i * m * k..][..m * k],
+                    &w[i * k * n..][..k * n],
+                    None,
+                    (m, k, n),
+                );
+                close(
+                    &format!("batch {i} of {batch}x{m}x{k}x{n}"),
+                    &y[i * m * n..][..m * n],
+                    &want,
+                );
+            }
+        }
+        // linear on a rank-3 input under autodiff: output, and dx = dy·Wᵀ, dW = xᵀ·dy, db = Σ dy.
+        let (d0, d1, k, n) = (3, 177, 70, 90);
+        let m = d0 * d1;
+        let (x, w, b, dy) = (
+            values(m * k, 6),
+            values(k * n, 7),
+            values(n, 8),
+            values(m * n, 9),
+        );
+        let xa =
+            Tensor::<A, 3>::from_data(TensorData::new(x.clone(), [d0, d1, k]), &dev).require_grad();
+        let wa = Tensor::<A, 2>::from_data(TensorData::new(w.clone(), [k, n]), &dev).require_grad();
+        let ba = Tensor::<A, 1>::from_data(TensorData::new(b.clone(), [n]), &dev).require_grad();
+        let dya = Tensor::<A, 3>::from_data(TensorData::new(dy.clone(), [d0, d1, n]), &dev);
+        let y = linear(xa.clone(), wa.clone(), Some(ba.clone()));
+        close(
+            "linear rank 3",
+            &y.clone().into_data().to_vec::<f32>().unwrap(),
+            &product(&x, &w, Some(&b), (m, k, n)),
+        );
+        let grads = (y * dya).sum().backward();
+        let grad = |g: Option<Tensor<Flex, 3>>| {
+            g.expect("a gradient").into_data().to_vec::<f32>().unwrap()
+        };
+        let wt = transposed(&w, k, n);
+        close(
+            "linear dx",
+            &grad(xa.grad(&grads)),
+            &product(&dy, &wt, None, (m, n, k)),
+        );
+        let dw = wa
+            .grad(&grads)
+            .expect("dW")
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        close(
+            "linear dW",
+            &dw,
+            &product(&transposed(&x, m, k), &dy, None, (k, m, n)),
+        );
+        let db = ba
+            .grad(&grads)
+            .expect("db")
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let want_db: Vec<f32> = (0..n)
+            .map(|j| (0..m).map(|i| dy[i * n + j] as f64).sum::<f64>() as f32)
+            .collect();
+        close("linear db", &db, &want_db);
     });
 }

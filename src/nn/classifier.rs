@@ -10,7 +10,9 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 
 use super::group_norm::GroupNorm;
-use burn::tensor::{activation::silu, backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::silu;
 use serde::{Deserialize, Serialize};
 
 use super::unet::conv;

@@ -12,10 +12,8 @@
 //! - dβ_c = Σ_{n,p} dz, dγ_c = Σ_{n,p} dz·x̂;
 //! - with g = γ_c·dz: dx = r_g·(g − mean_g(g) − x̂·mean_g(g·x̂)).
 
-use std::any::Any;
-
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::{backend::Backend, DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -23,6 +21,8 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::ops::activation::sigmoid_f32;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
+
+use super::flex_native::{cast, dispatch, f32_values, flex, simd, slice};
 
 /// Shape and settings of one call.
 #[derive(Clone, Copy, Debug)]
@@ -98,32 +98,6 @@ pub(crate) fn group_norm<B: Backend>(
         return cast(autodiff(x, gm, bt, g)?);
     }
     None
-}
-
-/// `t` as a `U` when `T` is `U` (a run-time type check, no conversion).
-fn cast<T: 'static, U: 'static>(t: T) -> Option<U> {
-    (Box::new(t) as Box<dyn Any>)
-        .downcast::<U>()
-        .ok()
-        .map(|b| *b)
-}
-
-/// `t` made contiguous (no copy when it already is), if it holds f32.
-fn f32_values(t: FlexTensor) -> Option<FlexTensor> {
-    (t.dtype() == DType::F32).then(|| t.to_contiguous())
-}
-
-/// The values of a contiguous f32 tensor (see [`f32_values`]).
-fn slice(t: &FlexTensor) -> &[f32] {
-    let (start, end) = t
-        .layout()
-        .contiguous_offsets()
-        .unwrap_or((0, t.layout().num_elements()));
-    &t.storage::<f32>()[start..end]
-}
-
-fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// Everything the backward pass needs.
@@ -333,75 +307,6 @@ fn backward_block(
     }
 }
 
-/// The instruction set the block kernels are compiled for, chosen at run time: scoregen itself
-/// is built for baseline x86-64 (SSE2), so the loops above vectorise to 4 lanes unless a copy
-/// compiled with AVX2/FMA or AVX-512 runs them.
-#[derive(Clone, Copy)]
-enum Simd {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Simd {
-    /// Every level, widest last.
-    const ALL: &[Simd] = &[
-        Simd::Baseline,
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2,
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512,
-    ];
-
-    /// Whether this CPU runs the level's copy.
-    fn supported(self) -> bool {
-        match self {
-            Simd::Baseline => true,
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => {
-                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => std::is_x86_feature_detected!("avx512f"),
-        }
-    }
-}
-
-/// The widest level this CPU runs.
-fn simd() -> Simd {
-    let supported = Simd::ALL.iter().rev().find(|l| l.supported());
-    supported.copied().unwrap_or(Simd::Baseline)
-}
-
-/// `$name` run by a copy of `$body` compiled for the [`Simd`] level (the body is inlined into
-/// each copy, so each is vectorised for its instruction set).
-macro_rules! dispatch {
-    ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
-        fn $name(level: Simd, $($arg: $ty),*) -> $ret {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2($($arg: $ty),*) -> $ret {
-                $body($($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            fn avx512($($arg: $ty),*) -> $ret {
-                $body($($arg),*)
-            }
-            match level {
-                Simd::Baseline => $body($($arg),*),
-                // SAFETY: `simd()` chose these levels only where the CPU has the features.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx2 => unsafe { avx2($($arg),*) },
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx512 => unsafe { avx512($($arg),*) },
-            }
-        }
-    };
-}
-
 dispatch!(forward_block_at, forward_block,
     (xb: &[f32], yb: &mut [f32], gamma: &[f32], beta: &[f32], c0: usize, g: Geom) -> (f32, f32));
 dispatch!(backward_block_at, backward_block,
@@ -461,6 +366,7 @@ fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::flex_native::Simd;
 
     /// Every instruction-set copy of the block kernels that this CPU runs gives the baseline
     /// copy's results (the fused operation itself is checked against burn-nn's GroupNorm in

@@ -4,7 +4,9 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{activation::silu, backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::silu;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

@@ -1,13 +1,16 @@
 //! Score networks.
 
 mod classifier;
+mod flex_native;
 mod fused_norm;
+mod fused_silu;
 mod group_norm;
 mod mlp;
 mod score_net;
 mod unet;
 
 pub use classifier::{Classifier, ClassifierConfig};
+pub use fused_silu::silu;
 pub use group_norm::GroupNorm;
 pub use mlp::{MlpConfig, MlpScoreNet};
 pub use score_net::{Guided, ScoreNet, WithLabels};

@@ -13,7 +13,9 @@ use burn::nn::{
 };
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{activation::silu, activation::softmax, backend::Backend, Int, Tensor};
+use burn::tensor::{activation::softmax, backend::Backend, Int, Tensor};
+
+use super::silu;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

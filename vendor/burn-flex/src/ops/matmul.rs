@@ -260,9 +260,8 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let lhs_ptr = unsafe { lhs_data.as_ptr().add(lhs.layout().start_offset()) };
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
-    let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
+    let len = checked_size(m, n);
+    let mut out: Vec<T> = Vec::with_capacity(len);
 
     let parallelism = get_parallelism(m, n, k);
 
@@ -271,7 +270,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             m,
             n,
             k,
-            out_data.as_mut_ptr(),
+            out.as_mut_ptr(),
             1,
             n as isize,
             lhs_ptr,
@@ -280,11 +279,24 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             rhs_ptr,
             rhs_col_stride,
             rhs_row_stride,
+            false,
             parallelism,
         );
+        // SAFETY: the GEMM wrote all m·n elements (scoregen patch: the output is no longer
+        // zero-filled first, a full extra pass over it).
+        out.set_len(len);
     }
 
-    output
+    output_tensor(out, Shape::from(vec![m, n]))
+}
+
+/// A contiguous tensor of `shape` holding `values`.
+fn output_tensor<T: GemmScalar>(values: Vec<T>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -303,8 +315,106 @@ unsafe fn gemm_call<T: GemmScalar>(
     rhs: *const T,
     rhs_cs: isize,
     rhs_rs: isize,
+    read_dst: bool,
     parallelism: gemm::Parallelism,
 ) {
+    #[cfg(feature = "rayon")]
+    if let gemm::Parallelism::Rayon(_) = parallelism {
+        let threads = rayon::current_num_threads();
+        if threads > 1 && std::env::var("SG_NOSPLIT").is_err() {
+            // Split the output into one block per thread along its longer side.
+            let split_rows = m >= n;
+            let len = if split_rows { m } else { n };
+            let piece = len.div_ceil(threads).div_ceil(16) * 16;
+            if piece < len {
+                let (out, lhs, rhs) = (out as usize, lhs as usize, rhs as usize);
+                use rayon::prelude::*;
+                (0..len.div_ceil(piece)).into_par_iter().for_each(|i| {
+                    let first = i * piece;
+                    let count = piece.min(len - first);
+                    let f = first as isize;
+                    unsafe {
+                        if split_rows {
+                            gemm_call_one(
+                                count,
+                                n,
+                                k,
+                                (out as *mut T).offset(f * out_rs),
+                                out_cs,
+                                out_rs,
+                                (lhs as *const T).offset(f * lhs_rs),
+                                lhs_cs,
+                                lhs_rs,
+                                rhs as *const T,
+                                rhs_cs,
+                                rhs_rs,
+                                read_dst,
+                                gemm::Parallelism::None,
+                            );
+                        } else {
+                            gemm_call_one(
+                                m,
+                                count,
+                                k,
+                                (out as *mut T).offset(f * out_cs),
+                                out_cs,
+                                out_rs,
+                                lhs as *const T,
+                                lhs_cs,
+                                lhs_rs,
+                                (rhs as *const T).offset(f * rhs_cs),
+                                rhs_cs,
+                                rhs_rs,
+                                read_dst,
+                                gemm::Parallelism::None,
+                            );
+                        }
+                    }
+                });
+                return;
+            }
+        }
+    }
+    unsafe {
+        gemm_call_one(
+            m,
+            n,
+            k,
+            out,
+            out_cs,
+            out_rs,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            read_dst,
+            parallelism,
+        )
+    }
+}
+
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_call_one<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: *mut T,
+    out_cs: isize,
+    out_rs: isize,
+    lhs: *const T,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const T,
+    rhs_cs: isize,
+    rhs_rs: isize,
+    read_dst: bool,
+    parallelism: gemm::Parallelism,
+) {
+    // With `read_dst`, dst = 1·dst + 1·lhs·rhs; without, dst = lhs·rhs (dst not read).
+    let alpha = if read_dst { T::one() } else { T::zero() };
     unsafe {
         gemm::gemm(
             m,
@@ -313,14 +423,14 @@ unsafe fn gemm_call<T: GemmScalar>(
             out,
             out_cs,
             out_rs,
-            false,
+            read_dst,
             lhs,
             lhs_cs,
             lhs_rs,
             rhs,
             rhs_cs,
             rhs_rs,
-            T::zero(),
+            alpha,
             T::one(),
             false,
             false,
@@ -328,6 +438,96 @@ unsafe fn gemm_call<T: GemmScalar>(
             parallelism,
         );
     }
+}
+
+/// Whether [`linear_f32`] computes `linear(x, weight, bias)`: f32 throughout, x of rank ≥ 2,
+/// weight `[k, n]` with k = x's last size, bias `[n]`.
+pub fn linear_fusable(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> bool {
+    let (xs, ws, bs) = (
+        x.layout().shape(),
+        weight.layout().shape(),
+        bias.layout().shape(),
+    );
+    [x.dtype(), weight.dtype(), bias.dtype()] == [DType::F32; 3]
+        && xs.num_dims() >= 2
+        && ws.num_dims() == 2
+        && ws[0] == xs[xs.num_dims() - 1]
+        && bs.num_dims() == 1
+        && bs[0] == ws[1]
+}
+
+/// y = x·W + b, burn's `linear` (x `[..., k]`, weight `[k, n]`, bias `[n]`), where
+/// [`linear_fusable`] (scoregen patch). The output starts as b in every row and the GEMM adds
+/// x·W to it (`read_dst`), instead of a product followed by a broadcast add that reads and
+/// writes the whole output again. Large products are split by rows over the threads, each
+/// filling its rows with b just before its GEMM, while they are in cache.
+pub fn linear_f32(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+    let shape = x.layout().shape().clone();
+    let rank = shape.num_dims();
+    let (k, n) = (shape[rank - 1], weight.layout().shape()[1]);
+    let rows: usize = shape[..rank - 1].iter().product();
+    let x = if rank == 2 {
+        x
+    } else {
+        x.reshape(Shape::from(vec![rows, k]))
+    };
+    let bias = bias.to_contiguous();
+    let b: &[f32] = &bias.storage::<f32>()[bias.layout().start_offset()..][..n];
+    let (x_rs, x_cs) = get_2d_strides(x.layout());
+    let (w_rs, w_cs) = get_2d_strides(weight.layout());
+    let x_ptr = x.storage::<f32>()[x.layout().start_offset()..].as_ptr() as usize;
+    let w_ptr = weight.storage::<f32>()[weight.layout().start_offset()..].as_ptr() as usize;
+
+    let len = checked_size(rows, n);
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let out_ptr = out.as_mut_ptr() as usize;
+    // Rows [first, first + count): b into each, then += x·W over them.
+    let piece = |first: usize, count: usize, parallelism: gemm::Parallelism| unsafe {
+        let dst = (out_ptr as *mut f32).add(first * n);
+        for r in 0..count {
+            core::ptr::copy_nonoverlapping(b.as_ptr(), dst.add(r * n), n);
+        }
+        let lhs = (x_ptr as *const f32).offset(first as isize * x_rs);
+        gemm_call_one(
+            count,
+            n,
+            k,
+            dst,
+            1,
+            n as isize,
+            lhs,
+            x_cs,
+            x_rs,
+            w_ptr as *const f32,
+            w_cs,
+            w_rs,
+            true,
+            parallelism,
+        );
+    };
+    let parallelism = get_parallelism(rows, n, k);
+    #[cfg(feature = "rayon")]
+    {
+        let threads = rayon::current_num_threads();
+        let split = rows.div_ceil(threads).div_ceil(16) * 16;
+        if matches!(parallelism, gemm::Parallelism::Rayon(_)) && threads > 1 && split < rows {
+            use rayon::prelude::*;
+            (0..rows.div_ceil(split)).into_par_iter().for_each(|i| {
+                let first = i * split;
+                piece(first, split.min(rows - first), gemm::Parallelism::None)
+            });
+        } else {
+            piece(0, rows, parallelism);
+        }
+    }
+    #[cfg(not(feature = "rayon"))]
+    piece(0, rows, parallelism);
+    // SAFETY: every row was filled with b, then accumulated into by its GEMM.
+    unsafe { out.set_len(len) };
+
+    let mut dims = shape.to_vec();
+    dims[rank - 1] = n;
+    output_tensor(out, Shape::from(dims))
 }
 
 /// Batched matmul: [B..., M, K] x [B..., K, N] -> [B..., M, N]
@@ -364,13 +564,17 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     out_dims.push(n);
     let out_shape = Shape::from(out_dims);
 
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
+    let total = checked_size(batch_size, out_matrix_size);
+    let mut output: Vec<T> = Vec::with_capacity(total);
 
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: &mut [T] = output.storage_mut();
+    // Every element is written by exactly one GEMM below (read_dst = false); the output is
+    // set to its length afterwards instead of zero-filled first (scoregen patch).
+    let out_base = output.as_mut_ptr() as usize;
+    let out_at = |b: usize| (out_base as *mut T).wrapping_add(b * out_matrix_size);
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 
@@ -392,6 +596,7 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
                 rhs_data.as_ptr().offset(rhs_off),
                 rhs_col_stride,
                 rhs_row_stride,
+                false,
                 parallelism,
             );
         }
@@ -409,24 +614,17 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
             let parallelism = gemm::Parallelism::Rayon(0);
             for b in 0..batch_size {
-                run_one(out_data[b * out_matrix_size..].as_mut_ptr(), b, parallelism);
+                run_one(out_at(b), b, parallelism);
             }
         } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
             use rayon::prelude::*;
 
-            out_data
-                .par_chunks_mut(out_matrix_size)
-                .enumerate()
-                .for_each(|(b, out_chunk)| {
-                    run_one(out_chunk.as_mut_ptr(), b, gemm::Parallelism::None);
-                });
+            (0..batch_size).into_par_iter().for_each(|b| {
+                run_one(out_at(b), b, gemm::Parallelism::None);
+            });
         } else {
             for b in 0..batch_size {
-                run_one(
-                    out_data[b * out_matrix_size..].as_mut_ptr(),
-                    b,
-                    gemm::Parallelism::None,
-                );
+                run_one(out_at(b), b, gemm::Parallelism::None);
             }
         }
     }
@@ -435,15 +633,13 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     {
         let _ = per_matrix_ops;
         for b in 0..batch_size {
-            run_one(
-                out_data[b * out_matrix_size..].as_mut_ptr(),
-                b,
-                gemm::Parallelism::None,
-            );
+            run_one(out_at(b), b, gemm::Parallelism::None);
         }
     }
 
-    output
+    // SAFETY: the GEMMs above wrote every one of the `total` elements.
+    unsafe { output.set_len(total) };
+    output_tensor(output, out_shape)
 }
 
 // ============================================================================

@@ -53,6 +53,35 @@ pub(crate) fn cast_from_f32<E: Element + Pod + Copy>(
 }
 
 impl ModuleOps<Flex> for Flex {
+    /// y = x·W + b. f32 with a bias: one GEMM accumulating onto rows of b
+    /// ([`crate::ops::matmul::linear_f32`], scoregen patch); otherwise burn's default, a matmul
+    /// and a broadcast add.
+    fn linear(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        bias: Option<FloatTensor<Flex>>,
+    ) -> FloatTensor<Flex> {
+        use crate::ops::matmul::{linear_f32, linear_fusable};
+        match bias {
+            Some(b) if linear_fusable(&x, &weight, &b) => linear_f32(x, weight, b),
+            bias => {
+                // As burn's default: weight [1, ..., 1, k, n], bias [1, ..., 1, n].
+                let rank = x.layout().shape().num_dims();
+                let lead = |t: FlexTensor| {
+                    let dims = t.layout().shape().to_vec();
+                    let mut shape = vec![1usize; rank.saturating_sub(dims.len())];
+                    shape.extend(dims);
+                    t.reshape(Shape::from(shape))
+                };
+                let y = Flex::float_matmul(x, lead(weight));
+                match bias {
+                    Some(b) => Flex::float_add(y, lead(b)),
+                    None => y,
+                }
+            }
+        }
+    }
+
     fn conv1d(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,

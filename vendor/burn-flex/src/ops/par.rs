@@ -40,11 +40,48 @@ where
         let chunk = chunk_len(dst.len(), align);
         dst.par_chunks_mut(chunk)
             .enumerate()
-            .for_each(|(i, c)| kernel(i * chunk, c));
+            .for_each(|(i, c)| vectorised(|| kernel(i * chunk, c)));
         return;
     }
     let _ = align;
-    kernel(0, dst);
+    vectorised(|| kernel(0, dst));
+}
+
+/// Runs `f` in a copy compiled for the widest vector instructions this CPU has (x86-64:
+/// AVX-512F, else AVX2 + FMA, detected at run time; elsewhere, or without `std`, as it is).
+///
+/// The crate is compiled for baseline x86-64 (SSE2), so an element loop around an inlined
+/// closure (`sigmoid_f32`, SiLU's and other gradients, scalar operations) ran on 4-lane
+/// registers even on AVX-512 CPUs. `f` is inlined into the chosen copy and vectorised for its
+/// instruction set. Without fast-math the compiler neither contracts nor reorders floating-point
+/// operations, so every copy computes bit-identical results; only the register width differs.
+#[inline(always)]
+pub(crate) fn vectorised<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU has every feature `avx512` is compiled for (AVX-512 CPUs have
+            // AVX2 and FMA).
+            return unsafe { avx512(f) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
 }
 
 /// `op` applied in place to every element of `dst`.

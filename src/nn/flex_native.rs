@@ -1,0 +1,123 @@
+//! Direct access to the flex CPU backend's tensors for scoregen's fused operations
+//! (`fused_norm`, `fused_silu`): a run-time type check that tells flex (with or without
+//! autodiff) from other backends, f32 slices of its tensors, and copies of a kernel compiled for
+//! the widest SIMD level the CPU has.
+
+use std::any::Any;
+
+use burn::tensor::{DType, TensorData};
+use burn_flex::FlexTensor;
+
+/// `t` as a `U` when `T` is `U` (a run-time type check, no conversion).
+pub(super) fn cast<T: 'static, U: 'static>(t: T) -> Option<U> {
+    try_cast(t).ok()
+}
+
+/// `t` as a `U` when `T` is `U`, else `t` back unchanged.
+pub(super) fn try_cast<T: 'static, U: 'static>(t: T) -> Result<U, T> {
+    match (Box::new(t) as Box<dyn Any>).downcast::<U>() {
+        Ok(u) => Ok(*u),
+        Err(t) => Err(*t
+            .downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("it was a T"))),
+    }
+}
+
+/// The values of `t`, writable in place, when it holds f32, is contiguous and its buffer is not
+/// shared with another tensor.
+pub(super) fn unique_values(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    let (start, end) = t.layout().contiguous_offsets()?;
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    Some(&mut t.try_storage_mut::<f32>()?[start..end])
+}
+
+/// `t` made contiguous (no copy when it already is), if it holds f32.
+pub(super) fn f32_values(t: FlexTensor) -> Option<FlexTensor> {
+    (t.dtype() == DType::F32).then(|| t.to_contiguous())
+}
+
+/// The values of a contiguous f32 tensor (see [`f32_values`]).
+pub(super) fn slice(t: &FlexTensor) -> &[f32] {
+    let (start, end) = t
+        .layout()
+        .contiguous_offsets()
+        .unwrap_or((0, t.layout().num_elements()));
+    &t.storage::<f32>()[start..end]
+}
+
+/// A contiguous flex tensor of `shape` holding `values`.
+pub(super) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The instruction set the fused kernels are compiled for, chosen at run time: scoregen itself
+/// is built for baseline x86-64 (SSE2), so their loops vectorise to 4 lanes unless a copy
+/// compiled with AVX2/FMA or AVX-512 runs them.
+#[derive(Clone, Copy)]
+pub(super) enum Simd {
+    Baseline,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Simd {
+    /// Every level, widest last.
+    pub(super) const ALL: &[Simd] = &[
+        Simd::Baseline,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512,
+    ];
+
+    /// Whether this CPU runs the level's copy.
+    pub(super) fn supported(self) -> bool {
+        match self {
+            Simd::Baseline => true,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => std::is_x86_feature_detected!("avx512f"),
+        }
+    }
+}
+
+/// The widest level this CPU runs.
+pub(super) fn simd() -> Simd {
+    let supported = Simd::ALL.iter().rev().find(|l| l.supported());
+    supported.copied().unwrap_or(Simd::Baseline)
+}
+
+/// `$name` run by a copy of `$body` compiled for the [`Simd`] level (the body is inlined into
+/// each copy, so each is vectorised for its instruction set).
+macro_rules! dispatch {
+    ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        fn $name(level: $crate::nn::flex_native::Simd, $($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn avx512($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            match level {
+                $crate::nn::flex_native::Simd::Baseline => $body($($arg),*),
+                // SAFETY: `simd()` chose these levels only where the CPU has the features.
+                #[cfg(target_arch = "x86_64")]
+                $crate::nn::flex_native::Simd::Avx2 => unsafe { avx2($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                $crate::nn::flex_native::Simd::Avx512 => unsafe { avx512($($arg),*) },
+            }
+        }
+    };
+}
+pub(super) use dispatch;
