@@ -226,6 +226,35 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             dilation: [1, 1],
             groups: 2,
         },
+        // Weight gradients with ≥ 16 outputs per group take the direct weight-gradient kernel
+        // (outputs padded to multiples of 16; tiles of up to 12 inputs × 32 outputs on
+        // AVX-512, 6 × 16 on AVX2): 37 outputs = 32 + 16 (5 of them padding) from 13 inputs
+        // (12 + 1; 6 + 6 + 1) over three images; two groups of 16 with dilation, an
+        // asymmetric kernel and uneven padding; a 1×1 kernel.
+        Case {
+            x: [3, 13, 7, 9],
+            w: [37, 13, 3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        Case {
+            x: [2, 20, 8, 9],
+            w: [32, 10, 2, 3],
+            stride: [1, 1],
+            padding: [1, 2],
+            dilation: [2, 1],
+            groups: 2,
+        },
+        Case {
+            x: [2, 8, 5, 6],
+            w: [16, 8, 1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        },
     ];
     // The direct kernel on this CPU (AVX-512 where it has it), then capped at AVX2, so that both
     // kernels are checked on an AVX-512 machine. No other test of this file convolves.
@@ -539,6 +568,25 @@ fn matmuls_and_linear_match_the_definition() {
         close(
             "linear rank 3",
             &y.clone().into_data().to_vec::<f32>().unwrap(),
+            &product(&x, &w, Some(&b), (m, k, n)),
+        );
+        // A strided rank-3 input (dims swapped): the batched product reads it in place.
+        let xt: Vec<f32> = (0..m * k)
+            .map(|e| {
+                let (j, i, l) = (e / (d0 * k), (e / k) % d0, e % k);
+                x[(i * d1 + j) * k + l]
+            })
+            .collect();
+        let swapped =
+            Tensor::<Flex, 3>::from_data(TensorData::new(xt, [d1, d0, k]), &dev).swap_dims(0, 1);
+        let wf = Tensor::<Flex, 2>::from_data(TensorData::new(w.clone(), [k, n]), &dev);
+        let bf = Tensor::<Flex, 1>::from_data(TensorData::new(b.clone(), [n]), &dev);
+        close(
+            "linear of a strided rank-3 input",
+            &linear(swapped, wf, Some(bf))
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap(),
             &product(&x, &w, Some(&b), (m, k, n)),
         );
         let grads = (y * dya).sum().backward();

@@ -269,13 +269,18 @@ pub(crate) fn per_image<T: ConvElem>(
     #[cfg(feature = "rayon")]
     if n > 1 {
         use rayon::prelude::*;
+        // One contiguous run of images per thread, each with one zeroed scratch buffer
+        // (`for_each_init` made and zeroed a new one for every split of the work).
+        let per = n.div_ceil(rayon::current_num_threads().clamp(1, n));
         output
-            .par_chunks_mut(out_len)
-            .zip(input.par_chunks(in_len))
-            .for_each_init(
-                || vec![T::default(); scratch_len],
-                |scratch, (out, inp)| f(inp, out, scratch, false),
-            );
+            .par_chunks_mut(out_len * per)
+            .zip(input.par_chunks(in_len * per))
+            .for_each(|(outs, inps)| {
+                let mut scratch = vec![T::default(); scratch_len];
+                for (out, inp) in outs.chunks_mut(out_len).zip(inps.chunks(in_len)) {
+                    f(inp, out, &mut scratch, false);
+                }
+            });
         return;
     }
     let mut scratch = vec![T::default(); scratch_len];
@@ -446,15 +451,34 @@ pub(crate) fn conv2d_bias_backward<T: ConvElem>(bias: FlexTensor, output_grad: F
     let dy = output_grad.to_contiguous();
     let d = dims(&dy);
     let (n, c, p) = (d[0], d[1], d[2] * d[3]);
-    let data: &[T] = dy.storage();
+    let data: &[T] = &dy.storage::<T>()[dy.layout().start_offset()..];
     let mut db = vec![T::default(); c];
-    for b in 0..n {
-        for (ch, acc) in db.iter_mut().enumerate() {
-            let mut s = T::default();
-            data[(b * c + ch) * p..][..p].iter().for_each(|v| s += *v);
-            *acc += s;
+    // Each row summed into 16 independent partial sums (scoregen patch: one serial chain of
+    // dependent additions ran at one element per FP-add latency), channels over the threads.
+    let channel = |ch: usize, acc: &mut T| {
+        let mut lanes = [T::default(); 16];
+        for b in 0..n {
+            let (body, tail) = data[(b * c + ch) * p..][..p].as_chunks::<16>();
+            for chunk in body {
+                for (l, v) in lanes.iter_mut().zip(chunk) {
+                    *l += *v;
+                }
+            }
+            tail.iter().for_each(|v| *acc += *v);
         }
+        lanes.iter().for_each(|v| *acc += *v);
+    };
+    #[cfg(feature = "rayon")]
+    if n * c * p >= 64 * 1024 {
+        use rayon::prelude::*;
+        db.par_iter_mut()
+            .enumerate()
+            .for_each(|(ch, acc)| super::par::vectorised(|| channel(ch, acc)));
+        return tensor(db, dims(&bias));
     }
+    db.iter_mut()
+        .enumerate()
+        .for_each(|(ch, acc)| super::par::vectorised(|| channel(ch, acc)));
     tensor(db, dims(&bias))
 }
 

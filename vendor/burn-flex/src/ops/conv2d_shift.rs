@@ -22,6 +22,7 @@ use alloc::vec::Vec;
 
 use super::conv2d_direct as direct;
 use super::conv2d_gemm::{ConvElem, Geom, Mat, gemm_strided, per_image};
+use super::conv2d_wgrad as wgrad;
 
 impl Geom {
     /// Width of a padded plane.
@@ -125,9 +126,9 @@ fn add_bias<T: ConvElem>(yb: &mut [T], bias: Option<&[T]>, g: &Geom) {
     }
 }
 
-/// Whether forward and input-gradient passes take the direct kernel: T is f32 and the CPU runs
-/// it ([`direct::available`]). Weight gradients stay shifted GEMMs (their inner dimension is
-/// the output size, long enough for the GEMM).
+/// Whether the direct kernels run: T is f32 and the CPU runs them ([`direct::available`]).
+/// Forward and input-gradient passes take `conv2d_direct`, weight gradients with at least
+/// [`wgrad::LANES`] outputs `conv2d_wgrad` (others stay shifted GEMMs).
 fn f32_direct<T: ConvElem>() -> bool {
     core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() && direct::available()
 }
@@ -339,6 +340,14 @@ fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
 
 /// Weight gradient `[groups·C_out, C_in, k_h, k_w]` of input `xs` and output gradient `dys`.
 pub(crate) fn weight_backward<T: ConvElem>(xs: &[T], dys: &[T], g: &Geom) -> alloc::vec::Vec<T> {
+    // The direct kernel runs on vectors of output channels: with fewer than one vector most
+    // lanes would be padding, and the GEMMs below are faster.
+    if f32_direct::<T>() && g.cout >= wgrad::LANES {
+        let mut dw = vec![T::default(); g.groups * g.cout * g.k()];
+        let (xs, dys) = (bytemuck::cast_slice(xs), bytemuck::cast_slice(dys));
+        weight_backward_direct(xs, dys, g, bytemuck::cast_slice_mut(&mut dw));
+        return dw;
+    }
     let (k, q, taps) = (g.k(), g.q(), g.taps());
     let padded = g.padded_len();
     let wlen = g.groups * g.cout * k;
@@ -399,4 +408,105 @@ pub(crate) fn weight_backward<T: ConvElem>(xs: &[T], dys: &[T], g: &Geom) -> all
     let (mut acc, mut s) = (vec![T::default(); wlen], vec![T::default(); scratch]);
     (0..g.n).for_each(|b| one(b, &mut acc, &mut s, g.n == 1));
     acc
+}
+
+/// [`weight_backward`] with the direct kernel (`conv2d_wgrad`): per image and group, the input
+/// is padded channel-last into `[position][C_in]` and the output gradient transposed into
+/// `[pixel][C_out]` (outputs padded to a multiple of [`wgrad::LANES`] with zeros), and the
+/// kernel accumulates dWᵀ `[tap][C_in][C_out]`. The images are split over the threads, each
+/// with its own partial dWᵀ; the sum is transposed into `dw` at the end.
+fn weight_backward_direct(xs: &[f32], dys: &[f32], g: &Geom, dw: &mut [f32]) {
+    let isa = direct::isa();
+    let offs = offsets(g);
+    let cout_p = g.cout.next_multiple_of(wgrad::LANES);
+    let (taps, plane, p) = (g.taps(), g.plane(), g.p());
+    let shape = wgrad::Data {
+        dy: &[],
+        cout_p,
+        x: &[],
+        cin: g.cin,
+        wp: g.wp(),
+        oh: g.oh,
+        ow: g.ow,
+        offs: &offs,
+    };
+    // Both multiples of 16 floats, so that with the scratch aligned to 64 bytes the output
+    // gradient's rows are too (its vector loads do not split cache lines).
+    let x_len = shape.x_needed().max(plane * g.cin).next_multiple_of(16);
+    let dy_len = p * cout_p;
+    let per_group = taps * g.cin * cout_p;
+    let scratch = x_len + dy_len + 16;
+    let one = |b: usize, acc: &mut [f32], s: &mut [f32]| {
+        let skip = s.as_ptr().align_offset(64);
+        let (xt, dyt) = s[skip..].split_at_mut(x_len);
+        let (wp, pw, ph) = (g.wp(), g.pw, g.ph);
+        for grp in 0..g.groups {
+            // Interiors only: the border positions and padded outputs stay zero. Both are
+            // written in order (reading the planes across), which is faster than scattering.
+            let xg = &xs[b * g.in_len() + grp * g.in_group()..][..g.in_group()];
+            let hw = g.h * g.w;
+            for y in 0..g.h {
+                for x in 0..g.w {
+                    let at = ((y + ph) * wp + x + pw) * g.cin;
+                    let src = y * g.w + x;
+                    for (c, d) in xt[at..at + g.cin].iter_mut().enumerate() {
+                        *d = xg[c * hw + src];
+                    }
+                }
+            }
+            let dyg = &dys[b * g.out_len() + grp * g.out_group()..][..g.out_group()];
+            for (q, d) in dyt[..dy_len].chunks_exact_mut(cout_p).enumerate() {
+                for (o, v) in d[..g.cout].iter_mut().enumerate() {
+                    *v = dyg[o * p + q];
+                }
+            }
+            let data = wgrad::Data {
+                dy: dyt,
+                x: xt,
+                ..shape
+            };
+            wgrad::accumulate(isa, &data, &mut acc[grp * per_group..][..per_group]);
+        }
+    };
+    let total_len = g.groups * per_group;
+    #[cfg(feature = "rayon")]
+    let total = {
+        use rayon::prelude::*;
+        let tasks = rayon::current_num_threads().clamp(1, g.n.max(1));
+        let partials: Vec<Vec<f32>> = (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                let (mut acc, mut s) = (vec![0f32; total_len], vec![0f32; scratch]);
+                for b in (t * g.n / tasks)..((t + 1) * g.n / tasks) {
+                    one(b, &mut acc, &mut s);
+                }
+                acc
+            })
+            .collect();
+        let mut it = partials.into_iter();
+        let mut total = it.next().unwrap_or_else(|| vec![0f32; total_len]);
+        for p in it {
+            total.iter_mut().zip(&p).for_each(|(u, v)| *u += *v);
+        }
+        total
+    };
+    #[cfg(not(feature = "rayon"))]
+    let total = {
+        let (mut acc, mut s) = (vec![0f32; total_len], vec![0f32; scratch]);
+        (0..g.n).for_each(|b| one(b, &mut acc, &mut s));
+        acc
+    };
+    // dW[grp·cout + o, c, t] = dWᵀ[grp][t][c][o].
+    let k = g.k();
+    for grp in 0..g.groups {
+        let src = &total[grp * per_group..][..per_group];
+        for o in 0..g.cout {
+            let dst = &mut dw[(grp * g.cout + o) * k..][..k];
+            for c in 0..g.cin {
+                for t in 0..taps {
+                    dst[c * taps + t] = src[(t * g.cin + c) * cout_p + o];
+                }
+            }
+        }
+    }
 }

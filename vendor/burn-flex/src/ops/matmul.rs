@@ -321,7 +321,7 @@ unsafe fn gemm_call<T: GemmScalar>(
     #[cfg(feature = "rayon")]
     if let gemm::Parallelism::Rayon(_) = parallelism {
         let threads = rayon::current_num_threads();
-        if threads > 1 && std::env::var("SG_NOSPLIT").is_err() {
+        if threads > 1 {
             // Split the output into one block per thread along its longer side.
             let split_rows = m >= n;
             let len = if split_rows { m } else { n };
@@ -440,8 +440,10 @@ unsafe fn gemm_call_one<T: GemmScalar>(
     }
 }
 
-/// Whether [`linear_f32`] computes `linear(x, weight, bias)`: f32 throughout, x of rank ≥ 2,
-/// weight `[k, n]` with k = x's last size, bias `[n]`.
+/// Whether [`linear_f32`] computes `linear(x, weight, bias)`: f32 throughout, x of rank 2, or
+/// of higher rank and contiguous (so that it is `[rows, k]` without a copy; strided ones are
+/// left to the batched product, which reads them in place), weight `[k, n]` with k = x's last
+/// size, bias `[n]`.
 pub fn linear_fusable(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> bool {
     let (xs, ws, bs) = (
         x.layout().shape(),
@@ -449,7 +451,7 @@ pub fn linear_fusable(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) ->
         bias.layout().shape(),
     );
     [x.dtype(), weight.dtype(), bias.dtype()] == [DType::F32; 3]
-        && xs.num_dims() >= 2
+        && (xs.num_dims() == 2 || (xs.num_dims() > 2 && x.is_contiguous()))
         && ws.num_dims() == 2
         && ws[0] == xs[xs.num_dims() - 1]
         && bs.num_dims() == 1

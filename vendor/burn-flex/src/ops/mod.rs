@@ -101,6 +101,7 @@ pub mod conv;
 pub(crate) mod conv2d_direct;
 pub mod conv2d_gemm;
 pub(crate) mod conv2d_shift;
+pub(crate) mod conv2d_wgrad;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
