@@ -359,13 +359,18 @@ fn sigmoid_and_silu_match_the_f64_definition() {
 /// tensors) and allocating (shared tensors, offset views; a shared tensor's broadcast is copied
 /// and applied chunk by chunk), run in a 4-thread pool so the parallel path is taken on any
 /// machine: every element must equal the serial per-element result.
-#[test]
-fn large_element_wise_ops_match_per_element_results() {
+/// Runs `f` in a 4-thread rayon pool, so that the parallel paths are taken on any machine.
+fn in_four_threads(f: impl FnOnce() + Send) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(4)
         .build()
         .expect("a 4-thread pool");
-    pool.install(|| {
+    pool.install(f);
+}
+
+#[test]
+fn large_element_wise_ops_match_per_element_results() {
+    in_four_threads(|| {
         let dev = Default::default();
         let (rows, cols) = (3001, 37);
         let n = rows * cols;
@@ -481,11 +486,7 @@ fn transposed(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// gradients through autodiff included: all against the f64 definition.
 #[test]
 fn matmuls_and_linear_match_the_definition() {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .build()
-        .expect("a 4-thread pool");
-    pool.install(|| {
+    in_four_threads(|| {
         let dev = Default::default();
         let t = |v: &[f32], shape: Vec<usize>| {
             Tensor::<Flex, 2>::from_data(TensorData::new(v.to_vec(), shape), &dev)

@@ -47,7 +47,7 @@ fn inference<const D: usize>(x: Tensor<Flex, D>) -> Tensor<Flex, D> {
         run(values.len(), |_, c| forward_inplace_at(level, c), values);
         return Tensor::from_primitive(TensorPrimitive::Float(t));
     }
-    Tensor::from_primitive(TensorPrimitive::Float(forward(&t)))
+    Tensor::from_primitive(TensorPrimitive::Float(forward(&t.to_contiguous())))
 }
 
 /// The forward pass under autodiff, recording one [`SiluBackward`] node that keeps x.
@@ -86,7 +86,8 @@ impl Backward<Flex, 1> for SiluBackward {
     }
 }
 
-/// y = x·σ(x) into a new tensor of x's shape (x contiguous f32).
+/// y = x·σ(x) into a new tensor of x's shape (x must be contiguous f32: [`slice`] reads its
+/// buffer in storage order).
 fn forward(x: &FlexTensor) -> FlexTensor {
     let xs = slice(x);
     let mut y: Vec<f32> = Vec::with_capacity(xs.len());
@@ -204,6 +205,10 @@ mod tests {
         let x = input::<Flex>(&dev);
         close(&to_vec(silu(x.clone())), &want, 1e-6);
         close(&to_vec(x), &to_vec(input::<Flex>(&dev)), 0.0);
+        // A strided view (dims swapped): its values in its own order.
+        let swapped = |x: Tensor<Flex, 3>| x.swap_dims(0, 2);
+        let want_t = to_vec(activation::silu(swapped(input::<Flex>(&dev))));
+        close(&to_vec(silu(swapped(input::<Flex>(&dev)))), &want_t, 1e-6);
 
         // Gradients of Σ w·silu(x): with a non-uniform weight dy is a fresh buffer (in place),
         // with none (Σ silu(x)) a broadcast view of one value (copied).
