@@ -10,6 +10,7 @@ use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::module::{conv2d, linear};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
+use scoregen::tensor::to_vec;
 
 type A = Autodiff<Flex>;
 
@@ -491,21 +492,20 @@ fn matmuls_and_linear_match_the_definition() {
         let t = |v: &[f32], shape: Vec<usize>| {
             Tensor::<Flex, 2>::from_data(TensorData::new(v.to_vec(), shape), &dev)
         };
-        let got = |t: Tensor<Flex, 2>| t.into_data().to_vec::<f32>().unwrap();
         for (m, k, n) in [(530, 70, 300), (300, 70, 530), (5, 7, 3)] {
             let (x, w) = (values(m * k, 1), values(k * n, 2));
             let want = product(&x, &w, None, (m, k, n));
             let name = format!("{m}x{k}x{n}");
             close(
                 &name,
-                &got(t(&x, vec![m, k]).matmul(t(&w, vec![k, n]))),
+                &to_vec(t(&x, vec![m, k]).matmul(t(&w, vec![k, n]))),
                 &want,
             );
             let xt = t(&transposed(&x, m, k), vec![k, m]).transpose();
             let wt = t(&transposed(&w, k, n), vec![n, k]).transpose();
             close(
                 &format!("{name} xᵀᵀ·Wᵀᵀ"),
-                &got(xt.clone().matmul(wt.clone())),
+                &to_vec(xt.clone().matmul(wt.clone())),
                 &want,
             );
             // linear: bias accumulated in the GEMM; a transposed input; no bias.
@@ -514,7 +514,7 @@ fn matmuls_and_linear_match_the_definition() {
             let wl = Tensor::<Flex, 2>::from_data(TensorData::new(w.clone(), [k, n]), &dev);
             let bl = Tensor::<Flex, 1>::from_data(TensorData::new(b.clone(), [n]), &dev);
             let lin =
-                |x: Tensor<Flex, 2>, b: Option<Tensor<Flex, 1>>| got(linear(x, wl.clone(), b));
+                |x: Tensor<Flex, 2>, b: Option<Tensor<Flex, 1>>| to_vec(linear(x, wl.clone(), b));
             close(
                 &format!("{name} linear"),
                 &lin(t(&x, vec![m, k]), Some(bl.clone())),
@@ -536,7 +536,7 @@ fn matmuls_and_linear_match_the_definition() {
             let (x, w) = (values(batch * m * k, 4), values(batch * k * n, 5));
             let xb = Tensor::<Flex, 3>::from_data(TensorData::new(x.clone(), [batch, m, k]), &dev);
             let wb = Tensor::<Flex, 3>::from_data(TensorData::new(w.clone(), [batch, k, n]), &dev);
-            let y = xb.matmul(wb).into_data().to_vec::<f32>().unwrap();
+            let y = to_vec(xb.matmul(wb));
             for i in 0..batch {
                 let want = product(
                     &x[i * m * k..][..m * k],
@@ -568,7 +568,7 @@ fn matmuls_and_linear_match_the_definition() {
         let y = linear(xa.clone(), wa.clone(), Some(ba.clone()));
         close(
             "linear rank 3",
-            &y.clone().into_data().to_vec::<f32>().unwrap(),
+            &to_vec(y.clone()),
             &product(&x, &w, Some(&b), (m, k, n)),
         );
         // A strided rank-3 input (dims swapped): the batched product reads it in place.
@@ -584,42 +584,24 @@ fn matmuls_and_linear_match_the_definition() {
         let bf = Tensor::<Flex, 1>::from_data(TensorData::new(b.clone(), [n]), &dev);
         close(
             "linear of a strided rank-3 input",
-            &linear(swapped, wf, Some(bf))
-                .into_data()
-                .to_vec::<f32>()
-                .unwrap(),
+            &to_vec(linear(swapped, wf, Some(bf))),
             &product(&x, &w, Some(&b), (m, k, n)),
         );
         let grads = (y * dya).sum().backward();
-        let grad = |g: Option<Tensor<Flex, 3>>| {
-            g.expect("a gradient").into_data().to_vec::<f32>().unwrap()
-        };
         let wt = transposed(&w, k, n);
         close(
             "linear dx",
-            &grad(xa.grad(&grads)),
+            &to_vec(xa.grad(&grads).expect("dx")),
             &product(&dy, &wt, None, (m, n, k)),
         );
-        let dw = wa
-            .grad(&grads)
-            .expect("dW")
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap();
         close(
             "linear dW",
-            &dw,
+            &to_vec(wa.grad(&grads).expect("dW")),
             &product(&transposed(&x, m, k), &dy, None, (k, m, n)),
         );
-        let db = ba
-            .grad(&grads)
-            .expect("db")
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap();
         let want_db: Vec<f32> = (0..n)
             .map(|j| (0..m).map(|i| dy[i * n + j] as f64).sum::<f64>() as f32)
             .collect();
-        close("linear db", &db, &want_db);
+        close("linear db", &to_vec(ba.grad(&grads).expect("db")), &want_db);
     });
 }

@@ -39,11 +39,14 @@ pub(super) fn f32_values(t: FlexTensor) -> Option<FlexTensor> {
 }
 
 /// The values of a contiguous f32 tensor (see [`f32_values`]).
+///
+/// # Panics
+/// If `t` is not contiguous (its buffer would be read in storage order, not the tensor's).
 pub(super) fn slice(t: &FlexTensor) -> &[f32] {
     let (start, end) = t
         .layout()
         .contiguous_offsets()
-        .unwrap_or((0, t.layout().num_elements()));
+        .expect("slice: a contiguous tensor");
     &t.storage::<f32>()[start..end]
 }
 

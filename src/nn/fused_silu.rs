@@ -20,7 +20,7 @@ use burn_flex::ops::activation::sigmoid_f32;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::flex_native::{dispatch, simd, slice, try_cast, unique_values};
+use super::flex_native::{dispatch, flex, simd, slice, try_cast, unique_values};
 
 /// SiLU, x·σ(x), of every element: fused on flex (with or without autodiff) for f32 tensors,
 /// composed from burn's `x * sigmoid(x)` elsewhere. Same values (to rounding) and gradients.
@@ -44,7 +44,7 @@ fn inference<const D: usize>(x: Tensor<Flex, D>) -> Tensor<Flex, D> {
     drop(x);
     if let Some(values) = unique_values(&mut t) {
         let level = simd();
-        run(values.len(), |_, c| forward_inplace_at(level, c), values);
+        run(values, |_, c| forward_inplace_at(level, c));
         return Tensor::from_primitive(TensorPrimitive::Float(t));
     }
     Tensor::from_primitive(TensorPrimitive::Float(forward(&t.to_contiguous())))
@@ -92,37 +92,29 @@ fn forward(x: &FlexTensor) -> FlexTensor {
     let xs = slice(x);
     let mut y: Vec<f32> = Vec::with_capacity(xs.len());
     let level = simd();
-    run(
-        xs.len(),
-        |off, c| forward_into_at(level, &xs[off..off + c.len()], c),
-        &mut y.spare_capacity_mut()[..xs.len()],
-    );
+    run(&mut y.spare_capacity_mut()[..xs.len()], |off, c| {
+        forward_into_at(level, &xs[off..off + c.len()], c)
+    });
     // SAFETY: `run` gave every element of the spare capacity to `forward_into`, which wrote it.
     unsafe { y.set_len(xs.len()) };
-    super::flex_native::flex(y, x.layout().shape().clone())
+    flex(y, x.layout().shape().clone())
 }
 
-/// dx = dy·σ(x)·(1 + x·(1 − σ(x))), in dy's buffer when it is not shared and contiguous.
+/// dx = dy·σ(x)·(1 + x·(1 − σ(x))), in dy's buffer when it is contiguous and not shared, else
+/// in one contiguous copy of it.
 fn backward(x: &FlexTensor, dy: FlexTensor) -> FlexTensor {
-    let xs = slice(x);
-    let level = simd();
-    let mut dy = dy;
-    if let Some(d) = unique_values(&mut dy) {
-        run(
-            d.len(),
-            |off, c| backward_at(level, &xs[off..off + c.len()], c),
-            d,
-        );
-        return dy;
+    let mut dx = if dy.is_contiguous() {
+        dy
+    } else {
+        dy.to_contiguous()
+    };
+    if !dx.is_unique() {
+        dx = flex(slice(&dx).to_vec(), dx.layout().shape().clone());
     }
-    let dy = dy.to_contiguous();
-    let mut dx = slice(&dy).to_vec();
-    run(
-        dx.len(),
-        |off, c| backward_at(level, &xs[off..off + c.len()], c),
-        &mut dx,
-    );
-    super::flex_native::flex(dx, x.layout().shape().clone())
+    let (xs, level) = (slice(x), simd());
+    let d = unique_values(&mut dx).expect("dx is contiguous, f32 and not shared");
+    run(d, |off, c| backward_at(level, &xs[off..off + c.len()], c));
+    dx
 }
 
 /// Smallest tensor (elements) split over threads, and the least elements per piece.
@@ -130,7 +122,8 @@ const PARALLEL_MIN: usize = 32 * 1024;
 
 /// `kernel(offset, chunk)` over consecutive chunks covering `dst`, on rayon's threads when
 /// `dst` is large (about four chunks per thread).
-fn run<T: Send>(n: usize, kernel: impl Fn(usize, &mut [T]) + Sync, dst: &mut [T]) {
+fn run<T: Send>(dst: &mut [T], kernel: impl Fn(usize, &mut [T]) + Sync) {
+    let n = dst.len();
     let threads = rayon::current_num_threads();
     if n < PARALLEL_MIN || threads < 2 {
         return kernel(0, dst);

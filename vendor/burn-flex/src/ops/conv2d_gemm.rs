@@ -289,6 +289,42 @@ pub(crate) fn per_image<T: ConvElem>(
     }
 }
 
+/// Σ over images of what `one(b, acc, scratch, threads)` adds to `acc` (`acc_len` elements) for
+/// image b: in parallel over images when there are several, one contiguous run of images per
+/// thread with its own accumulator and one zeroed scratch buffer of `scratch_len` (a fold over
+/// rayon's splits made and zeroed new ones for every split), the accumulators summed at the
+/// end; `threads` as in [`per_image`].
+pub(crate) fn per_image_sum<T: ConvElem>(
+    n: usize,
+    acc_len: usize,
+    scratch_len: usize,
+    one: impl Fn(usize, &mut [T], &mut [T], bool) + Sync,
+) -> Vec<T> {
+    let run = |images: core::ops::Range<usize>, threads: bool| {
+        let (mut acc, mut scratch) = (vec![T::default(); acc_len], vec![T::default(); scratch_len]);
+        images.for_each(|b| one(b, &mut acc, &mut scratch, threads));
+        acc
+    };
+    #[cfg(feature = "rayon")]
+    if n > 1 {
+        use rayon::prelude::*;
+        let tasks = rayon::current_num_threads().clamp(1, n);
+        let partials: Vec<Vec<T>> = (0..tasks)
+            .into_par_iter()
+            .map(|t| run(t * n / tasks..(t + 1) * n / tasks, false))
+            .collect();
+        let mut partials = partials.into_iter();
+        let mut total = partials
+            .next()
+            .unwrap_or_else(|| vec![T::default(); acc_len]);
+        for p in partials {
+            total.iter_mut().zip(&p).for_each(|(u, v)| *u += *v);
+        }
+        return total;
+    }
+    run(0..n, n == 1)
+}
+
 fn dims(t: &FlexTensor) -> Vec<usize> {
     t.layout().shape().to_vec()
 }
@@ -413,36 +449,7 @@ pub(crate) fn conv2d_weight_backward<T: ConvElem>(
             unsafe { gemm([g.cout, k, p], accg.as_mut_ptr(), k as isize, true, lhs, rhs, threads) };
         }
     };
-    let sequential = |threads: bool| {
-        let (mut acc, mut col) = (vec![T::default(); wlen], vec![T::default(); k * p]);
-        (0..g.n).for_each(|b| one(b, &mut acc, &mut col, threads));
-        acc
-    };
-    #[cfg(feature = "rayon")]
-    let dw = if g.n > 1 {
-        use rayon::prelude::*;
-        (0..g.n)
-            .into_par_iter()
-            .fold(
-                || (vec![T::default(); wlen], vec![T::default(); k * p]),
-                |(mut acc, mut col), b| {
-                    one(b, &mut acc, &mut col, false);
-                    (acc, col)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce(
-                || vec![T::default(); wlen],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(u, v)| *u += *v);
-                    a
-                },
-            )
-    } else {
-        sequential(true)
-    };
-    #[cfg(not(feature = "rayon"))]
-    let dw = sequential(false);
+    let dw = per_image_sum(g.n, wlen, k * p, one);
     tensor(dw, wshape)
 }
 

@@ -21,7 +21,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::conv2d_direct as direct;
-use super::conv2d_gemm::{ConvElem, Geom, Mat, gemm_strided, per_image};
+use super::conv2d_gemm::{ConvElem, Geom, Mat, gemm_strided, per_image, per_image_sum};
 use super::conv2d_wgrad as wgrad;
 
 impl Geom {
@@ -384,30 +384,7 @@ pub(crate) fn weight_backward<T: ConvElem>(xs: &[T], dys: &[T], g: &Geom) -> all
             }
         }
     };
-    #[cfg(feature = "rayon")]
-    if g.n > 1 {
-        use rayon::prelude::*;
-        return (0..g.n)
-            .into_par_iter()
-            .fold(
-                || (vec![T::default(); wlen], vec![T::default(); scratch]),
-                |(mut acc, mut s), b| {
-                    one(b, &mut acc, &mut s, false);
-                    (acc, s)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce(
-                || vec![T::default(); wlen],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(u, v)| *u += *v);
-                    a
-                },
-            );
-    }
-    let (mut acc, mut s) = (vec![T::default(); wlen], vec![T::default(); scratch]);
-    (0..g.n).for_each(|b| one(b, &mut acc, &mut s, g.n == 1));
-    acc
+    per_image_sum(g.n, wlen, scratch, one)
 }
 
 /// [`weight_backward`] with the direct kernel (`conv2d_wgrad`): per image and group, the input
@@ -436,7 +413,7 @@ fn weight_backward_direct(xs: &[f32], dys: &[f32], g: &Geom, dw: &mut [f32]) {
     let dy_len = p * cout_p;
     let per_group = taps * g.cin * cout_p;
     let scratch = x_len + dy_len + 16;
-    let one = |b: usize, acc: &mut [f32], s: &mut [f32]| {
+    let one = |b: usize, acc: &mut [f32], s: &mut [f32], _threads: bool| {
         let skip = s.as_ptr().align_offset(64);
         let (xt, dyt) = s[skip..].split_at_mut(x_len);
         let (wp, pw, ph) = (g.wp(), g.pw, g.ph);
@@ -468,34 +445,7 @@ fn weight_backward_direct(xs: &[f32], dys: &[f32], g: &Geom, dw: &mut [f32]) {
             wgrad::accumulate(isa, &data, &mut acc[grp * per_group..][..per_group]);
         }
     };
-    let total_len = g.groups * per_group;
-    #[cfg(feature = "rayon")]
-    let total = {
-        use rayon::prelude::*;
-        let tasks = rayon::current_num_threads().clamp(1, g.n.max(1));
-        let partials: Vec<Vec<f32>> = (0..tasks)
-            .into_par_iter()
-            .map(|t| {
-                let (mut acc, mut s) = (vec![0f32; total_len], vec![0f32; scratch]);
-                for b in (t * g.n / tasks)..((t + 1) * g.n / tasks) {
-                    one(b, &mut acc, &mut s);
-                }
-                acc
-            })
-            .collect();
-        let mut it = partials.into_iter();
-        let mut total = it.next().unwrap_or_else(|| vec![0f32; total_len]);
-        for p in it {
-            total.iter_mut().zip(&p).for_each(|(u, v)| *u += *v);
-        }
-        total
-    };
-    #[cfg(not(feature = "rayon"))]
-    let total = {
-        let (mut acc, mut s) = (vec![0f32; total_len], vec![0f32; scratch]);
-        (0..g.n).for_each(|b| one(b, &mut acc, &mut s));
-        acc
-    };
+    let total = per_image_sum(g.n, g.groups * per_group, scratch, one);
     // dW[grp·cout + o, c, t] = dWᵀ[grp][t][c][o].
     let k = g.k();
     for grp in 0..g.groups {

@@ -299,6 +299,15 @@ fn output_tensor<T: GemmScalar>(values: Vec<T>, shape: Shape) -> FlexTensor {
     )
 }
 
+/// Rows (or columns) per thread when `len` of them are split over rayon's threads, a multiple
+/// of 16; `None` when one piece would hold them all (one thread, or too few of them).
+#[cfg(feature = "rayon")]
+fn thread_piece(len: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    let piece = len.div_ceil(threads).div_ceil(16) * 16;
+    (threads > 1 && piece < len).then_some(piece)
+}
+
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -320,59 +329,43 @@ unsafe fn gemm_call<T: GemmScalar>(
 ) {
     #[cfg(feature = "rayon")]
     if let gemm::Parallelism::Rayon(_) = parallelism {
-        let threads = rayon::current_num_threads();
-        if threads > 1 {
-            // Split the output into one block per thread along its longer side.
-            let split_rows = m >= n;
-            let len = if split_rows { m } else { n };
-            let piece = len.div_ceil(threads).div_ceil(16) * 16;
-            if piece < len {
-                let (out, lhs, rhs) = (out as usize, lhs as usize, rhs as usize);
-                use rayon::prelude::*;
-                (0..len.div_ceil(piece)).into_par_iter().for_each(|i| {
-                    let first = i * piece;
-                    let count = piece.min(len - first);
-                    let f = first as isize;
-                    unsafe {
-                        if split_rows {
-                            gemm_call_one(
-                                count,
-                                n,
-                                k,
-                                (out as *mut T).offset(f * out_rs),
-                                out_cs,
-                                out_rs,
-                                (lhs as *const T).offset(f * lhs_rs),
-                                lhs_cs,
-                                lhs_rs,
-                                rhs as *const T,
-                                rhs_cs,
-                                rhs_rs,
-                                read_dst,
-                                gemm::Parallelism::None,
-                            );
-                        } else {
-                            gemm_call_one(
-                                m,
-                                count,
-                                k,
-                                (out as *mut T).offset(f * out_cs),
-                                out_cs,
-                                out_rs,
-                                lhs as *const T,
-                                lhs_cs,
-                                lhs_rs,
-                                (rhs as *const T).offset(f * rhs_cs),
-                                rhs_cs,
-                                rhs_rs,
-                                read_dst,
-                                gemm::Parallelism::None,
-                            );
-                        }
-                    }
-                });
-                return;
-            }
+        // Split the output into one block per thread along its longer side.
+        let split_rows = m >= n;
+        let len = if split_rows { m } else { n };
+        if let Some(piece) = thread_piece(len) {
+            let (out, lhs, rhs) = (out as usize, lhs as usize, rhs as usize);
+            use rayon::prelude::*;
+            (0..len.div_ceil(piece)).into_par_iter().for_each(|i| {
+                let first = i * piece;
+                let count = piece.min(len - first);
+                let f = first as isize;
+                // (rows, columns) of the block and the offsets of its first output, lhs row
+                // and rhs column.
+                let (bm, bn, out_at, lhs_at, rhs_at) = if split_rows {
+                    (count, n, f * out_rs, f * lhs_rs, 0)
+                } else {
+                    (m, count, f * out_cs, 0, f * rhs_cs)
+                };
+                unsafe {
+                    gemm_call_one(
+                        bm,
+                        bn,
+                        k,
+                        (out as *mut T).offset(out_at),
+                        out_cs,
+                        out_rs,
+                        (lhs as *const T).offset(lhs_at),
+                        lhs_cs,
+                        lhs_rs,
+                        (rhs as *const T).offset(rhs_at),
+                        rhs_cs,
+                        rhs_rs,
+                        read_dst,
+                        gemm::Parallelism::None,
+                    );
+                }
+            });
+            return;
         }
     }
     unsafe {
@@ -510,9 +503,11 @@ pub fn linear_f32(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTe
     let parallelism = get_parallelism(rows, n, k);
     #[cfg(feature = "rayon")]
     {
-        let threads = rayon::current_num_threads();
-        let split = rows.div_ceil(threads).div_ceil(16) * 16;
-        if matches!(parallelism, gemm::Parallelism::Rayon(_)) && threads > 1 && split < rows {
+        let split = match parallelism {
+            gemm::Parallelism::Rayon(_) => thread_piece(rows),
+            _ => None,
+        };
+        if let Some(split) = split {
             use rayon::prelude::*;
             (0..rows.div_ceil(split)).into_par_iter().for_each(|i| {
                 let first = i * split;
