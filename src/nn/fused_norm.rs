@@ -21,6 +21,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::ops::activation::sigmoid_f32;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use super::flex_native::{cast, dispatch, f32_values, flex, simd, slice};
 
@@ -175,14 +176,14 @@ fn autodiff(
 /// independent partial sums per quantity, so that the compiler keeps them in vector registers.
 const LANES: usize = 16;
 
-/// `f(a[j], b[j]) = (o, s)` for every j: o into `out[j]`, and Σ_j s (K sums) returned, added up
-/// in f64 from [`LANES`] f32 partial sums.
+/// `f(a[j], b[j]) = (o, s)` for every j: o into `out[j]` (written, never read, so it may start
+/// uninitialised), and Σ_j s (K sums) returned, added up in f64 from [`LANES`] f32 partial sums.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // i indexes four arrays in step; this form vectorises
 fn map_sum<const K: usize>(
     a: &[f32],
     b: &[f32],
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     f: impl Fn(f32, f32) -> (f32, [f32; K]),
 ) -> [f64; K] {
     let (a16, a_tail) = a.as_chunks::<LANES>();
@@ -192,7 +193,7 @@ fn map_sum<const K: usize>(
     for ((ac, bc), oc) in a16.iter().zip(b16).zip(o16.iter_mut()) {
         for i in 0..LANES {
             let (o, v) = f(ac[i], bc[i]);
-            oc[i] = o;
+            oc[i].write(o);
             for k in 0..K {
                 acc[k][i] += v[k];
             }
@@ -201,7 +202,7 @@ fn map_sum<const K: usize>(
     let mut sums = acc.map(|a| a.iter().map(|&v| v as f64).sum::<f64>());
     for ((&x, &y), o) in a_tail.iter().zip(b_tail).zip(o_tail) {
         let (r, v) = f(x, y);
-        *o = r;
+        o.write(r);
         for (s, v) in sums.iter_mut().zip(v) {
             *s += v as f64;
         }
@@ -233,11 +234,12 @@ fn moments(xb: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / ((ss / m) as f32 + eps).sqrt())
 }
 
-/// One (image, group) block of the forward pass: its (μ, r) and `yb`; `c0` is its first channel.
+/// One (image, group) block of the forward pass: its (μ, r) and `yb` (every element written);
+/// `c0` is its first channel.
 #[inline(always)]
 fn forward_block(
     xb: &[f32],
-    yb: &mut [f32],
+    yb: &mut [MaybeUninit<f32>],
     gamma: &[f32],
     beta: &[f32],
     c0: usize,
@@ -250,21 +252,22 @@ fn forward_block(
         if g.silu {
             for (o, &v) in yr.iter_mut().zip(xr) {
                 let z = v * a + s;
-                *o = z * sigmoid_f32(z);
+                o.write(z * sigmoid_f32(z));
             }
         } else {
             for (o, &v) in yr.iter_mut().zip(xr) {
-                *o = v * a + s;
+                o.write(v * a + s);
             }
         }
     }
     (mean, r)
 }
 
-/// One block of the backward pass: `dxb` and the per-channel (Σ dz·x̂, Σ dz) in `pb`.
+/// One block of the backward pass: `dxb` (every element written) and the per-channel
+/// (Σ dz·x̂, Σ dz) in `pb`.
 #[inline(always)]
 fn backward_block(
-    (xb, dyb, dxb): (&[f32], &[f32], &mut [f32]),
+    (xb, dyb, dxb): (&[f32], &[f32], &mut [MaybeUninit<f32>]),
     pb: &mut [(f64, f64)],
     (gamma, beta): (&[f32], &[f32]),
     (mean, r): (f32, f32),
@@ -299,6 +302,8 @@ fn backward_block(
         s2 += a2;
     }
     // Pass 2: dx = r·(g − mean(g) − x̂·mean(g·x̂)).
+    // SAFETY: pass 1 wrote every element: its channels' rows cover the block.
+    let dxb = unsafe { assume_init(dxb) };
     let m = xb.len() as f64;
     let (m1, m2) = ((s1 / m) as f32, (s2 / m) as f32);
     for (d, &v) in dxb.iter_mut().zip(xb) {
@@ -308,24 +313,45 @@ fn backward_block(
 }
 
 dispatch!(forward_block_at, forward_block,
-    (xb: &[f32], yb: &mut [f32], gamma: &[f32], beta: &[f32], c0: usize, g: Geom) -> (f32, f32));
+    (xb: &[f32], yb: &mut [MaybeUninit<f32>], gamma: &[f32], beta: &[f32], c0: usize, g: Geom)
+    -> (f32, f32));
 dispatch!(backward_block_at, backward_block,
-    (data: (&[f32], &[f32], &mut [f32]), pb: &mut [(f64, f64)], params: (&[f32], &[f32]),
-     stats: (f32, f32), c0: usize, g: Geom) -> ());
+    (data: (&[f32], &[f32], &mut [MaybeUninit<f32>]), pb: &mut [(f64, f64)],
+     params: (&[f32], &[f32]), stats: (f32, f32), c0: usize, g: Geom) -> ());
+
+/// `v` as initialised values.
+///
+/// # Safety
+/// Every element of `v` must have been written.
+unsafe fn assume_init(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and the caller vouches for the contents.
+    unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// A vector of `len` f32 that `fill` writes every element of (no zero-fill first).
+fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote all `len` elements (the contract of its callers).
+    unsafe { v.set_len(len) };
+    v
+}
 
 /// The output and the (μ, r) of every (image, group) block.
 fn forward(x: &[f32], gamma: &[f32], beta: &[f32], g: Geom) -> (Vec<f32>, Vec<(f32, f32)>) {
     let (per, block, level) = (g.per(), g.block(), simd());
-    let mut y = vec![0f32; x.len()];
     let mut stats = vec![(0f32, 0f32); g.n * g.groups];
-    y.par_chunks_mut(block)
-        .zip(x.par_chunks(block))
-        .zip(stats.par_iter_mut())
-        .enumerate()
-        .for_each(|(b, ((yb, xb), st))| {
-            let c0 = (b % g.groups) * per;
-            *st = forward_block_at(level, xb, yb, gamma, beta, c0, g);
-        });
+    // Blocks tile x, so every element of y is written.
+    let y = written(x.len(), |y| {
+        y.par_chunks_mut(block)
+            .zip(x.par_chunks(block))
+            .zip(stats.par_iter_mut())
+            .enumerate()
+            .for_each(|(b, ((yb, xb), st))| {
+                let c0 = (b % g.groups) * per;
+                *st = forward_block_at(level, xb, yb, gamma, beta, c0, g);
+            });
+    });
     (y, stats)
 }
 
@@ -339,19 +365,21 @@ fn backward(
     g: Geom,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (per, block, level) = (g.per(), g.block(), simd());
-    let mut dx = vec![0f32; x.len()];
     // Per (image, channel): Σ dz·x̂ and Σ dz.
     let mut partial = vec![(0f64, 0f64); g.n * g.c];
-    dx.par_chunks_mut(block)
-        .zip(x.par_chunks(block))
-        .zip(dy.par_chunks(block))
-        .zip(partial.par_chunks_mut(per))
-        .enumerate()
-        .for_each(|(b, (((dxb, xb), dyb), pb))| {
-            let c0 = (b % g.groups) * per;
-            let data = (xb, dyb, dxb);
-            backward_block_at(level, data, pb, (gamma, beta), stats[b], c0, g);
-        });
+    // Blocks tile x, so every element of dx is written.
+    let dx = written(x.len(), |dx| {
+        dx.par_chunks_mut(block)
+            .zip(x.par_chunks(block))
+            .zip(dy.par_chunks(block))
+            .zip(partial.par_chunks_mut(per))
+            .enumerate()
+            .for_each(|(b, (((dxb, xb), dyb), pb))| {
+                let c0 = (b % g.groups) * per;
+                let data = (xb, dyb, dxb);
+                backward_block_at(level, data, pb, (gamma, beta), stats[b], c0, g);
+            });
+    });
     let (mut dgamma, mut dbeta) = (vec![0f64; g.c], vec![0f64; g.c]);
     for img in partial.chunks(g.c) {
         for (ch, &(dg, db)) in img.iter().enumerate() {
@@ -391,16 +419,27 @@ mod tests {
             [0.1, -0.2, 0.3, 0.0, 0.5, -1.0],
         );
         let run = |level: Simd| {
-            let mut y = vec![0f32; block];
+            let mut y = vec![MaybeUninit::new(f32::NAN); block];
             let st = forward_block_at(level, &x, &mut y, &gamma, &beta, 3, g);
-            let (mut dx, mut p) = (vec![0f32; block], vec![(0f64, 0f64); 3]);
+            let (mut dx, mut p) = (
+                vec![MaybeUninit::new(f32::NAN); block],
+                vec![(0f64, 0f64); 3],
+            );
             let data = (&x[..], &dy[..], &mut dx[..]);
             backward_block_at(level, data, &mut p, (&gamma, &beta), st, 3, g);
-            (y, dx, p)
+            // SAFETY: initialised (to NaN, which the kernels overwrite).
+            let init = |v: Vec<MaybeUninit<f32>>| -> Vec<f32> {
+                v.iter().map(|e| unsafe { e.assume_init() }).collect()
+            };
+            (init(y), init(dx), p)
         };
         let want = run(Simd::Baseline);
         let levels = Simd::ALL.iter().skip(1).filter(|l| l.supported());
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-5);
+        assert!(
+            want.0.iter().chain(&want.1).all(|v| v.is_finite()),
+            "an element not written"
+        );
         for &level in levels {
             let got = run(level);
             assert!(close(&got.0, &want.0), "forward differs");

@@ -18,6 +18,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 use burn_backend::ops::ConvOptions;
 use burn_std::{Bytes, Shape, f16};
@@ -259,12 +260,12 @@ pub(crate) unsafe fn gemm_strided<T: ConvElem>(
 /// Runs `f(input_b, output_b, scratch, threads)` for every image, in parallel over images when
 /// there are several (one scratch buffer of `scratch_len` per worker); `threads` is true when
 /// the GEMM inside should use threads itself (a single image).
-pub(crate) fn per_image<T: ConvElem>(
+pub(crate) fn per_image<T: ConvElem, O: Send>(
     n: usize,
     (input, in_len): (&[T], usize),
-    (output, out_len): (&mut [T], usize),
+    (output, out_len): (&mut [O], usize),
     scratch_len: usize,
-    f: impl Fn(&[T], &mut [T], &mut [T], bool) + Send + Sync,
+    f: impl Fn(&[T], &mut [O], &mut [T], bool) + Send + Sync,
 ) {
     #[cfg(feature = "rayon")]
     if n > 1 {
@@ -329,6 +330,15 @@ fn dims(t: &FlexTensor) -> Vec<usize> {
     t.layout().shape().to_vec()
 }
 
+/// A vector of `len` elements that `fill` writes every one of (no zero-fill first).
+fn written<T: ConvElem>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote all `len` elements (the contract of its callers above).
+    unsafe { v.set_len(len) };
+    v
+}
+
 fn tensor<T: ConvElem>(data: Vec<T>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::new(
         Bytes::from_elems(data),
@@ -350,11 +360,13 @@ pub(crate) fn conv2d<T: ConvElem>(
     let w: &[T] = weight.storage();
     let bias = bias.map(|b| b.to_contiguous());
     let b: Option<&[T]> = bias.as_ref().map(|b| b.storage());
-    let mut y = vec![T::default(); g.n * g.out_len()];
     if super::conv2d_shift::applies_forward::<T>(&g) {
-        super::conv2d_shift::forward(x.storage(), w, b, &g, &mut y);
+        let y = written(g.n * g.out_len(), |y| {
+            super::conv2d_shift::forward(x.storage(), w, b, &g, y)
+        });
         return tensor(y, vec![g.n, g.groups * g.cout, g.oh, g.ow]);
     }
+    let mut y = vec![T::default(); g.n * g.out_len()];
     per_image(
         g.n,
         (x.storage(), g.in_len()),
@@ -397,11 +409,13 @@ pub(crate) fn conv2d_x_backward<T: ConvElem>(
     );
     let (k, p) = (g.k(), g.p());
     let w: &[T] = weight.storage();
-    let mut dx = vec![T::default(); g.n * g.in_len()];
     if super::conv2d_shift::applies_forward::<T>(&g) {
-        super::conv2d_shift::x_backward(dy.storage(), w, &g, &mut dx);
+        let dx = written(g.n * g.in_len(), |dx| {
+            super::conv2d_shift::x_backward(dy.storage(), w, &g, dx)
+        });
         return tensor(dx, xshape);
     }
+    let mut dx = vec![T::default(); g.n * g.in_len()];
     per_image(
         g.n,
         (dy.storage(), g.out_len()),

@@ -17,12 +17,13 @@
 //! the output gradient, and O_h·(W_p − O_w) scratch columns.
 
 use alloc::vec;
-
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 use super::conv2d_direct as direct;
 use super::conv2d_gemm::{ConvElem, Geom, Mat, gemm_strided, per_image, per_image_sum};
 use super::conv2d_wgrad as wgrad;
+use super::transpose_f32::transpose;
 
 impl Geom {
     /// Width of a padded plane.
@@ -86,12 +87,17 @@ fn pad<T: ConvElem>(x: &[T], g: &Geom, xp: &mut [T]) {
 
 /// The adjoint of [`pad`] on its image, `dx[c, y, x] = dxp[c·stride + (y + row0)·wp + x + p_w]`:
 /// with `stride` = the plane and `row0` = p_h from padded planes, or from planes that start at
-/// the first interior row.
-fn crop<T: ConvElem>(dxp: &[T], g: &Geom, (stride, row0): (usize, usize), dx: &mut [T]) {
+/// the first interior row. Writes every element of `dx` (which may start uninitialised).
+fn crop<T: ConvElem>(
+    dxp: &[T],
+    g: &Geom,
+    (stride, row0): (usize, usize),
+    dx: &mut [MaybeUninit<T>],
+) {
     let wp = g.wp();
     for (c, dst) in dx.chunks_exact_mut(g.h * g.w).enumerate() {
         for (y, row) in dst.chunks_exact_mut(g.w).enumerate() {
-            row.copy_from_slice(&dxp[c * stride + (y + row0) * wp + g.pw..][..g.w]);
+            row.write_copy_of_slice(&dxp[c * stride + (y + row0) * wp + g.pw..][..g.w]);
         }
     }
 }
@@ -107,23 +113,40 @@ fn widen<T: ConvElem>(dy: &[T], g: &Geom, (stride, at): (usize, usize), dyp: &mu
     }
 }
 
-/// Drops the scratch columns: `y[c, y·ow + x] = yp[c, y·wp + x]`.
-fn narrow<T: ConvElem>(yp: &[T], g: &Geom, y: &mut [T]) {
+/// Drops the scratch columns and adds the group's bias:
+/// `y[c, y·ow + x] = yp[c, y·wp + x] + bias[c]`. Writes every element of `y` (which may start
+/// uninitialised).
+fn narrow<T: ConvElem>(yp: &[T], g: &Geom, bias: Option<&[T]>, y: &mut [MaybeUninit<T>]) {
     let (wp, q) = (g.wp(), g.q());
     for (c, dst) in y.chunks_exact_mut(g.p()).enumerate() {
         for (oy, row) in dst.chunks_exact_mut(g.ow).enumerate() {
-            row.copy_from_slice(&yp[c * q + oy * wp..][..g.ow]);
+            let src = &yp[c * q + oy * wp..][..g.ow];
+            match bias {
+                Some(b) => {
+                    for (d, &v) in row.iter_mut().zip(src) {
+                        let mut v = v;
+                        v += b[c];
+                        d.write(v);
+                    }
+                }
+                None => {
+                    row.write_copy_of_slice(src);
+                }
+            }
         }
     }
 }
 
-/// Adds `bias[o]` to every pixel of output channel o of one image.
-fn add_bias<T: ConvElem>(yb: &mut [T], bias: Option<&[T]>, g: &Geom) {
-    if let Some(b) = bias {
-        for (row, &bc) in yb.chunks_mut(g.p()).zip(b) {
-            row.iter_mut().for_each(|v| *v += bc);
-        }
-    }
+/// Group `grp`'s slice of the bias.
+fn group_bias<'a, T>(bias: Option<&'a [T]>, g: &Geom, grp: usize) -> Option<&'a [T]> {
+    bias.map(|b| &b[grp * g.cout..][..g.cout])
+}
+
+/// `y` as f32 elements, where T is f32 (checked by [`f32_direct`], asserted here).
+fn as_f32<T: ConvElem>(y: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<f32>] {
+    assert!(f32_direct::<T>(), "conv2d_shift: not f32");
+    // SAFETY: T is f32 (same size and alignment), and MaybeUninit<T> has T's layout.
+    unsafe { core::slice::from_raw_parts_mut(y.as_mut_ptr().cast(), y.len()) }
 }
 
 /// Whether the direct kernels run: T is f32 and the CPU runs them ([`direct::available`]).
@@ -138,12 +161,19 @@ fn offsets(g: &Geom) -> Vec<usize> {
     (0..g.taps()).map(|t| g.offset(t)).collect()
 }
 
-/// Forward convolution of `xs: [n, C_in, h, w]` into `y: [n, C_out, oh, ow]` (bias added).
-pub(crate) fn forward<T: ConvElem>(xs: &[T], w: &[T], bias: Option<&[T]>, g: &Geom, y: &mut [T]) {
+/// Forward convolution of `xs: [n, C_in, h, w]` into `y: [n, C_out, oh, ow]` (bias added);
+/// writes every element of `y`.
+pub(crate) fn forward<T: ConvElem>(
+    xs: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    g: &Geom,
+    y: &mut [MaybeUninit<T>],
+) {
     if f32_direct::<T>() {
         let bias = bias.map(|b| bytemuck::cast_slice(b));
         let (xs, w) = (bytemuck::cast_slice(xs), bytemuck::cast_slice(w));
-        return forward_direct(xs, w, bias, g, bytemuck::cast_slice_mut(y));
+        return forward_direct(xs, w, bias, g, as_f32(y));
     }
     let (k, q, taps) = (g.k(), g.q(), g.taps());
     let padded = g.padded_len();
@@ -180,9 +210,9 @@ pub(crate) fn forward<T: ConvElem>(xs: &[T], w: &[T], bias: Option<&[T]>, g: &Ge
                         )
                     };
                 }
-                narrow(yp, g, &mut yb[grp * g.out_group()..][..g.out_group()]);
+                let bg = group_bias(bias, g, grp);
+                narrow(yp, g, bg, &mut yb[grp * g.out_group()..][..g.out_group()]);
             }
-            add_bias(yb, bias, g);
         },
     );
 }
@@ -207,7 +237,13 @@ fn pack_groups(isa: direct::Isa, w: &[f32], g: &Geom, flipped: bool) -> Vec<Vec<
 }
 
 /// [`forward`] with the direct kernel: Y'[o, q] = Σ_c Σ_t W[o, c, t] · X_p[c, q + off_t].
-fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut [f32]) {
+fn forward_direct(
+    xs: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geom,
+    y: &mut [MaybeUninit<f32>],
+) {
     let q = g.q();
     let offs = offsets(g);
     let isa = direct::isa();
@@ -232,18 +268,19 @@ fn forward_direct(xs: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, y: &mut
             for (grp, wpk) in packed.iter().enumerate() {
                 pad(&xb[grp * g.in_group()..][..g.in_group()], g, xp);
                 direct::correlate(isa, &plan, wpk, xp, yp, threads);
-                narrow(yp, g, &mut yb[grp * g.out_group()..][..g.out_group()]);
+                let bg = group_bias(bias, g, grp);
+                narrow(yp, g, bg, &mut yb[grp * g.out_group()..][..g.out_group()]);
             }
-            add_bias(yb, bias, g);
         },
     );
 }
 
-/// Input gradient `dx: [n, C_in, h, w]` of the output gradient `dys: [n, C_out, oh, ow]`.
-pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [T]) {
+/// Input gradient `dx: [n, C_in, h, w]` of the output gradient `dys: [n, C_out, oh, ow]`;
+/// writes every element of `dx`.
+pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [MaybeUninit<T>]) {
     if f32_direct::<T>() {
         let (dys, w) = (bytemuck::cast_slice(dys), bytemuck::cast_slice(w));
-        return x_backward_direct(dys, w, g, bytemuck::cast_slice_mut(dx));
+        return x_backward_direct(dys, w, g, as_f32(dx));
     }
     let (k, q, taps) = (g.k(), g.q(), g.taps());
     let padded = g.padded_len();
@@ -298,7 +335,7 @@ pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [T]
 /// outside) with the flipped, transposed weights: tap T−1−t has offset off_max − off_t, so this
 /// is the scatter dX_p[c, q + off_t] += Σ_o W[o, c, t] · dY'[o, q] read from the other side.
 /// Only the h interior rows of dX_p are computed (from r₀ = p_h·wp on).
-fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
+fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
     let (q, taps) = (g.q(), g.taps());
     let offs = offsets(g);
     let max_off = offs[taps - 1];
@@ -418,25 +455,15 @@ fn weight_backward_direct(xs: &[f32], dys: &[f32], g: &Geom, dw: &mut [f32]) {
         let (xt, dyt) = s[skip..].split_at_mut(x_len);
         let (wp, pw, ph) = (g.wp(), g.pw, g.ph);
         for grp in 0..g.groups {
-            // Interiors only: the border positions and padded outputs stay zero. Both are
-            // written in order (reading the planes across), which is faster than scattering.
+            // Interiors only: the border positions and padded outputs stay zero.
             let xg = &xs[b * g.in_len() + grp * g.in_group()..][..g.in_group()];
             let hw = g.h * g.w;
             for y in 0..g.h {
-                for x in 0..g.w {
-                    let at = ((y + ph) * wp + x + pw) * g.cin;
-                    let src = y * g.w + x;
-                    for (c, d) in xt[at..at + g.cin].iter_mut().enumerate() {
-                        *d = xg[c * hw + src];
-                    }
-                }
+                let at = ((y + ph) * wp + pw) * g.cin;
+                transpose(&xg[y * g.w..], hw, (g.cin, g.w), &mut xt[at..], g.cin);
             }
             let dyg = &dys[b * g.out_len() + grp * g.out_group()..][..g.out_group()];
-            for (q, d) in dyt[..dy_len].chunks_exact_mut(cout_p).enumerate() {
-                for (o, v) in d[..g.cout].iter_mut().enumerate() {
-                    *v = dyg[o * p + q];
-                }
-            }
+            transpose(dyg, p, (g.cout, p), dyt, cout_p);
             let data = wgrad::Data {
                 dy: dyt,
                 x: xt,

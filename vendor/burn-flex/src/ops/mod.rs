@@ -124,5 +124,6 @@ pub mod repeat_dim;
 pub mod slice;
 pub mod sort;
 mod transaction;
+pub(crate) mod transpose_f32;
 pub mod unary;
 pub mod unfold;
