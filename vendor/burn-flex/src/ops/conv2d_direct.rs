@@ -22,6 +22,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 /// Which instruction set the kernel runs on; chosen once per convolution ([`isa`]) so that the
 /// packing and the kernel agree.
@@ -135,9 +136,10 @@ pub(crate) fn pack(
     out
 }
 
-/// Where a correlation reads and writes: `src` holds `cin` planes of stride `s_in`, output
-/// column j reads plane element `start + j + offs[t]`; `out` holds `cout` rows of stride `s_out`,
-/// of which the first `len` columns are written.
+/// Where a correlation reads and writes: `src` holds `cin` planes of stride `s_in`, computed
+/// column j (0 ≤ j < `len`) reads plane element `start + j + offs[t]`; `out` holds `cout` rows
+/// of stride `s_out`, into which the computed columns go as `keep` says, each output row o
+/// plus `bias[o]` when there is a bias.
 pub(crate) struct Plan<'a> {
     pub(crate) cin: usize,
     pub(crate) s_in: usize,
@@ -146,6 +148,31 @@ pub(crate) struct Plan<'a> {
     pub(crate) cout: usize,
     pub(crate) s_out: usize,
     pub(crate) len: usize,
+    pub(crate) keep: Keep,
+    pub(crate) bias: Option<&'a [f32]>,
+}
+
+/// Which computed columns are output, and where: the columns run over rows of `wp` (padded
+/// planes), of which columns `lo..lo + width` are kept, so that column j = r·wp + x with
+/// lo ≤ x < lo + width goes to output element r·width + x − lo, and the others are dropped.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keep {
+    pub(crate) wp: usize,
+    pub(crate) lo: usize,
+    pub(crate) width: usize,
+}
+
+impl Keep {
+    /// Whether computed column j is output element j.
+    fn is_identity(&self) -> bool {
+        self.lo == 0 && self.width == self.wp
+    }
+
+    /// Output elements that the first `len` computed columns fill.
+    fn kept(&self, len: usize) -> usize {
+        let part = (len % self.wp).saturating_sub(self.lo).min(self.width);
+        len / self.wp * self.width + part
+    }
 }
 
 impl Plan<'_> {
@@ -158,9 +185,11 @@ impl Plan<'_> {
     }
 }
 
-/// Runs the correlation of [`Plan`] with weights packed by [`pack`] for the same `isa`. When
-/// `parallel` (a single image: nothing else to split), the output-channel blocks, each cut into
-/// column ranges so that every thread gets several pieces, are split over rayon's threads.
+/// Runs the correlation of [`Plan`] with weights packed by [`pack`] for the same `isa`,
+/// writing every output element that `plan.keep` maps a column to (`out` may start
+/// uninitialised). When `parallel` (a single image: nothing else to split), the output-channel
+/// blocks, each cut into column ranges so that every thread gets several pieces, are split
+/// over rayon's threads.
 ///
 /// # Panics
 /// If [`available`] is false, or a slice is shorter than the plan needs.
@@ -169,7 +198,7 @@ pub(crate) fn correlate(
     plan: &Plan,
     packed: &[f32],
     src: &[f32],
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     parallel: bool,
 ) {
     assert!(available(), "conv2d_direct: the CPU lacks AVX2/FMA");
@@ -187,8 +216,16 @@ pub(crate) fn correlate(
         "conv2d_direct: weights too short"
     );
     assert!(
-        plan.cout == 0 || out.len() >= (plan.cout - 1) * plan.s_out + plan.len,
+        plan.cout == 0 || out.len() >= (plan.cout - 1) * plan.s_out + plan.keep.kept(plan.len),
         "conv2d_direct: output too short"
+    );
+    assert!(
+        plan.keep.lo + plan.keep.width <= plan.keep.wp,
+        "conv2d_direct: kept columns outside the row"
+    );
+    assert!(
+        plan.bias.is_none_or(|b| b.len() >= plan.cout),
+        "conv2d_direct: bias too short"
     );
     if plan.len == 0 {
         return;
@@ -203,20 +240,20 @@ pub(crate) fn correlate(
         .iter()
         .flat_map(|&(o0, count)| (0..plan.len).step_by(chunk).map(move |j0| (o0, count, j0)))
         .collect();
-    let y = OutPtr(out.as_mut_ptr());
+    let y = OutPtr(out.as_mut_ptr().cast());
     let run = |&(o0, count, j0): &(usize, usize, usize)| {
         let cols = (j0, (j0 + chunk).min(plan.len));
         let w = &packed[o0 * k..][..count * k];
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 and FMA (asserted; AVX-512F where `isa` says so), and the
         // asserts above bound every read and write the kernels make (see `Plan::src_needed`;
-        // full blocks write inside `len`, the last one of a range goes through a local
-        // buffer). Pieces write disjoint rows or disjoint column ranges of `out`.
+        // blocks write only the outputs of columns inside `len`, through `Keep`). Pieces write
+        // disjoint rows or the outputs of disjoint column ranges of `out`.
         unsafe {
             let rows = y.get().add(o0 * plan.s_out);
             match isa {
-                Isa::Avx2 => x86::avx2::rows(plan, count, w, src, rows, cols),
-                Isa::Avx512 => x86::avx512::rows(plan, count, w, src, rows, cols),
+                Isa::Avx2 => x86::avx2::rows(plan, (o0, count), w, src, rows, cols),
+                Isa::Avx512 => x86::avx512::rows(plan, (o0, count), w, src, rows, cols),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -260,22 +297,58 @@ impl OutPtr {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::Keep;
+
+    /// Where a block's results go: output rows from `y` (stride `Plan::s_out`), its first
+    /// column `j`, the columns left in its range `rest`, and its outputs' biases.
+    #[derive(Clone, Copy)]
+    pub(super) struct Out {
+        pub(super) y: *mut f32,
+        pub(super) j: usize,
+        pub(super) rest: usize,
+        pub(super) bias: Option<*const f32>,
+    }
+
+    /// Computed columns `j..j + vals.len()` of one output row into `row`, as `keep` maps them.
+    ///
+    /// # Safety
+    /// `row` must hold the outputs `keep` maps those columns to.
+    #[inline]
+    pub(super) unsafe fn scatter(vals: &[f32], j: usize, keep: Keep, row: *mut f32) {
+        let mut c = 0;
+        while c < vals.len() {
+            let (r, x) = ((j + c) / keep.wp, (j + c) % keep.wp);
+            let run = (vals.len() - c).min(keep.wp - x);
+            let (a, b) = (x.max(keep.lo), (x + run).min(keep.lo + keep.width));
+            if a < b {
+                let dst = r * keep.width + a - keep.lo;
+                // SAFETY: the caller's bound; vals[c + a − x..c + b − x] is inside the run.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(vals[c + a - x..].as_ptr(), row.add(dst), b - a)
+                };
+            }
+            c += run;
+        }
+    }
+
     /// One kernel per instruction set: `rows` runs the columns `cols` of `count` output rows
     /// `y` (row stride `plan.s_out`) in blocks of C outputs × V vectors (C and V from the
     /// table), from their packed weights `w`.
     macro_rules! kernel {
         ($name:ident, $features:literal, $vec:ty, $lanes:literal, $zero:ident, $set1:ident,
-         $load:ident, $fma:ident, $store:ident, [$($p:pat => ($c:literal, $v:literal)),*]) => {
+         $load:ident, $add:ident, $fma:ident, $store:ident,
+         [$($p:pat => ($c:literal, $v:literal)),*]) => {
             pub(super) mod $name {
                 use super::super::{MAX_PX, Plan};
+                use super::{Out, scatter};
                 use core::arch::x86_64::*;
 
-                type Block = unsafe fn(&Plan, *const f32, *const f32, *mut f32, usize);
+                type Block = unsafe fn(&Plan, *const f32, *const f32, Out);
 
                 #[target_feature(enable = $features)]
                 pub(in super::super) unsafe fn rows(
                     plan: &Plan,
-                    count: usize,
+                    (o0, count): (usize, usize),
                     w: &[f32],
                     src: &[f32],
                     y: *mut f32,
@@ -285,20 +358,21 @@ mod x86 {
                         $($p => (block::<$c, $v>, $lanes * $v),)*
                     };
                     let x = unsafe { src.as_ptr().add(plan.start) };
+                    let bias = plan.bias.map(|b| unsafe { b.as_ptr().add(o0) });
                     for j in (j0..j1).step_by(px) {
-                        unsafe { block(plan, x.add(j), w.as_ptr(), y.add(j), j1 - j) };
+                        let out = Out { y, j, rest: j1 - j, bias };
+                        unsafe { block(plan, x.add(j), w.as_ptr(), out) };
                     }
                 }
 
-                /// One block of `C` outputs × `V` vectors; only the first
-                /// `min(rest, lanes·V)` columns of each output row are stored.
+                /// One block of `C` outputs × `V` vectors, columns `out.j..`; only the
+                /// first `min(out.rest, lanes·V)` columns are output.
                 #[target_feature(enable = $features)]
                 unsafe fn block<const C: usize, const V: usize>(
                     plan: &Plan,
                     x: *const f32,
                     mut w: *const f32,
-                    y: *mut f32,
-                    rest: usize,
+                    out: Out,
                 ) {
                     let mut acc = [[$zero(); V]; C];
                     for c in 0..plan.cin {
@@ -316,19 +390,34 @@ mod x86 {
                             }
                         }
                     }
-                    for (o, a) in acc.iter().enumerate() {
-                        let row = unsafe { y.add(o * plan.s_out) };
-                        if rest >= $lanes * V {
+                    if let Some(b) = out.bias {
+                        for (o, a) in acc.iter_mut().enumerate() {
+                            let bv = $set1(unsafe { *b.add(o) });
+                            a.iter_mut().for_each(|av| *av = $add(*av, bv));
+                        }
+                    }
+                    // Every loop over `acc` is unrolled (constant bounds, no calls), so that
+                    // the accumulators stay in registers: a loop that indexes them at run time
+                    // would keep a copy in memory, stored on every step of the loop above.
+                    let n = out.rest.min($lanes * V);
+                    if plan.keep.is_identity() && n == $lanes * V {
+                        for (o, a) in acc.iter().enumerate() {
+                            let row = unsafe { out.y.add(o * plan.s_out + out.j) };
                             for (v, av) in a.iter().enumerate() {
                                 unsafe { $store(row.add($lanes * v), *av) };
                             }
-                        } else {
-                            let mut tmp = [0.0f32; MAX_PX];
-                            for (v, av) in a.iter().enumerate() {
-                                unsafe { $store(tmp.as_mut_ptr().add($lanes * v), *av) };
-                            }
-                            unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), row, rest) };
                         }
+                        return;
+                    }
+                    let mut tmp = [[0.0f32; MAX_PX]; C];
+                    for (t, a) in tmp.iter_mut().zip(&acc) {
+                        for (v, av) in a.iter().enumerate() {
+                            unsafe { $store(t.as_mut_ptr().add($lanes * v), *av) };
+                        }
+                    }
+                    for (o, t) in tmp.iter().enumerate() {
+                        let row = unsafe { out.y.add(o * plan.s_out) };
+                        unsafe { scatter(&t[..n], out.j, plan.keep, row) };
                     }
                 }
             }
@@ -336,10 +425,10 @@ mod x86 {
     }
 
     kernel!(avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
-        _mm256_fmadd_ps, _mm256_storeu_ps,
+        _mm256_add_ps, _mm256_fmadd_ps, _mm256_storeu_ps,
         [1 => (1, 6), 2 => (2, 2), 3 => (3, 2), 4 => (4, 2), 5 => (5, 2), _ => (6, 2)]);
     kernel!(avx512, "avx512f,avx2,fma", __m512, 16, _mm512_setzero_ps, _mm512_set1_ps,
-        _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps,
+        _mm512_loadu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_storeu_ps,
         [1 => (1, 6), 2 => (2, 4), 3 => (3, 4), 4 => (4, 2), 5 => (5, 2), 6 => (6, 2),
          7 => (7, 2), 8 => (8, 2), 9 => (9, 2), 10 => (10, 2), 11 => (11, 2), _ => (12, 2)]);
 }

@@ -236,7 +236,8 @@ fn pack_groups(isa: direct::Isa, w: &[f32], g: &Geom, flipped: bool) -> Vec<Vec<
         .collect()
 }
 
-/// [`forward`] with the direct kernel: Y'[o, q] = Σ_c Σ_t W[o, c, t] · X_p[c, q + off_t].
+/// [`forward`] with the direct kernel: Y'[o, q] = Σ_c Σ_t W[o, c, t] · X_p[c, q + off_t] + b[o],
+/// of which the kernel stores only the output columns (x < O_w of each padded row) into `y`.
 fn forward_direct(
     xs: &[f32],
     w: &[f32],
@@ -254,22 +255,30 @@ fn forward_direct(
         start: 0,
         offs: &offs,
         cout: g.cout,
-        s_out: q,
+        s_out: g.p(),
         len: q,
+        keep: direct::Keep {
+            wp: g.wp(),
+            lo: 0,
+            width: g.ow,
+        },
+        bias: None,
     };
     let padded = plan.src_needed().max(g.padded_len());
     per_image(
         g.n,
         (xs, g.in_len()),
         (y, g.out_len()),
-        padded + g.cout * q,
-        |xb, yb, s, threads| {
-            let (xp, yp) = s.split_at_mut(padded);
+        padded,
+        |xb, yb, xp, threads| {
             for (grp, wpk) in packed.iter().enumerate() {
                 pad(&xb[grp * g.in_group()..][..g.in_group()], g, xp);
-                direct::correlate(isa, &plan, wpk, xp, yp, threads);
-                let bg = group_bias(bias, g, grp);
-                narrow(yp, g, bg, &mut yb[grp * g.out_group()..][..g.out_group()]);
+                let plan = direct::Plan {
+                    bias: group_bias(bias, g, grp),
+                    ..plan
+                };
+                let yg = &mut yb[grp * g.out_group()..][..g.out_group()];
+                direct::correlate(isa, &plan, wpk, xp, yg, threads);
             }
         },
     );
@@ -334,7 +343,8 @@ pub(crate) fn x_backward<T: ConvElem>(dys: &[T], w: &[T], g: &Geom, dx: &mut [Ma
 /// dX_p[c, r] = Σ_o Σ_t W[o, c, T−1−t] · B[o, r + off_t] of B[o, s] = dY'[o, s − off_max] (zero
 /// outside) with the flipped, transposed weights: tap T−1−t has offset off_max − off_t, so this
 /// is the scatter dX_p[c, q + off_t] += Σ_o W[o, c, t] · dY'[o, q] read from the other side.
-/// Only the h interior rows of dX_p are computed (from r₀ = p_h·wp on).
+/// Only the h interior rows of dX_p are computed (from r₀ = p_h·wp on), and the kernel stores
+/// only their interior columns, dX.
 fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
     let (q, taps) = (g.q(), g.taps());
     let offs = offsets(g);
@@ -349,27 +359,27 @@ fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32
         start,
         offs: &offs,
         cout: g.cin,
-        s_out: len,
+        s_out: g.h * g.w,
         len,
+        keep: direct::Keep {
+            wp: g.wp(),
+            lo: g.pw,
+            width: g.w,
+        },
+        bias: None,
     };
     let b_len = plan.src_needed().max(g.cout * plan.s_in);
     per_image(
         g.n,
         (dys, g.out_len()),
         (dx, g.in_len()),
-        b_len + g.cin * len,
-        |dyb, dxb, s, threads| {
-            let (bp, dxw) = s.split_at_mut(b_len);
+        b_len,
+        |dyb, dxb, bp, threads| {
             for (grp, wpk) in packed.iter().enumerate() {
                 let dyg = &dyb[grp * g.out_group()..][..g.out_group()];
                 widen(dyg, g, (plan.s_in, max_off), bp);
-                direct::correlate(isa, &plan, wpk, bp, dxw, threads);
-                crop(
-                    dxw,
-                    g,
-                    (len, 0),
-                    &mut dxb[grp * g.in_group()..][..g.in_group()],
-                );
+                let dxg = &mut dxb[grp * g.in_group()..][..g.in_group()];
+                direct::correlate(isa, &plan, wpk, bp, dxg, threads);
             }
         },
     );
