@@ -2,6 +2,7 @@
 
 mod classifier;
 mod flex_native;
+mod fused_cat;
 mod fused_norm;
 mod fused_silu;
 mod group_norm;

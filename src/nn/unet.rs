@@ -398,7 +398,7 @@ impl<B: Backend> UNet<B> {
         for level in &self.up {
             for (i, b) in level.blocks.iter().enumerate() {
                 let skip = skips.pop().expect("one skip per decoder block");
-                h = b.forward(Tensor::cat(vec![h, skip], 1), temb.clone());
+                h = b.forward(super::fused_cat::cat_channels(h, skip), temb.clone());
                 if let Some(a) = level.attns.get(i) {
                     h = a.forward(h);
                 }
