@@ -50,6 +50,18 @@ pub(super) fn slice(t: &FlexTensor) -> &[f32] {
     &t.storage::<f32>()[start..end]
 }
 
+/// `src` copied into `dst` (of the same length), which may be uninitialised (what
+/// `<[MaybeUninit<T>]>::write_copy_of_slice` does from Rust 1.93, above this crate's MSRV).
+///
+/// # Panics
+/// If the lengths differ.
+pub(super) fn write_copy(dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "write_copy: lengths differ");
+    // SAFETY: both hold src.len() elements, MaybeUninit<f32> has f32's layout, and a fresh
+    // &mut cannot overlap a & borrow.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len()) };
+}
+
 /// A contiguous flex tensor of `shape` holding `values`.
 pub(super) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))

@@ -16,7 +16,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use rayon::prelude::*;
 
-use super::flex_native::{flex, slice, try_cast};
+use super::flex_native::{flex, slice, try_cast, write_copy};
 
 /// `[a, b]` along dimension 1 (channels): the same values as `Tensor::cat(vec![a, b], 1)`,
 /// with contiguous gradients for `a` and `b` on flex under autodiff (f32).
@@ -114,14 +114,14 @@ fn split(dy: &[f32], s: Split) -> (Vec<f32>, Vec<f32>) {
     );
     if la == 0 || lb == 0 {
         let whole = if la == 0 { ub } else { ua };
-        whole.write_copy_of_slice(dy);
+        write_copy(whole, dy);
     } else {
         ua.par_chunks_mut(la)
             .zip(ub.par_chunks_mut(lb))
             .zip(dy.par_chunks(la + lb))
             .for_each(|((a, b), img)| {
-                a.write_copy_of_slice(&img[..la]);
-                b.write_copy_of_slice(&img[la..]);
+                write_copy(a, &img[..la]);
+                write_copy(b, &img[la..]);
             });
     }
     // SAFETY: every image's two runs were written (or the whole of the non-empty one).

@@ -97,7 +97,7 @@ fn crop<T: ConvElem>(
     let wp = g.wp();
     for (c, dst) in dx.chunks_exact_mut(g.h * g.w).enumerate() {
         for (y, row) in dst.chunks_exact_mut(g.w).enumerate() {
-            row.write_copy_of_slice(&dxp[c * stride + (y + row0) * wp + g.pw..][..g.w]);
+            write_copy(row, &dxp[c * stride + (y + row0) * wp + g.pw..][..g.w]);
         }
     }
 }
@@ -130,11 +130,20 @@ fn narrow<T: ConvElem>(yp: &[T], g: &Geom, bias: Option<&[T]>, y: &mut [MaybeUni
                     }
                 }
                 None => {
-                    row.write_copy_of_slice(src);
+                    write_copy(row, src);
                 }
             }
         }
     }
+}
+
+/// `src` copied into `dst` (of the same length), which may be uninitialised (what
+/// `<[MaybeUninit<T>]>::write_copy_of_slice` does from Rust 1.93).
+fn write_copy<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    assert_eq!(dst.len(), src.len(), "write_copy: lengths differ");
+    // SAFETY: both hold src.len() elements, MaybeUninit<T> has T's layout, and a fresh &mut
+    // cannot overlap a & borrow.
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len()) };
 }
 
 /// Group `grp`'s slice of the bias.
