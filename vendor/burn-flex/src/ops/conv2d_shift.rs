@@ -23,6 +23,7 @@ use core::mem::MaybeUninit;
 use super::conv2d_direct as direct;
 use super::conv2d_gemm::{ConvElem, Geom, Mat, gemm_strided, per_image, per_image_sum};
 use super::conv2d_wgrad as wgrad;
+use super::copy_rows_f32::copy_rows as copy_rows_f32;
 use super::transpose_f32::transpose;
 
 impl Geom {
@@ -79,9 +80,26 @@ pub(crate) fn applies_forward<T: ConvElem>(g: &Geom) -> bool {
 fn pad<T: ConvElem>(x: &[T], g: &Geom, xp: &mut [T]) {
     let (wp, plane) = (g.wp(), g.plane());
     for (c, src) in x.chunks_exact(g.h * g.w).enumerate() {
-        for (y, row) in src.chunks_exact(g.w).enumerate() {
-            xp[c * plane + (y + g.ph) * wp + g.pw..][..g.w].copy_from_slice(row);
-        }
+        let dst = &mut xp[c * plane + g.ph * wp + g.pw..];
+        copy_rows(src, g.w, (g.h, g.w), dst, wp);
+    }
+}
+
+/// `rows × width` elements from rows `src_stride` apart into rows `dst_stride` apart: for f32
+/// in vectors (`copy_rows_f32`), else one `copy_from_slice` per row.
+fn copy_rows<T: ConvElem>(
+    src: &[T],
+    src_stride: usize,
+    (rows, width): (usize, usize),
+    dst: &mut [T],
+    dst_stride: usize,
+) {
+    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
+        let (src, dst) = (bytemuck::cast_slice(src), bytemuck::cast_slice_mut(dst));
+        return copy_rows_f32(src, src_stride, (rows, width), dst, dst_stride);
+    }
+    for r in 0..rows {
+        dst[r * dst_stride..][..width].copy_from_slice(&src[r * src_stride..][..width]);
     }
 }
 
@@ -105,11 +123,8 @@ fn crop<T: ConvElem>(
 /// `dy: [cout, oh·ow]` into the padded width, `dyp[c·stride + at + y·wp + x] = dy[c, y, x]`
 /// (scratch columns and the `at` leading elements untouched, so zero).
 fn widen<T: ConvElem>(dy: &[T], g: &Geom, (stride, at): (usize, usize), dyp: &mut [T]) {
-    let wp = g.wp();
     for (c, src) in dy.chunks_exact(g.p()).enumerate() {
-        for (y, row) in src.chunks_exact(g.ow).enumerate() {
-            dyp[c * stride + at + y * wp..][..g.ow].copy_from_slice(row);
-        }
+        copy_rows(src, g.ow, (g.oh, g.ow), &mut dyp[c * stride + at..], g.wp());
     }
 }
 

@@ -102,6 +102,7 @@ pub(crate) mod conv2d_direct;
 pub mod conv2d_gemm;
 pub(crate) mod conv2d_shift;
 pub(crate) mod conv2d_wgrad;
+pub(crate) mod copy_rows_f32;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
