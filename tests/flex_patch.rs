@@ -256,6 +256,24 @@ fn conv2d_forward_and_gradients_match_the_definition() {
             dilation: [1, 1],
             groups: 1,
         },
+        // A single image: the direct weight gradient with its taps split over the threads
+        // (im2col for one image before), also with groups, dilation and an asymmetric kernel.
+        Case {
+            x: [1, 12, 9, 10],
+            w: [20, 12, 3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+        },
+        Case {
+            x: [1, 16, 7, 8],
+            w: [32, 8, 2, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 2],
+            groups: 2,
+        },
     ];
     // The direct kernel on this CPU (AVX-512 where it has it), then capped at AVX2, so that both
     // kernels are checked on an AVX-512 machine. No other test of this file convolves.

@@ -448,7 +448,7 @@ pub(crate) fn conv2d_weight_backward<T: ConvElem>(
     let g = Geom::new(&dims(&x), &wshape, options);
     let (k, p) = (g.k(), g.p());
     let (xs, dys): (&[T], &[T]) = (x.storage(), dy.storage());
-    if super::conv2d_shift::applies(&g) {
+    if super::conv2d_shift::applies_weight::<T>(&g) {
         return tensor(super::conv2d_shift::weight_backward(xs, dys, &g), wshape);
     }
     let wlen = g.groups * g.cout * k;

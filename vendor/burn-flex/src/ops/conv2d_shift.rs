@@ -70,9 +70,18 @@ pub(crate) fn applies(g: &Geom) -> bool {
 /// Whether [`forward`] and [`x_backward`] handle this convolution: where [`applies`], and also
 /// for a single image when the direct kernel runs (f32 on AVX2/FMA), which splits its
 /// output-channel blocks over the threads instead of each tap's GEMM (measured in
-/// vendor/burn-flex/PATCHED.md). The weight gradient of a single image stays with im2col.
+/// vendor/burn-flex/PATCHED.md). For the weight gradient see [`applies_weight`].
 pub(crate) fn applies_forward<T: ConvElem>(g: &Geom) -> bool {
     applies(g) || (g.sh == 1 && g.sw == 1 && g.cin >= MIN_CHANNELS && f32_direct::<T>())
+}
+
+/// Whether [`weight_backward`] handles this convolution: where [`applies`], and also for a
+/// single image when the direct weight-gradient kernel runs (f32 on AVX2/FMA, at least
+/// [`wgrad::LANES`] outputs), which splits the taps over the threads. im2col's product for one
+/// image, `[C_out, K]` over a reduction of all pixels, kept one thread busy: a batch-1
+/// training step took as long on one thread as on two.
+pub(crate) fn applies_weight<T: ConvElem>(g: &Geom) -> bool {
+    applies(g) || (applies_forward::<T>(g) && g.cout >= wgrad::LANES)
 }
 
 /// Copies one group `x: [cin, h, w]` into the interior of `xp`, whose border stays as it was
@@ -484,7 +493,7 @@ fn weight_backward_direct(xs: &[f32], dys: &[f32], g: &Geom, dw: &mut [f32]) {
     let dy_len = p * cout_p;
     let per_group = taps * g.cin * cout_p;
     let scratch = x_len + dy_len + 16;
-    let one = |b: usize, acc: &mut [f32], s: &mut [f32], _threads: bool| {
+    let one = |b: usize, acc: &mut [f32], s: &mut [f32], threads: bool| {
         let skip = s.as_ptr().align_offset(64);
         let (xt, dyt) = s[skip..].split_at_mut(x_len);
         let (wp, pw, ph) = (g.wp(), g.pw, g.ph);
@@ -503,7 +512,25 @@ fn weight_backward_direct(xs: &[f32], dys: &[f32], g: &Geom, dw: &mut [f32]) {
                 x: xt,
                 ..shape
             };
-            wgrad::accumulate(isa, &data, &mut acc[grp * per_group..][..per_group]);
+            let accg = &mut acc[grp * per_group..][..per_group];
+            // A single image: its taps (disjoint slices of dWᵀ) over the threads.
+            #[cfg(feature = "rayon")]
+            if threads && offs.len() > 1 {
+                use rayon::prelude::*;
+                accg.par_chunks_mut(g.cin * cout_p)
+                    .zip(offs.par_iter())
+                    .for_each(|(dwt, off)| {
+                        let tap = wgrad::Data {
+                            offs: core::slice::from_ref(off),
+                            ..data
+                        };
+                        wgrad::accumulate(isa, &tap, dwt);
+                    });
+                continue;
+            }
+            #[cfg(not(feature = "rayon"))]
+            let _ = threads;
+            wgrad::accumulate(isa, &data, accg);
         }
     };
     let total = per_image_sum(g.n, g.groups * per_group, scratch, one);
