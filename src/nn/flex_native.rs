@@ -62,6 +62,20 @@ pub(super) fn write_copy(dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len()) };
 }
 
+/// A vector of `len` f32 that `fill` writes every element of (no zero-fill first).
+///
+/// `fill` must write all `len` elements of the slice it is given.
+pub(super) fn written(
+    len: usize,
+    fill: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote all `len` elements (the contract above, kept by its callers).
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// A contiguous flex tensor of `shape` holding `values`.
 pub(super) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))

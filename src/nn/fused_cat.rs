@@ -16,7 +16,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use rayon::prelude::*;
 
-use super::flex_native::{flex, slice, try_cast, write_copy};
+use super::flex_native::{flex, slice, try_cast, write_copy, written};
 
 /// `[a, b]` along dimension 1 (channels): the same values as `Tensor::cat(vec![a, b], 1)`,
 /// with contiguous gradients for `a` and `b` on flex under autodiff (f32).
@@ -107,28 +107,24 @@ impl Backward<Flex, 2> for CatBackward {
 /// `[n, cb, h·w]`, images in parallel.
 fn split(dy: &[f32], s: Split) -> (Vec<f32>, Vec<f32>) {
     let (la, lb) = (s.ca * s.hw, s.cb * s.hw);
-    let (mut da, mut db) = (Vec::with_capacity(s.n * la), Vec::with_capacity(s.n * lb));
-    let (ua, ub) = (
-        &mut da.spare_capacity_mut()[..s.n * la],
-        &mut db.spare_capacity_mut()[..s.n * lb],
-    );
-    if la == 0 || lb == 0 {
-        let whole = if la == 0 { ub } else { ua };
-        write_copy(whole, dy);
-    } else {
-        ua.par_chunks_mut(la)
-            .zip(ub.par_chunks_mut(lb))
-            .zip(dy.par_chunks(la + lb))
-            .for_each(|((a, b), img)| {
-                write_copy(a, &img[..la]);
-                write_copy(b, &img[la..]);
-            });
-    }
-    // SAFETY: every image's two runs were written (or the whole of the non-empty one).
-    unsafe {
-        da.set_len(s.n * la);
-        db.set_len(s.n * lb);
-    }
+    let mut db = Vec::new();
+    // Every image's two runs are written (or the whole of the non-empty one).
+    let da = written(s.n * la, |ua| {
+        db = written(s.n * lb, |ub| {
+            if la == 0 || lb == 0 {
+                let whole = if la == 0 { ub } else { ua };
+                write_copy(whole, dy);
+                return;
+            }
+            ua.par_chunks_mut(la)
+                .zip(ub.par_chunks_mut(lb))
+                .zip(dy.par_chunks(la + lb))
+                .for_each(|((a, b), img)| {
+                    write_copy(a, &img[..la]);
+                    write_copy(b, &img[la..]);
+                });
+        });
+    });
     (da, db)
 }
 

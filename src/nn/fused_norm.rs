@@ -23,7 +23,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-use super::flex_native::{cast, dispatch, f32_values, flex, simd, slice};
+use super::flex_native::{cast, dispatch, f32_values, flex, simd, slice, written};
 
 /// Shape and settings of one call.
 #[derive(Clone, Copy, Debug)]
@@ -326,15 +326,6 @@ dispatch!(backward_block_at, backward_block,
 unsafe fn assume_init(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     // SAFETY: MaybeUninit<f32> has f32's layout, and the caller vouches for the contents.
     unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
-}
-
-/// A vector of `len` f32 that `fill` writes every element of (no zero-fill first).
-fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut v = Vec::with_capacity(len);
-    fill(&mut v.spare_capacity_mut()[..len]);
-    // SAFETY: `fill` wrote all `len` elements (the contract of its callers).
-    unsafe { v.set_len(len) };
-    v
 }
 
 /// The output and the (μ, r) of every (image, group) block.

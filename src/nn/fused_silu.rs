@@ -20,7 +20,7 @@ use burn_flex::ops::activation::sigmoid_f32;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::flex_native::{dispatch, flex, simd, slice, try_cast, unique_values};
+use super::flex_native::{dispatch, flex, simd, slice, try_cast, unique_values, written};
 
 /// SiLU, x·σ(x), of every element: fused on flex (with or without autodiff) for f32 tensors,
 /// composed from burn's `x * sigmoid(x)` elsewhere. Same values (to rounding) and gradients.
@@ -89,14 +89,13 @@ impl Backward<Flex, 1> for SiluBackward {
 /// y = x·σ(x) into a new tensor of x's shape (x must be contiguous f32: [`slice`] reads its
 /// buffer in storage order).
 fn forward(x: &FlexTensor) -> FlexTensor {
-    let xs = slice(x);
-    let mut y: Vec<f32> = Vec::with_capacity(xs.len());
-    let level = simd();
-    run(&mut y.spare_capacity_mut()[..xs.len()], |off, c| {
-        forward_into_at(level, &xs[off..off + c.len()], c)
+    let (xs, level) = (slice(x), simd());
+    // `run` gives every element to `forward_into`, which writes it.
+    let y = written(xs.len(), |y| {
+        run(y, |off, c| {
+            forward_into_at(level, &xs[off..off + c.len()], c)
+        })
     });
-    // SAFETY: `run` gave every element of the spare capacity to `forward_into`, which wrote it.
-    unsafe { y.set_len(xs.len()) };
     flex(y, x.layout().shape().clone())
 }
 

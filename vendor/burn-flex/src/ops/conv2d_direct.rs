@@ -297,8 +297,6 @@ impl OutPtr {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use core::arch::x86_64::*;
-
     /// Where a block's results go: output rows from `y` (stride `Plan::s_out`), its first
     /// column `j`, the columns left in its range `rest`, and its outputs' biases.
     #[derive(Clone, Copy)]
@@ -309,32 +307,16 @@ mod x86 {
         pub(super) bias: Option<*const f32>,
     }
 
-    /// Stores the first `n` (1 ≤ n ≤ 16) lanes of `v` at `p`.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    unsafe fn first_512(p: *mut f32, v: __m512, n: usize) {
-        unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, v) }
-    }
-
-    /// Stores the first `n` (1 ≤ n ≤ 8) lanes of `v` at `p`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn first_256(p: *mut f32, v: __m256, n: usize) {
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes);
-        unsafe { _mm256_maskstore_ps(p, mask, v) }
-    }
-
     /// One kernel per instruction set: `rows` runs the columns `cols` of `count` output rows
     /// `y` (row stride `plan.s_out`) in blocks of C outputs × V vectors (C and V from the
     /// table), from their packed weights `w`.
     macro_rules! kernel {
         ($name:ident, $features:literal, $vec:ty, $lanes:literal, $zero:ident, $set1:ident,
-         $load:ident, $add:ident, $fma:ident, $store:ident, $first:ident,
+         $load:ident, $add:ident, $fma:ident, $store:ident, $copy:path,
          [$($p:pat => ($c:literal, $v:literal)),*]) => {
             pub(super) mod $name {
                 use super::super::{MAX_PX, Plan};
-                use super::{Out, $first};
+                use super::Out;
                 use core::arch::x86_64::*;
 
                 type Block = unsafe fn(&Plan, *const f32, *const f32, Out);
@@ -403,9 +385,8 @@ mod x86 {
                         }
                         return;
                     }
-                    // Rows of one spare vector more than a block, left uninitialised: `copy`
-                    // reads whole vectors, of which it stores only the columns written here.
-                    let mut tmp = [[core::mem::MaybeUninit::<f32>::uninit(); MAX_PX + $lanes]; C];
+                    // Left uninitialised: the copies below read only the columns written here.
+                    let mut tmp = [[core::mem::MaybeUninit::<f32>::uninit(); MAX_PX]; C];
                     for (t, a) in tmp.iter_mut().zip(&acc) {
                         for (v, av) in a.iter().enumerate() {
                             unsafe { $store(t.as_mut_ptr().add($lanes * v).cast(), *av) };
@@ -423,25 +404,12 @@ mod x86 {
                             if a < b {
                                 let src = unsafe { t.as_ptr().add(c + a - x).cast::<f32>() };
                                 let dst = unsafe { row.add(r * keep.width + a - keep.lo) };
-                                unsafe { copy(src, dst, b - a) };
+                                // SAFETY: one row of b − a columns, inside `tmp` and
+                                // inside the output row (the caller's bounds).
+                                unsafe { $copy(src, 0, (1, b - a), dst, 0) };
                             }
                             (c, r, x) = (c + run, r + 1, 0);
                         }
-                    }
-                }
-
-                /// `len` floats from `src` to `dst`, in vectors, the last one partly stored;
-                /// `src` must be readable up to the next whole vector.
-                #[target_feature(enable = $features)]
-                #[inline]
-                unsafe fn copy(src: *const f32, dst: *mut f32, len: usize) {
-                    let mut k = 0;
-                    while k + $lanes <= len {
-                        unsafe { $store(dst.add(k), $load(src.add(k))) };
-                        k += $lanes;
-                    }
-                    if k < len {
-                        unsafe { $first(dst.add(k), $load(src.add(k)), len - k) };
                     }
                 }
             }
@@ -449,10 +417,12 @@ mod x86 {
     }
 
     kernel!(avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
-        _mm256_add_ps, _mm256_fmadd_ps, _mm256_storeu_ps, first_256,
+        _mm256_add_ps, _mm256_fmadd_ps, _mm256_storeu_ps,
+        crate::ops::copy_rows_f32::x86::avx2,
         [1 => (1, 6), 2 => (2, 2), 3 => (3, 2), 4 => (4, 2), 5 => (5, 2), _ => (6, 2)]);
     kernel!(avx512, "avx512f,avx2,fma", __m512, 16, _mm512_setzero_ps, _mm512_set1_ps,
-        _mm512_loadu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_storeu_ps, first_512,
+        _mm512_loadu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_storeu_ps,
+        crate::ops::copy_rows_f32::x86::avx512,
         [1 => (1, 6), 2 => (2, 4), 3 => (3, 4), 4 => (4, 2), 5 => (5, 2), 6 => (6, 2),
          7 => (7, 2), 8 => (8, 2), 9 => (9, 2), 10 => (10, 2), 11 => (11, 2), _ => (12, 2)]);
 }

@@ -81,7 +81,14 @@ pub(crate) fn applies_forward<T: ConvElem>(g: &Geom) -> bool {
 /// image, `[C_out, K]` over a reduction of all pixels, kept one thread busy: a batch-1
 /// training step took as long on one thread as on two.
 pub(crate) fn applies_weight<T: ConvElem>(g: &Geom) -> bool {
-    applies(g) || (applies_forward::<T>(g) && g.cout >= wgrad::LANES)
+    applies(g) || (applies_forward::<T>(g) && wgrad_direct::<T>(g))
+}
+
+/// Whether [`weight_backward`] takes the direct kernel: f32 where it runs ([`f32_direct`]) and
+/// at least one vector ([`wgrad::LANES`]) of outputs; with fewer, most lanes would be padding
+/// and the shifted GEMMs are faster.
+fn wgrad_direct<T: ConvElem>(g: &Geom) -> bool {
+    f32_direct::<T>() && g.cout >= wgrad::LANES
 }
 
 /// Copies one group `x: [cin, h, w]` into the interior of `xp`, whose border stays as it was
@@ -420,9 +427,7 @@ fn x_backward_direct(dys: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32
 
 /// Weight gradient `[groups·C_out, C_in, k_h, k_w]` of input `xs` and output gradient `dys`.
 pub(crate) fn weight_backward<T: ConvElem>(xs: &[T], dys: &[T], g: &Geom) -> alloc::vec::Vec<T> {
-    // The direct kernel runs on vectors of output channels: with fewer than one vector most
-    // lanes would be padding, and the GEMMs below are faster.
-    if f32_direct::<T>() && g.cout >= wgrad::LANES {
+    if wgrad_direct::<T>(g) {
         let mut dw = vec![T::default(); g.groups * g.cout * g.k()];
         let (xs, dys) = (bytemuck::cast_slice(xs), bytemuck::cast_slice(dys));
         weight_backward_direct(xs, dys, g, bytemuck::cast_slice_mut(&mut dw));

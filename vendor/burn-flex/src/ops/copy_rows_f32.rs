@@ -46,13 +46,14 @@ pub(crate) fn copy_rows(
     }
 }
 
+/// The per-instruction-set copies, also used by `conv2d_direct` for its partial blocks.
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use core::arch::x86_64::*;
 
     /// [`super::copy_rows`] in 16-lane vectors.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn avx512(
+    pub(crate) unsafe fn avx512(
         s: *const f32,
         ss: usize,
         (rows, width): (usize, usize),
@@ -78,7 +79,7 @@ mod x86 {
 
     /// [`super::copy_rows`] in 8-lane vectors.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn avx2(
+    pub(crate) unsafe fn avx2(
         s: *const f32,
         ss: usize,
         (rows, width): (usize, usize),
