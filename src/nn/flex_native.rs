@@ -150,3 +150,25 @@ macro_rules! dispatch {
     };
 }
 pub(super) use dispatch;
+
+/// y = f(x) and the gradient of Σ w·y (of Σ y without a weight: then dy is a broadcast view of
+/// one value) with respect to x, on autodiff flex: the fused operations' tests compare both
+/// with burn's composed versions.
+#[cfg(test)]
+pub(super) fn value_and_grad<const D: usize>(
+    x: burn::tensor::Tensor<burn::backend::Autodiff<burn::backend::Flex>, D>,
+    f: impl Fn(
+        burn::tensor::Tensor<burn::backend::Autodiff<burn::backend::Flex>, D>,
+    ) -> burn::tensor::Tensor<burn::backend::Autodiff<burn::backend::Flex>, D>,
+    w: Option<burn::tensor::Tensor<burn::backend::Autodiff<burn::backend::Flex>, D>>,
+) -> (Vec<f32>, Vec<f32>) {
+    use crate::tensor::to_vec;
+    let x = x.require_grad();
+    let y = f(x.clone());
+    let loss = match w {
+        Some(w) => (y.clone() * w).sum(),
+        None => y.clone().sum(),
+    };
+    let grads = loss.backward();
+    (to_vec(y), to_vec(x.grad(&grads).expect("x has a gradient")))
+}

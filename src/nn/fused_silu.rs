@@ -162,7 +162,7 @@ dispatch!(backward_at, backward_chunk, (x: &[f32], d: &mut [f32]) -> ());
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::flex_native::Simd;
+    use crate::nn::flex_native::{value_and_grad, Simd};
     use crate::tensor::to_vec;
     use burn::tensor::{Distribution, TensorData};
 
@@ -205,19 +205,9 @@ mod tests {
         // Gradients of Σ w·silu(x): with a non-uniform weight dy is a fresh buffer (in place),
         // with none (Σ silu(x)) a broadcast view of one value (copied).
         let w = Tensor::<A, 3>::random([3, 160, 137], Distribution::Normal(0.0, 1.0), &dev);
-        let grad = |fused: bool, w: Option<Tensor<A, 3>>| {
-            let x = input::<A>(&dev).require_grad();
-            let y = if fused {
-                silu(x.clone())
-            } else {
-                activation::silu(x.clone())
-            };
-            let loss = match w {
-                Some(w) => (y.clone() * w).sum(),
-                None => y.clone().sum(),
-            };
-            let grads = loss.backward();
-            (to_vec(y), to_vec(x.grad(&grads).expect("x has a gradient")))
+        let grad = |fused: bool, w: Option<Tensor<A, 3>>| match fused {
+            true => value_and_grad(input::<A>(&dev), silu, w),
+            false => value_and_grad(input::<A>(&dev), activation::silu, w),
         };
         let (y_fused, g_fused) = grad(true, Some(w.clone()));
         let (y_ref, g_ref) = grad(false, Some(w));

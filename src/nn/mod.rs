@@ -5,6 +5,7 @@ mod flex_native;
 mod fused_cat;
 mod fused_norm;
 mod fused_silu;
+mod fused_softmax;
 mod group_norm;
 mod mlp;
 mod score_net;
@@ -12,6 +13,7 @@ mod unet;
 
 pub use classifier::{Classifier, ClassifierConfig};
 pub use fused_silu::silu;
+pub use fused_softmax::scaled_softmax;
 pub use group_norm::GroupNorm;
 pub use mlp::{MlpConfig, MlpScoreNet};
 pub use score_net::{Guided, ScoreNet, WithLabels};

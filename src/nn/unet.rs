@@ -13,9 +13,9 @@ use burn::nn::{
 };
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{activation::softmax, backend::Backend, Int, Tensor};
+use burn::tensor::{backend::Backend, Int, Tensor};
 
-use super::silu;
+use super::{scaled_softmax, silu};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -309,7 +309,7 @@ impl<B: Backend> AttnBlock<B> {
             self.k.forward(t.clone()),
             self.v.forward(t),
         );
-        let scores = softmax(q.matmul(k.swap_dims(1, 2)).div_scalar((c as f64).sqrt()), 2);
+        let scores = scaled_softmax(q.matmul(k.swap_dims(1, 2)), 1.0 / (c as f64).sqrt());
         let out = self
             .proj
             .forward(scores.matmul(v))

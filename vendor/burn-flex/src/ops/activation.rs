@@ -161,14 +161,20 @@ impl ActivationOps<Flex> for Flex {
 
 /// σ(x) = 1 / (1 + e^(−x)) without a libm call or a branch, so that the element loops
 /// vectorise (scoregen patch: the scalar `expf` was ~8 % of a U-Net training step through
-/// SiLU). e^(−x) by Cephes' `expf` scheme: n = round(t·log2 e) with the 1.5·2²³ rounding
-/// trick, r = t − n·ln 2 in two parts, a degree-6 polynomial for e^r and 2ⁿ through the
-/// exponent bits; |relative error| < 2·10⁻⁷ (see the test below). t is clamped to ±87 with
-/// comparisons, so NaN propagates.
+/// SiLU); e^(−x) by [`exp_f32`]. NaN propagates.
 #[inline]
 pub fn sigmoid_f32(x: f32) -> f32 {
-    let t = -x;
-    let t = if t > 87.0 { 87.0 } else { t };
+    1.0 / (1.0 + exp_f32(-x))
+}
+
+/// e^x without a libm call or a branch, so that element loops vectorise (scoregen patch), by
+/// Cephes' `expf` scheme: n = round(x·log2 e) with the 1.5·2²³ rounding trick, r = x − n·ln 2
+/// in two parts, a degree-6 polynomial for e^r and 2ⁿ through the exponent bits; |relative
+/// error| < 2·10⁻⁷ (see the tests below). x is clamped to ±87 with comparisons, so NaN
+/// propagates and e^x for x < −87 is e^−87 ≈ 1.6·10⁻³⁸ rather than a denormal or zero.
+#[inline]
+pub fn exp_f32(x: f32) -> f32 {
+    let t = if x > 87.0 { 87.0 } else { x };
     let t = if t < -87.0 { -87.0 } else { t };
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³
     // n sits in the low mantissa bits of `kf` (bits 0x4B40_0000 + n for |n| < 2²²), so 2ⁿ is
@@ -184,8 +190,7 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
     let two_n = f32::from_bits(kf.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23);
-    let e = (p * r * r + r + 1.0) * two_n;
-    1.0 / (1.0 + e)
+    (p * r * r + r + 1.0) * two_n
 }
 
 #[inline]
@@ -1484,7 +1489,24 @@ mod tests {
 
 #[cfg(test)]
 mod sigmoid_patch_tests {
-    use super::sigmoid_f32;
+    use super::{exp_f32, sigmoid_f32};
+
+    #[test]
+    fn exp_f32_matches_the_f64_definition() {
+        let mut worst = 0f64;
+        let mut x = -87.0f32;
+        while x < 87.0 {
+            let want = (x as f64).exp();
+            let got = exp_f32(x) as f64;
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.000_97;
+        }
+        assert!(worst < 2e-7, "worst relative error {worst}");
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert!(exp_f32(f32::NEG_INFINITY) < 2e-38);
+        assert!(exp_f32(f32::INFINITY) > 6e37);
+    }
 
     #[test]
     fn sigmoid_f32_matches_the_f64_definition() {

@@ -18,7 +18,8 @@
 //! On CPUs with AVX-512 (detected at run time) the same loop runs on 16-lane registers, and
 //! with thirty-two of them a block holds up to [`CO_512`] = 12 output channels × 32 columns.
 //! The environment variable `SCOREGEN_CPU_ISA=avx2` keeps the AVX2 kernel on such a CPU (for
-//! comparisons and tests; it does not change the GEMMs).
+//! comparisons and tests; it does not change the GEMMs). It is read once, at the first
+//! convolution of the process.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -59,16 +60,24 @@ pub(crate) fn available() -> bool {
 }
 
 /// The kernel for this CPU: AVX-512 where it has AVX-512F, unless `SCOREGEN_CPU_ISA=avx2`.
-/// Only meaningful where [`available`].
+/// Only meaningful where [`available`]. The environment is read once per process: the row
+/// copies ask for every channel of every image, and `std::env::var` (a lock and a scan of the
+/// environment) was 1.5 % of a U-Net training step.
 pub(crate) fn isa() -> Isa {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        let capped =
-            std::env::var("SCOREGEN_CPU_ISA").is_ok_and(|v| v.eq_ignore_ascii_case("avx2"));
-        if !capped && std::is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
+        static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            let capped =
+                std::env::var("SCOREGEN_CPU_ISA").is_ok_and(|v| v.eq_ignore_ascii_case("avx2"));
+            if !capped && std::is_x86_feature_detected!("avx512f") {
+                Isa::Avx512
+            } else {
+                Isa::Avx2
+            }
+        })
     }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     Isa::Avx2
 }
 
