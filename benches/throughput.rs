@@ -21,6 +21,11 @@ use scoregen::train::Adam;
 type A = Autodiff<Flex>;
 
 fn main() {
+    // As the scoregen binary runs: on rayon's pool, freed buffers kept (`scoregen::runtime`).
+    scoregen::runtime::run(bench);
+}
+
+fn bench() {
     let json = std::env::args().any(|a| a == "--json");
     let dev = Default::default();
     let sde_spec = SdeSpec::default_for("vp").expect("vp");

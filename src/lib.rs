@@ -45,6 +45,7 @@ pub mod nn;
 pub mod physics;
 pub mod plot;
 pub mod rng;
+pub mod runtime;
 pub mod samplers;
 pub mod score;
 pub mod sde;

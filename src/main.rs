@@ -5,9 +5,9 @@ mod cli;
 use clap::Parser;
 
 fn main() {
-    scoregen::allocator::keep_freed_memory();
     let args = cli::Cli::parse();
-    if let Err(e) = cli::run(args) {
+    // On rayon's pool, with freed buffers kept (`scoregen::runtime`).
+    if let Err(e) = scoregen::runtime::run(|| cli::run(args)) {
         eprintln!("error: {}", message(&e));
         std::process::exit(1);
     }
