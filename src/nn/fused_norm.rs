@@ -210,14 +210,17 @@ fn map_sum<const K: usize>(
     sums
 }
 
-/// Σ_j f(a[j]), added up in f64 from [`LANES`] f32 partial sums.
+/// Σ_j f(a[j]), added up in f64 from 4·[`LANES`] f32 partial sums: four independent vector
+/// additions per step, since one chain waits out the addition's latency on every vector (the
+/// moments' second pass reads a block from cache and was bound by that chain).
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // as in `map_sum`
 fn lane_sum(a: &[f32], f: impl Fn(f32) -> f32) -> f64 {
-    let (a16, tail) = a.as_chunks::<LANES>();
-    let mut acc = [0f32; LANES];
-    for ac in a16 {
-        for i in 0..LANES {
+    const W: usize = 4 * LANES;
+    let (a64, tail) = a.as_chunks::<W>();
+    let mut acc = [0f32; W];
+    for ac in a64 {
+        for i in 0..W {
             acc[i] += f(ac[i]);
         }
     }
