@@ -267,6 +267,10 @@ def bench_sample(args, fw, name, model, eps, dim, batch, sampler, steps, device,
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--suite", default="all", choices=["all", "mlp", "unet"])
+    p.add_argument("--unet", default="bench", choices=["bench", "mnist"],
+                   help="bench: mult (1, 2), attention in the middle block only (records 'unet'); "
+                        "mnist: scoregen's default MNIST network, mult (1, 2, 2), attention also "
+                        "at 7x7 (records 'unet-mnist')")
     p.add_argument("--batches", default="1,16,64,256")
     p.add_argument("--sample-batches")
     p.add_argument("--mlp-batch", type=int, default=4096)
@@ -311,17 +315,22 @@ def main():
         for s in samplers:
             push(bench_sample(args, fw, "mlp", model, eps, 2, args.mlp_batch, s, args.steps, device))
     if args.suite in ("all", "unet"):
-        model, eps = prepare(UNet(base=32, mult=(1, 2), attn_levels=()))
+        if args.unet == "mnist":
+            name = "unet-mnist"
+            model, eps = prepare(UNet(base=32, mult=(1, 2, 2), attn_levels=(2,)))
+        else:
+            name = "unet"
+            model, eps = prepare(UNet(base=32, mult=(1, 2), attn_levels=()))
         dim = 28 * 28
         for b in batches:
-            push(bench_train(args, fw, "unet", model, eps, dim, b, device))
+            push(bench_train(args, fw, name, model, eps, dim, b, device))
         for b in batches:
-            push(bench_forward(args, fw, "unet", model, eps, dim, b, device))
+            push(bench_forward(args, fw, name, model, eps, dim, b, device))
         for b in sample_batches:
             for s in samplers:
-                push(bench_sample(args, fw, "unet", model, eps, dim, b, s, args.steps, device))
+                push(bench_sample(args, fw, name, model, eps, dim, b, s, args.steps, device))
         for n in ints(args.nfe_sweep):
-            push(bench_sample(args, fw, "unet", model, eps, dim, args.sweep_batch, "ddim", n,
+            push(bench_sample(args, fw, name, model, eps, dim, args.sweep_batch, "ddim", n,
                               device, sweep=True))
     out = json.dumps(dict(framework=fw, version=torch.__version__, device=args.device,
                           records=records), indent=2)

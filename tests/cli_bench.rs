@@ -59,12 +59,16 @@ fn bench_writes_json_records_for_both_networks() {
     }
 }
 
+/// Also the default MNIST training network (`--unet mnist`: mult [1, 2, 2], attention at 7 × 7),
+/// whose records are named `unet-mnist`.
 #[test]
 fn empty_sampler_and_sweep_lists_measure_only_the_network() {
     let dir = tmp("bench-net-only");
     let json = dir.join("bench.json");
     ok(&[
         "bench",
+        "--unet",
+        "mnist",
         "--suite",
         "unet",
         "--batches",
@@ -82,18 +86,19 @@ fn empty_sampler_and_sweep_lists_measure_only_the_network() {
     ]);
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let whats: Vec<&str> = doc["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .map(|r| r["what"].as_str().unwrap())
-        .collect();
+    let recs = doc["records"].as_array().expect("records");
+    let whats: Vec<&str> = recs.iter().map(|r| r["what"].as_str().unwrap()).collect();
     assert_eq!(whats, ["train_step", "forward"]);
+    for r in recs {
+        assert_eq!(r["model"], "unet-mnist");
+        assert_eq!(r["params"], 1_112_817);
+    }
 }
 
 #[test]
 fn bench_rejects_bad_options() {
     assert!(fails(&["bench", "--suite", "gpu"]).contains("--suite"));
+    assert!(fails(&["bench", "--unet", "big"]).contains("--unet"));
     assert!(fails(&["bench", "--samplers", "ddim,nope"]).contains("nope"));
     assert!(fails(&["bench", "--batches", "0"]).contains("--batches"));
     assert!(fails(&["bench", "--nfe-sweep", "10,x"]).contains("--nfe-sweep"));

@@ -27,6 +27,9 @@ use crate::train::Adam;
 pub struct BenchConfig {
     /// The image U-Net (the MNIST benchmark network: 28×28, base 32, mult [1, 2]).
     pub unet: UNetConfig,
+    /// The U-Net's `model` name in the records: `unet` for [`bench_unet`], `unet-mnist` for
+    /// [`mnist_unet`].
+    pub unet_name: &'static str,
     /// The low-dimensional score MLP.
     pub mlp: MlpConfig,
     /// Data dimension of the MLP.
@@ -62,6 +65,7 @@ impl Default for BenchConfig {
     fn default() -> Self {
         BenchConfig {
             unet: bench_unet(),
+            unet_name: "unet",
             mlp: MlpConfig {
                 hidden: 256,
                 blocks: 3,
@@ -98,6 +102,16 @@ pub fn bench_unet() -> UNetConfig {
         base: 32,
         mult: vec![1, 2],
         attn_levels: vec![],
+        dropout: 0.0,
+        ..UNetConfig::default()
+    }
+}
+
+/// The network `scoregen train` builds for MNIST by default ([`UNetConfig::default`]: base 32,
+/// mult [1, 2, 2], self-attention at 7 × 7 and in the middle block) without dropout, so that it
+/// matches `bench/torch_bench.py --unet mnist`.
+pub fn mnist_unet() -> UNetConfig {
+    UNetConfig {
         dropout: 0.0,
         ..UNetConfig::default()
     }
@@ -217,7 +231,7 @@ pub fn run_bench<AB: AutodiffBackend>(
         let params = burn::module::Module::num_params(&model);
         let [c, h, w] = model.image_shape();
         let m = Measured {
-            name: "unet",
+            name: cfg.unet_name,
             dim: c * h * w,
             params,
         };

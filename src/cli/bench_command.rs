@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
-use scoregen::app::bench::{run_bench, BenchConfig, BenchRecord};
+use scoregen::app::bench::{bench_unet, mnist_unet, run_bench, BenchConfig, BenchRecord};
 use scoregen::samplers::SamplerKind;
 
 /// Options of `scoregen bench`.
@@ -16,6 +16,11 @@ pub struct BenchArgs {
     /// What to measure: mlp, unet or all.
     #[arg(long, default_value = "all")]
     suite: String,
+    /// Which U-Net: `bench` (base 32, mult [1, 2], attention in the middle block only; records
+    /// named `unet`) or `mnist` (the default training network: mult [1, 2, 2], attention also at
+    /// 7 × 7, no dropout; records named `unet-mnist`).
+    #[arg(long, default_value = "bench")]
+    unet: String,
     /// U-Net batches for training and forward passes.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
     batches: Vec<usize>,
@@ -63,6 +68,11 @@ impl BenchArgs {
             "unet" => (false, true),
             other => anyhow::bail!("--suite: `{other}` is not one of mlp, unet, all"),
         };
+        let (unet, unet_name) = match self.unet.as_str() {
+            "bench" => (bench_unet(), "unet"),
+            "mnist" => (mnist_unet(), "unet-mnist"),
+            other => anyhow::bail!("--unet: `{other}` is not one of bench, mnist"),
+        };
         let samplers = self
             .samplers
             .iter()
@@ -103,6 +113,8 @@ impl BenchArgs {
             "--ode-tol must be positive"
         );
         Ok(BenchConfig {
+            unet,
+            unet_name,
             mlp_batch: self.mlp_batch,
             unet_batches: self.batches.clone(),
             sample_batches,
