@@ -1,7 +1,8 @@
 //! Direct access to the flex CPU backend's tensors for scoregen's fused operations
-//! (`fused_norm`, `fused_silu`): a run-time type check that tells flex (with or without
-//! autodiff) from other backends, f32 slices of its tensors, and copies of a kernel compiled for
-//! the widest SIMD level the CPU has.
+//! (`fused_norm`, `fused_silu`, `fused_softmax`, `fused_cat`): a run-time type check that tells
+//! flex (with or without autodiff) from other backends, f32 slices of its tensors, outputs
+//! written without a zero-fill, a parallel runner over pieces of a buffer, and copies of a
+//! kernel compiled for the widest SIMD level the CPU has.
 
 use std::any::Any;
 
@@ -74,6 +75,43 @@ pub(super) fn written(
     // SAFETY: `fill` wrote all `len` elements (the contract above, kept by its callers).
     unsafe { v.set_len(len) };
     v
+}
+
+/// `t` as a contiguous tensor whose buffer is not shared (no copy when it already is one), so
+/// that a backward pass can write its result in place.
+pub(super) fn owned_contiguous(t: FlexTensor) -> FlexTensor {
+    let t = if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    };
+    if t.is_unique() {
+        return t;
+    }
+    flex(slice(&t).to_vec(), t.layout().shape().clone())
+}
+
+/// Smallest tensor (elements) split over threads, and the least elements per piece.
+const PARALLEL_MIN: usize = 32 * 1024;
+
+/// `kernel(offset, piece)` over consecutive pieces covering `dst`, each a whole number of
+/// `unit`-element runs (rows; 1 for element-wise kernels), on rayon's threads when `dst` is
+/// large (about four pieces per thread).
+pub(super) fn run_pieces<T: Send>(
+    dst: &mut [T],
+    unit: usize,
+    kernel: impl Fn(usize, &mut [T]) + Sync,
+) {
+    use rayon::prelude::*;
+    let n = dst.len();
+    let threads = rayon::current_num_threads();
+    if n < PARALLEL_MIN || threads < 2 {
+        return kernel(0, dst);
+    }
+    let chunk = n.div_ceil(4 * threads).max(PARALLEL_MIN / 2).div_ceil(unit) * unit;
+    dst.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(i, c)| kernel(i * chunk, c));
 }
 
 /// A contiguous flex tensor of `shape` holding `values`.

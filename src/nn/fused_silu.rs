@@ -18,9 +18,10 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::ops::activation::sigmoid_f32;
 use burn_flex::FlexTensor;
-use rayon::prelude::*;
 
-use super::flex_native::{dispatch, flex, simd, slice, try_cast, unique_values, written};
+use super::flex_native::{
+    dispatch, flex, owned_contiguous, run_pieces, simd, slice, try_cast, unique_values, written,
+};
 
 /// SiLU, x·σ(x), of every element: fused on flex (with or without autodiff) for f32 tensors,
 /// composed from burn's `x * sigmoid(x)` elsewhere. Same values (to rounding) and gradients.
@@ -44,7 +45,7 @@ fn inference<const D: usize>(x: Tensor<Flex, D>) -> Tensor<Flex, D> {
     drop(x);
     if let Some(values) = unique_values(&mut t) {
         let level = simd();
-        run(values, |_, c| forward_inplace_at(level, c));
+        run_pieces(values, 1, |_, c| forward_inplace_at(level, c));
         return Tensor::from_primitive(TensorPrimitive::Float(t));
     }
     Tensor::from_primitive(TensorPrimitive::Float(forward(&t.to_contiguous())))
@@ -90,9 +91,9 @@ impl Backward<Flex, 1> for SiluBackward {
 /// buffer in storage order).
 fn forward(x: &FlexTensor) -> FlexTensor {
     let (xs, level) = (slice(x), simd());
-    // `run` gives every element to `forward_into`, which writes it.
+    // `run_pieces` gives every element to `forward_into`, which writes it.
     let y = written(xs.len(), |y| {
-        run(y, |off, c| {
+        run_pieces(y, 1, |off, c| {
             forward_into_at(level, &xs[off..off + c.len()], c)
         })
     });
@@ -102,35 +103,13 @@ fn forward(x: &FlexTensor) -> FlexTensor {
 /// dx = dy·σ(x)·(1 + x·(1 − σ(x))), in dy's buffer when it is contiguous and not shared, else
 /// in one contiguous copy of it.
 fn backward(x: &FlexTensor, dy: FlexTensor) -> FlexTensor {
-    let mut dx = if dy.is_contiguous() {
-        dy
-    } else {
-        dy.to_contiguous()
-    };
-    if !dx.is_unique() {
-        dx = flex(slice(&dx).to_vec(), dx.layout().shape().clone());
-    }
+    let mut dx = owned_contiguous(dy);
     let (xs, level) = (slice(x), simd());
     let d = unique_values(&mut dx).expect("dx is contiguous, f32 and not shared");
-    run(d, |off, c| backward_at(level, &xs[off..off + c.len()], c));
+    run_pieces(d, 1, |off, c| {
+        backward_at(level, &xs[off..off + c.len()], c)
+    });
     dx
-}
-
-/// Smallest tensor (elements) split over threads, and the least elements per piece.
-const PARALLEL_MIN: usize = 32 * 1024;
-
-/// `kernel(offset, chunk)` over consecutive chunks covering `dst`, on rayon's threads when
-/// `dst` is large (about four chunks per thread).
-fn run<T: Send>(dst: &mut [T], kernel: impl Fn(usize, &mut [T]) + Sync) {
-    let n = dst.len();
-    let threads = rayon::current_num_threads();
-    if n < PARALLEL_MIN || threads < 2 {
-        return kernel(0, dst);
-    }
-    let chunk = n.div_ceil(4 * threads).max(PARALLEL_MIN / 2);
-    dst.par_chunks_mut(chunk)
-        .enumerate()
-        .for_each(|(i, c)| kernel(i * chunk, c));
 }
 
 #[inline(always)]

@@ -20,9 +20,10 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::ops::activation::exp_f32;
 use burn_flex::FlexTensor;
-use rayon::prelude::*;
 
-use super::flex_native::{dispatch, flex, simd, slice, try_cast, unique_values, written};
+use super::flex_native::{
+    dispatch, flex, owned_contiguous, run_pieces, simd, slice, try_cast, unique_values, written,
+};
 
 /// softmax(scale·x) over the last dimension: fused on flex (with or without autodiff) for f32
 /// tensors, composed from burn's `softmax(x * scale, D − 1)` elsewhere. Same values (to
@@ -46,7 +47,7 @@ fn composed<B: Backend, const D: usize>(x: Tensor<B, D>, scale: f64) -> Tensor<B
 /// The forward pass without autodiff.
 fn inference<const D: usize>(x: Tensor<Flex, D>, scale: f64) -> Tensor<Flex, D> {
     let t = x.clone().into_primitive().tensor();
-    if t.dtype() != DType::F32 || D == 0 {
+    if t.dtype() != DType::F32 {
         return composed(x, scale);
     }
     drop(x);
@@ -57,7 +58,7 @@ fn inference<const D: usize>(x: Tensor<Flex, D>, scale: f64) -> Tensor<Flex, D> 
 /// The forward pass under autodiff, recording one [`SoftmaxBackward`] node that keeps y.
 fn autodiff<const D: usize>(x: Tensor<Autodiff<Flex>, D>, scale: f64) -> Tensor<Autodiff<Flex>, D> {
     let prim = x.clone().into_primitive().tensor();
-    if prim.primitive.dtype() != DType::F32 || D == 0 {
+    if prim.primitive.dtype() != DType::F32 {
         return composed(x, scale);
     }
     drop(x);
@@ -99,9 +100,9 @@ fn row_len(t: &FlexTensor) -> usize {
 /// y = softmax(scale·x) row by row into a new tensor of x's shape (x must be contiguous f32).
 fn forward(x: &FlexTensor, scale: f32) -> FlexTensor {
     let (xs, l, level) = (slice(x), row_len(x), simd());
-    // `run_rows` gives every row to `forward_rows`, which writes all of it.
+    // `run_pieces` gives every row to `forward_rows`, which writes all of it.
     let y = written(xs.len(), |y| {
-        run_rows(y, l, |off, c| {
+        run_pieces(y, l, |off, c| {
             forward_rows_at(level, &xs[off..off + c.len()], c, l, scale)
         })
     });
@@ -111,38 +112,13 @@ fn forward(x: &FlexTensor, scale: f32) -> FlexTensor {
 /// dx = scale·y·(dy − Σ_j dy_j·y_j) per row, in dy's buffer when it is contiguous and not
 /// shared, else in one contiguous copy of it.
 fn backward(y: &FlexTensor, dy: FlexTensor, scale: f32) -> FlexTensor {
-    let mut dx = if dy.is_contiguous() {
-        dy
-    } else {
-        dy.to_contiguous()
-    };
-    if !dx.is_unique() {
-        dx = flex(slice(&dx).to_vec(), dx.layout().shape().clone());
-    }
+    let mut dx = owned_contiguous(dy);
     let (ys, l, level) = (slice(y), row_len(y), simd());
     let d = unique_values(&mut dx).expect("dx is contiguous, f32 and not shared");
-    run_rows(d, l, |off, c| {
+    run_pieces(d, l, |off, c| {
         backward_rows_at(level, &ys[off..off + c.len()], c, l, scale)
     });
     dx
-}
-
-/// Smallest tensor (elements) split over threads, and the least elements per piece.
-const PARALLEL_MIN: usize = 32 * 1024;
-
-/// `kernel(offset, rows)` over consecutive whole rows (of `l` elements) covering `dst`, on
-/// rayon's threads when `dst` is large (about four pieces per thread).
-fn run_rows<T: Send>(dst: &mut [T], l: usize, kernel: impl Fn(usize, &mut [T]) + Sync) {
-    let n = dst.len();
-    let threads = rayon::current_num_threads();
-    if n < PARALLEL_MIN || threads < 2 {
-        return kernel(0, dst);
-    }
-    let rows = n.div_ceil(4 * threads).max(PARALLEL_MIN / 2).div_ceil(l);
-    let chunk = rows * l;
-    dst.par_chunks_mut(chunk)
-        .enumerate()
-        .for_each(|(i, c)| kernel(i * chunk, c));
 }
 
 /// Lanes of the vectorisable loops: rows are walked in arrays of 16 with 16 independent
