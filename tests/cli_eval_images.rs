@@ -98,6 +98,57 @@ fn classifier_features_score_generated_images_against_the_real_floor() {
     let header = String::from_utf8_lossy(&std::fs::read(&fake).unwrap()[..128]).to_string();
     assert!(header.contains("(12, 1, 8, 8)"), "{header}");
 
+    // --class data: the training labels' proportions, recorded in the checkpoint. The first 34
+    // bars have labels k mod 4: 9, 9, 8, 8 of classes 0–3.
+    let run34 = dir.join("run34");
+    ok(&[
+        "train",
+        "--data",
+        &data,
+        "--first",
+        "34",
+        "--out",
+        s(&run34),
+        "--config",
+        s(&cfg),
+        "--class-conditional",
+    ]);
+    let ckpt = run34.join("checkpoint.json");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ckpt).unwrap()).unwrap();
+    assert_eq!(meta["class_counts"], serde_json::json!([9, 9, 8, 8]));
+    let mix = dir.join("mix.npy");
+    let sample_mix = [
+        "sample",
+        "--checkpoint",
+        s(&run34),
+        "--num",
+        "34",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "2",
+        "--class",
+        "data",
+        "--out",
+        s(&mix),
+    ];
+    ok(&sample_mix);
+    let mixed = scoregen::data::read_npy_array(&dir.join("mix-labels.npy"))
+        .unwrap()
+        .data;
+    let per_class: Vec<usize> = (0..4)
+        .map(|k| mixed.iter().filter(|&&v| v == k as f32).count())
+        .collect();
+    assert_eq!(per_class, vec![9, 9, 8, 8], "{mixed:?}");
+    // A checkpoint without the counts (written before they were recorded) is refused by name.
+    let mut old = meta.clone();
+    old.as_object_mut().unwrap().remove("class_counts");
+    std::fs::write(&ckpt, serde_json::to_string(&old).unwrap()).unwrap();
+    let e = fails(&sample_mix);
+    assert!(e.contains("records no training items per class"), "{e}");
+    assert!(e.contains("run34"), "{e}");
+
     let fake_spec = format!("npy:{},{}", s(&fake), s(&labels));
     let out = ok(&[
         "eval",

@@ -225,10 +225,19 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             let k = model.num_classes().max(1);
             Some((0..a.num).map(|i| i % k).collect())
         }
+        Some("data") => Some(
+            scoregen::train::class_mix::proportional_classes(&model.meta.class_counts, a.num)
+                .with_context(|| {
+                    format!(
+                        "--class data: {} records no training items per class (a class-conditional checkpoint written before they were recorded, or an unconditional one); use --class all or one class at a time",
+                        a.checkpoint.display()
+                    )
+                })?,
+        ),
         Some(c) => {
-            let c: usize = c
-                .parse()
-                .with_context(|| format!("--class {c}: expected a class index or `all`"))?;
+            let c: usize = c.parse().with_context(|| {
+                format!("--class {c}: expected a class index, `all` or `data`")
+            })?;
             Some(vec![c; a.num])
         }
     };

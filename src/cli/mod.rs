@@ -166,8 +166,9 @@ struct SampleArgs {
     /// ODE relative/absolute tolerance.
     #[arg(long)]
     tol: Option<f64>,
-    /// Class to generate (class-conditional models): a class index, or `all` to cycle through
-    /// the classes (image .npy outputs then get a `<name>-labels.npy` beside them).
+    /// Class to generate (class-conditional models): a class index, `all` to cycle through the
+    /// classes equally, or `data` for the training data's class proportions (image .npy outputs
+    /// then get a `<name>-labels.npy` beside them).
     #[arg(long)]
     class: Option<String>,
     /// Classifier-free guidance weight w (with --class).

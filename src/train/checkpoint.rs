@@ -45,6 +45,11 @@ pub struct CheckpointMeta {
     pub last_loss: f64,
     /// The weights file, relative to the directory.
     pub weights_file: String,
+    /// Training items per class of a class-conditional model (empty otherwise, and in
+    /// checkpoints written before it was recorded); `scoregen sample --class data` samples in
+    /// these proportions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_counts: Vec<u64>,
 }
 
 /// A loaded checkpoint: metadata and all tensors.

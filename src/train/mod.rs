@@ -4,6 +4,7 @@
 mod adam;
 pub mod budget;
 pub mod checkpoint;
+pub mod class_mix;
 mod config;
 mod ema;
 pub mod params;

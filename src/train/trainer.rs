@@ -283,6 +283,10 @@ pub fn train_with<B: AutodiffBackend>(
             }
         }
     }
+    let class_counts = match &data.labels {
+        Some(l) if classes > 0 => super::class_mix::class_counts(l, classes),
+        _ => Vec::new(),
+    };
     let n = data.len();
     let mut log = loss_log(out, resumed.as_ref().map(|c| c.meta.step))?;
 
@@ -338,6 +342,7 @@ pub fn train_with<B: AutodiffBackend>(
             adam_steps: adam.t,
             last_loss: last,
             weights_file: String::new(),
+            class_counts: class_counts.clone(),
         };
         Checkpoint::save(out, meta, &tensors)
     };

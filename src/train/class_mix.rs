@@ -1,0 +1,103 @@
+//! Class labels for sampling a class-conditional model in its training data's proportions.
+
+use crate::error::{Error, Result};
+
+/// Items per class in `labels` (class indices below `classes`).
+pub fn class_counts(labels: &[u32], classes: usize) -> Vec<u64> {
+    let mut counts = vec![0u64; classes];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l as usize) {
+            *c += 1;
+        }
+    }
+    counts
+}
+
+/// `n` class labels in the proportions of `counts` (items per class in the training data).
+///
+/// Class k gets ⌊n·c_k/Σc⌋ labels and the remaining ones go to the largest remainders (Hamilton's
+/// method, ties to the lower class), so every count is within one of n·c_k/Σc. The labels are
+/// interleaved: each class is spread evenly over the sequence (the j-th of m_k labels of class k
+/// sits at position (j + ½)/m_k), so any prefix, e.g. a sample grid, shows the mix too.
+pub fn proportional_classes(counts: &[u64], n: usize) -> Result<Vec<usize>> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return Err(Error::config(
+            "class_counts",
+            "the checkpoint records no training items per class",
+        ));
+    }
+    let exact: Vec<f64> = counts
+        .iter()
+        .map(|&c| n as f64 * c as f64 / total as f64)
+        .collect();
+    let mut alloc: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    let missing = n - alloc.iter().sum::<usize>();
+    for &k in order.iter().take(missing) {
+        alloc[k] += 1;
+    }
+    let mut slots: Vec<(f64, usize)> = alloc
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &m)| (0..m).map(move |j| ((j as f64 + 0.5) / m as f64, k)))
+        .collect();
+    slots.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    Ok(slots.into_iter().map(|(_, k)| k).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_the_data_within_one() {
+        // The LArTPC simulator's mix: 30 % track, 30 % shower, 30 % mixed, 10 % background.
+        let counts = class_counts(&[0, 1, 2, 0, 1, 2, 0, 1, 2, 3], 4);
+        assert_eq!(counts, vec![3, 3, 3, 1]);
+        let labels = proportional_classes(&counts, 1000).unwrap();
+        let got = class_counts(&labels.iter().map(|&k| k as u32).collect::<Vec<_>>(), 4);
+        assert_eq!(got, vec![300, 300, 300, 100]);
+        // Uneven: 7 items of 1:2:4 → 1, 2, 4; 10 items → 1.43, 2.86, 5.71 → 1, 3, 6.
+        assert_eq!(
+            class_counts(
+                &proportional_classes(&[1, 2, 4], 10)
+                    .unwrap()
+                    .iter()
+                    .map(|&k| k as u32)
+                    .collect::<Vec<_>>(),
+                3
+            ),
+            vec![1, 3, 6]
+        );
+        for n in 0..50 {
+            let l = proportional_classes(&[5, 0, 11, 2], n).unwrap();
+            assert_eq!(l.len(), n);
+            let c = class_counts(&l.iter().map(|&k| k as u32).collect::<Vec<_>>(), 4);
+            for (k, &ck) in c.iter().enumerate() {
+                let exact = n as f64 * [5.0, 0.0, 11.0, 2.0][k] / 18.0;
+                assert!(
+                    (ck as f64 - exact).abs() < 1.0,
+                    "n {n} class {k}: {ck} vs {exact}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn classes_are_interleaved_and_empty_counts_refused() {
+        let l = proportional_classes(&[3, 3, 3, 1], 20).unwrap();
+        // Every window of ten labels holds each of the three common classes.
+        for w in l.windows(10) {
+            for k in 0..3 {
+                assert!(w.contains(&k), "{l:?}");
+            }
+        }
+        assert!(proportional_classes(&[0, 0], 5).is_err());
+        assert!(proportional_classes(&[], 5).is_err());
+    }
+}
