@@ -24,7 +24,7 @@ pub fn proportional_classes(counts: &[u64], n: usize) -> Result<Vec<usize>> {
     if total == 0 {
         return Err(Error::config(
             "class_counts",
-            "the checkpoint records no training items per class",
+            "no items in any class: there are no proportions to sample in",
         ));
     }
     let exact: Vec<f64> = counts
@@ -54,30 +54,27 @@ pub fn proportional_classes(counts: &[u64], n: usize) -> Result<Vec<usize>> {
 mod tests {
     use super::*;
 
+    /// Labels per class among sampled `labels`.
+    fn tally(labels: &[usize], classes: usize) -> Vec<u64> {
+        let as_u32: Vec<u32> = labels.iter().map(|&k| k as u32).collect();
+        class_counts(&as_u32, classes)
+    }
+
     #[test]
     fn counts_follow_the_data_within_one() {
         // The LArTPC simulator's mix: 30 % track, 30 % shower, 30 % mixed, 10 % background.
         let counts = class_counts(&[0, 1, 2, 0, 1, 2, 0, 1, 2, 3], 4);
         assert_eq!(counts, vec![3, 3, 3, 1]);
         let labels = proportional_classes(&counts, 1000).unwrap();
-        let got = class_counts(&labels.iter().map(|&k| k as u32).collect::<Vec<_>>(), 4);
-        assert_eq!(got, vec![300, 300, 300, 100]);
-        // Uneven: 7 items of 1:2:4 → 1, 2, 4; 10 items → 1.43, 2.86, 5.71 → 1, 3, 6.
-        assert_eq!(
-            class_counts(
-                &proportional_classes(&[1, 2, 4], 10)
-                    .unwrap()
-                    .iter()
-                    .map(|&k| k as u32)
-                    .collect::<Vec<_>>(),
-                3
-            ),
-            vec![1, 3, 6]
-        );
+        assert_eq!(tally(&labels, 4), vec![300, 300, 300, 100]);
+        // Uneven: 10 items of 1:2:4 are 1.43, 2.86, 5.71 → floors 1, 2, 5, and the two left
+        // over go to the largest remainders (0.86, 0.71) → 1, 3, 6.
+        let labels = proportional_classes(&[1, 2, 4], 10).unwrap();
+        assert_eq!(tally(&labels, 3), vec![1, 3, 6]);
         for n in 0..50 {
             let l = proportional_classes(&[5, 0, 11, 2], n).unwrap();
             assert_eq!(l.len(), n);
-            let c = class_counts(&l.iter().map(|&k| k as u32).collect::<Vec<_>>(), 4);
+            let c = tally(&l, 4);
             for (k, &ck) in c.iter().enumerate() {
                 let exact = n as f64 * [5.0, 0.0, 11.0, 2.0][k] / 18.0;
                 assert!(
