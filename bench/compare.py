@@ -12,12 +12,13 @@ import sys
 
 
 def key(r):
-    return (r["model"], r["what"], r.get("sampler") or "", r["batch"], r.get("steps") or 0)
+    return (r["model"], r["what"], r.get("sampler") or "", r["batch"], r.get("steps") or 0,
+            r.get("precision") or "f32")
 
 
 def label(k, nfe):
-    model, what, sampler, batch, steps = k
-    name = f"{model} {what}"
+    model, what, sampler, batch, steps, precision = k
+    name = f"{model} {what}" + (f" ({precision})" if precision != "f32" else "")
     if sampler:
         name += f" {sampler} {steps} steps" if sampler != "ode" else " ode (adaptive)"
         if nfe:

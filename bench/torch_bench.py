@@ -7,6 +7,7 @@ written as the same JSON records. `bench/compare.py scoregen.json torch.json` pr
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -192,7 +193,8 @@ def time_runs(device, warmup, repeats, run):
 def record(args, framework, model, what, batch, timed, params, sampler=None, steps=None):
     times, nfe, peak = timed
     med = statistics.median(times)
-    return dict(framework=framework, device=args.device, model=model, what=what, sampler=sampler,
+    return dict(framework=framework, device=args.device, model=model, what=what,
+                precision=args.precision, sampler=sampler,
                 batch=batch, steps=steps, nfe=nfe if sampler else None, median_ms=med,
                 runs_ms=times, items_per_s=batch * 1e3 / med, runs_per_s=1e3 / med,
                 nfe_per_s=nfe * 1e3 / med if sampler else None, peak_mem_mib=peak, params=params)
@@ -283,6 +285,10 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--precision", default="f32", choices=["f32", "bf16"],
+                   help="bf16: training steps under torch.autocast (bf16, f32 weights and loss), "
+                        "forward passes and samplers on a bf16 copy of the network (what "
+                        "`scoregen bench --precision bf16` does)")
     p.add_argument("--json")
     args = p.parse_args()
     device = torch.device(args.device)
@@ -292,8 +298,9 @@ def main():
     batches = ints(args.batches)
     sample_batches = ints(args.sample_batches) if args.sample_batches else batches
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
-    print(f"{fw} {torch.__version__} bench on {device}, {torch.get_num_threads()} threads "
-          f"(median of {args.repeats} runs after {args.warmup} warm-up)", file=sys.stderr)
+    print(f"{fw} {torch.__version__} bench on {device} in {args.precision}, "
+          f"{torch.get_num_threads()} threads (median of {args.repeats} runs after {args.warmup} "
+          f"warm-up)", file=sys.stderr)
     records = []
 
     def push(r):
@@ -309,11 +316,31 @@ def main():
         fn = model.eps if isinstance(model, UNet) else model
         return model, (torch.compile(fn) if args.compile else fn)
 
+    def with_precision(model, eps):
+        """(network, ε for training, ε for inference) in the chosen precision."""
+        if args.precision == "f32":
+            return model, eps, eps
+        half = copy.deepcopy(model).to(torch.bfloat16)
+        half_fn = half.eps if isinstance(half, UNet) else half
+        half_fn = torch.compile(half_fn) if args.compile else half_fn
+
+        def train_eps(x, t):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                out = eps(x, t)
+            return out.float()
+
+        def infer_eps(x, t):
+            return half_fn(x.to(torch.bfloat16), t.to(torch.bfloat16)).float()
+
+        return model, train_eps, infer_eps
+
     if args.suite in ("all", "mlp"):
-        model, eps = prepare(MlpScoreNet(2, hidden=256, blocks=3, fourier_features=64))
+        model, eps, infer = with_precision(
+            *prepare(MlpScoreNet(2, hidden=256, blocks=3, fourier_features=64)))
         push(bench_train(args, fw, "mlp", model, eps, 2, args.mlp_batch, device))
         for s in samplers:
-            push(bench_sample(args, fw, "mlp", model, eps, 2, args.mlp_batch, s, args.steps, device))
+            push(bench_sample(args, fw, "mlp", model, infer, 2, args.mlp_batch, s, args.steps,
+                              device))
     if args.suite in ("all", "unet"):
         if args.unet == "mnist":
             name = "unet-mnist"
@@ -321,19 +348,20 @@ def main():
         else:
             name = "unet"
             model, eps = prepare(UNet(base=32, mult=(1, 2), attn_levels=()))
+        model, eps, infer = with_precision(model, eps)
         dim = 28 * 28
         for b in batches:
             push(bench_train(args, fw, name, model, eps, dim, b, device))
         for b in batches:
-            push(bench_forward(args, fw, name, model, eps, dim, b, device))
+            push(bench_forward(args, fw, name, model, infer, dim, b, device))
         for b in sample_batches:
             for s in samplers:
-                push(bench_sample(args, fw, name, model, eps, dim, b, s, args.steps, device))
+                push(bench_sample(args, fw, name, model, infer, dim, b, s, args.steps, device))
         for n in ints(args.nfe_sweep):
-            push(bench_sample(args, fw, name, model, eps, dim, args.sweep_batch, "ddim", n,
+            push(bench_sample(args, fw, name, model, infer, dim, args.sweep_batch, "ddim", n,
                               device, sweep=True))
     out = json.dumps(dict(framework=fw, version=torch.__version__, device=args.device,
-                          records=records), indent=2)
+                          precision=args.precision, records=records), indent=2)
     if args.json:
         with open(args.json, "w") as f:
             f.write(out + "\n")

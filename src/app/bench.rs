@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::PeakRss;
 use crate::error::{Error, Result};
 use crate::losses::{loss, LossConfig, LossKind};
-use crate::nn::{MlpConfig, UNetConfig};
+use crate::nn::{autocast, MlpConfig, Precision, UNetConfig};
 use crate::rng::Rng;
 use crate::samplers::{sample, SamplerConfig, SamplerKind};
 use crate::score::{EpsModel, NeuralScore, Output};
@@ -59,6 +59,9 @@ pub struct BenchConfig {
     pub run_mlp: bool,
     /// Measure the U-Net.
     pub run_unet: bool,
+    /// `f32`, or `bf16`: training steps in mixed precision (`nn::autocast` of the f32 weights
+    /// at every step), forward passes and samplers on bf16 weights.
+    pub precision: Precision,
 }
 
 impl Default for BenchConfig {
@@ -90,6 +93,7 @@ impl Default for BenchConfig {
             sweep_batch: 1,
             run_mlp: true,
             run_unet: true,
+            precision: Precision::F32,
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct BenchRecord {
     pub model: String,
     /// `train_step`, `forward`, `sample` or `sweep` (DDIM at growing step counts).
     pub what: String,
+    /// `f32` or `bf16` (see [`BenchConfig::precision`]).
+    pub precision: String,
     /// Sampler name for `sample`/`sweep`.
     pub sampler: Option<String>,
     /// Batch size.
@@ -221,7 +227,7 @@ pub fn run_bench<AB: AutodiffBackend>(
             params,
         };
         push(ctx.train::<AB, _>(&m, model.clone(), cfg.mlp_batch, device)?);
-        let net = model.valid();
+        let net = inference_copy(model.valid(), cfg.precision);
         for &kind in &cfg.samplers {
             push(ctx.sample::<AB::InnerBackend, _>(&m, &net, kind, cfg.mlp_batch, None, device)?);
         }
@@ -238,7 +244,7 @@ pub fn run_bench<AB: AutodiffBackend>(
         for &b in &cfg.unet_batches {
             push(ctx.train::<AB, _>(&m, model.clone(), b, device)?);
         }
-        let net = model.valid();
+        let net = inference_copy(model.valid(), cfg.precision);
         for &b in &cfg.unet_batches {
             push(ctx.forward::<AB::InnerBackend, _>(&m, &net, b, device)?);
         }
@@ -259,6 +265,14 @@ pub fn run_bench<AB: AutodiffBackend>(
         }
     }
     Ok(out)
+}
+
+/// `net` with its weights in the compute format of `precision` (unchanged for f32).
+fn inference_copy<B: Backend, M: burn::module::Module<B>>(net: M, precision: Precision) -> M {
+    match precision.compute_dtype() {
+        Some(dt) => autocast(net, dt),
+        None => net,
+    }
 }
 
 /// The network being measured.
@@ -290,6 +304,11 @@ impl Ctx<'_> {
             device: self.device_name.into(),
             model: m.name.into(),
             what: what.into(),
+            precision: match self.cfg.precision {
+                Precision::F32 => "f32",
+                Precision::Bf16 => "bf16",
+            }
+            .into(),
             sampler: sampler.map(|(k, _)| k.name().to_string()),
             batch,
             steps: sampler.map(|(_, s)| s),
@@ -330,7 +349,20 @@ impl Ctx<'_> {
         let timed = time_runs(self.cfg.warmup, self.cfg.repeats, || {
             let model = slot.take().expect("the model is put back after every step");
             let x0 = from_rows::<AB>(data.clone(), batch, m.dim, device);
-            let l = loss(&loss_cfg, &model, self.sde, x0, &mut rng)?;
+            // Mixed precision as in the trainer: a cast copy of the weights for this step.
+            let cast = self
+                .cfg
+                .precision
+                .compute_dtype()
+                .map(|dt| autocast(model.clone(), dt));
+            let l = loss(
+                &loss_cfg,
+                cast.as_ref().unwrap_or(&model),
+                self.sde,
+                x0,
+                &mut rng,
+            )?;
+            drop(cast);
             let grads = GradientsParams::from_grads(l.backward(), &model);
             slot = Some(adam.step(model, grads, 2e-4, Some(1.0)).0);
             sync::<AB>(device)?;
@@ -489,5 +521,20 @@ mod tests {
         assert_eq!(sweep, vec![2, 4]);
         let json = serde_json::to_string(&recs[0]).expect("serialises");
         assert!(json.contains("\"framework\":\"scoregen\""));
+        assert!(json.contains("\"precision\":\"f32\""));
+
+        // The U-Net in bf16 mixed precision: the same measurements, labelled bf16, finite.
+        let bf16 = BenchConfig {
+            precision: Precision::Bf16,
+            run_mlp: false,
+            nfe_sweep: vec![],
+            ..cfg
+        };
+        let recs = run_bench::<Autodiff<Flex>>(&bf16, &Default::default(), "cpu", &mut |_| {})
+            .expect("bf16 bench runs");
+        assert_eq!(recs.len(), 1 + 1 + 4);
+        assert!(recs
+            .iter()
+            .all(|r| r.precision == "bf16" && r.median_ms > 0.0));
     }
 }

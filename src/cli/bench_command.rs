@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use scoregen::app::bench::{bench_unet, mnist_unet, run_bench, BenchConfig, BenchRecord};
+use scoregen::nn::Precision;
 use scoregen::samplers::SamplerKind;
 
 /// Options of `scoregen bench`.
@@ -52,6 +53,11 @@ pub struct BenchArgs {
     /// Timed runs; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    /// f32, or bf16: training steps in mixed precision (bf16 compute, f32 master weights),
+    /// forward passes and samplers on bf16 weights (for GPUs with bf16 tensor cores; the CPU
+    /// backend emulates bf16 through f32).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Write the JSON here instead of stdout.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -107,6 +113,9 @@ impl BenchArgs {
         positive("mlp-batch", &[self.mlp_batch])?;
         positive("sweep-batch", &[self.sweep_batch])?;
         anyhow::ensure!(self.steps > 0, "--steps must be at least 1");
+        let precision = Precision::parse(&self.precision).with_context(|| {
+            format!("--precision: `{}` is not one of f32, bf16", self.precision)
+        })?;
         anyhow::ensure!(self.repeats > 0, "--repeats must be at least 1");
         anyhow::ensure!(
             self.ode_tol > 0.0 && self.ode_tol.is_finite(),
@@ -127,6 +136,7 @@ impl BenchArgs {
             sweep_batch: self.sweep_batch,
             run_mlp,
             run_unet,
+            precision,
             ..BenchConfig::default()
         })
     }
@@ -155,9 +165,10 @@ fn row(r: &BenchRecord) -> String {
 pub fn bench<AB: AutodiffBackend>(device: &AB::Device, args: &BenchArgs) -> Result<()> {
     let cfg = args.config()?;
     eprintln!(
-        "scoregen {} bench on {} (median of {} runs after {} warm-up)",
+        "scoregen {} bench on {} in {} (median of {} runs after {} warm-up)",
         env!("CARGO_PKG_VERSION"),
         args.device,
+        args.precision,
         cfg.repeats,
         cfg.warmup
     );
@@ -166,6 +177,7 @@ pub fn bench<AB: AutodiffBackend>(device: &AB::Device, args: &BenchArgs) -> Resu
         "framework": "scoregen",
         "version": env!("CARGO_PKG_VERSION"),
         "device": args.device,
+        "precision": args.precision,
         "records": records,
     }))?;
     match &args.json {

@@ -12,6 +12,7 @@ use super::{
 use scoregen::app::{self, FigureOptions, Trained};
 use scoregen::data::{self, write_csv, write_npy, Toy, TOY_NAMES};
 use scoregen::losses::LossKind;
+use scoregen::nn::Precision;
 use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
 use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
@@ -49,6 +50,10 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
     }
     if let Some(v) = a.seed {
         cfg.seed = v;
+    }
+    if let Some(p) = &a.precision {
+        cfg.precision = Precision::parse(p)
+            .with_context(|| format!("--precision {p}: expected f32 or bf16"))?;
     }
     cfg.validate()?;
     let mut ds = if is_image_source(&a.data) {
@@ -93,6 +98,9 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         "network: {} with {params} parameters",
         if cfg.unet.is_some() { "U-Net" } else { "MLP" }
     );
+    if cfg.precision == Precision::Bf16 {
+        eprintln!("mixed precision: bf16 compute, f32 master weights, GroupNorm, softmax and loss");
+    }
     if let Some(m) = a.minutes.filter(|m| !(m.is_finite() && *m > 0.0)) {
         bail!("--minutes {m}: the time budget must be a positive number of minutes");
     }

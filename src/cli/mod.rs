@@ -124,6 +124,10 @@ struct TrainArgs {
     /// to resume the same schedule); the run stops, checkpointed, when the budget is spent.
     #[arg(long)]
     minutes: Option<f64>,
+    /// Training precision: f32, or bf16 mixed precision (bf16 convolutions and linear layers,
+    /// f32 master weights, GroupNorm, softmax and loss), for GPUs with bf16 tensor cores.
+    #[arg(long)]
+    precision: Option<String>,
     /// Add the physics term of a LArTPC generator: SSNet (this directory) track/shower charge
     /// fractions of the denoised estimate must match the data's (for fine-tuning, with --resume
     /// on a copy of a trained checkpoint).

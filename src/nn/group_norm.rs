@@ -7,6 +7,7 @@
 //! burn-nn's, so checkpoints are interchangeable.
 
 use super::fused_norm;
+use super::precision::to_dtype;
 use burn::module::{Module, Param};
 use burn::tensor::{activation::silu, backend::Backend, Tensor};
 
@@ -33,17 +34,32 @@ impl<B: Backend> GroupNorm<B> {
     /// Normalises each group of C/G channels of each image to zero mean and unit variance
     /// (biased variance, as PyTorch), then applies γ and β per channel. On the flex CPU
     /// backend this is one fused operation (`fused_norm`); elsewhere it is composed.
+    ///
+    /// Under mixed precision (bf16 activations, f32 γ and β: `precision::autocast`) it runs in
+    /// γ's format and answers in x's.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let (gamma, beta) = (self.gamma.val(), self.beta.val());
-        fused_norm::group_norm(&x, &gamma, &beta, self.groups, self.epsilon, false)
-            .unwrap_or_else(|| self.composed(x))
+        self.in_params_dtype(x, false)
     }
 
     /// SiLU(GroupNorm(x)) (x·σ(x) of [`Self::forward`]), fused into one operation on flex.
     pub fn forward_silu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.in_params_dtype(x, true)
+    }
+
+    fn in_params_dtype(&self, x: Tensor<B, 4>, with_silu: bool) -> Tensor<B, 4> {
         let (gamma, beta) = (self.gamma.val(), self.beta.val());
-        fused_norm::group_norm(&x, &gamma, &beta, self.groups, self.epsilon, true)
-            .unwrap_or_else(|| silu(self.composed(x)))
+        let dtype = x.dtype();
+        let x = to_dtype(x, gamma.dtype());
+        let y = fused_norm::group_norm(&x, &gamma, &beta, self.groups, self.epsilon, with_silu)
+            .unwrap_or_else(|| {
+                let y = self.composed(x);
+                if with_silu {
+                    silu(y)
+                } else {
+                    y
+                }
+            });
+        to_dtype(y, dtype)
     }
 
     /// [`Self::forward`] composed from tensor operations (any backend).

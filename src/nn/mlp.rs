@@ -6,7 +6,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::silu;
+use super::{silu, to_dtype};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -108,15 +108,18 @@ pub(crate) fn fourier_features<B: Backend>(t: Tensor<B, 2>, w: Tensor<B, 2>) -> 
 
 impl<B: Backend> EpsModel<B> for MlpScoreNet<B> {
     fn eps(&self, x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 2> {
+        // Under mixed precision (`precision::autocast`) the network computes in its weights'
+        // format and answers in the input's.
+        let (dtype, out_dtype) = (self.input.weight.val().dtype(), x.dtype());
         let e = silu(
             self.time_embed
-                .forward(fourier_features(t, self.fourier_w.val())),
+                .forward(to_dtype(fourier_features(t, self.fourier_w.val()), dtype)),
         );
-        let mut h = self.input.forward(x);
+        let mut h = self.input.forward(to_dtype(x, dtype));
         for b in &self.blocks {
             let r = b.fc1.forward(silu(h.clone())) + b.temb.forward(e.clone());
             h = h + b.fc2.forward(silu(r));
         }
-        self.output.forward(silu(h))
+        to_dtype(self.output.forward(silu(h)), out_dtype)
     }
 }

@@ -8,6 +8,7 @@ mod fused_silu;
 mod fused_softmax;
 mod group_norm;
 mod mlp;
+mod precision;
 mod score_net;
 mod unet;
 
@@ -16,6 +17,7 @@ pub use fused_silu::silu;
 pub use fused_softmax::scaled_softmax;
 pub use group_norm::GroupNorm;
 pub use mlp::{MlpConfig, MlpScoreNet};
+pub use precision::{autocast, to_dtype, Precision};
 pub use score_net::{Guided, ScoreNet, WithLabels};
 pub(crate) use unet::conv;
 pub use unet::{UNet, UNetConfig};

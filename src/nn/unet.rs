@@ -13,9 +13,9 @@ use burn::nn::{
 };
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{backend::Backend, Int, Tensor};
+use burn::tensor::{backend::Backend, DType, Int, Tensor};
 
-use super::{scaled_softmax, silu};
+use super::{scaled_softmax, silu, to_dtype};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -309,7 +309,13 @@ impl<B: Backend> AttnBlock<B> {
             self.k.forward(t.clone()),
             self.v.forward(t),
         );
-        let scores = scaled_softmax(q.matmul(k.swap_dims(1, 2)), 1.0 / (c as f64).sqrt());
+        // The softmax runs in f32 under mixed precision, as PyTorch's autocast does.
+        let logits = q.matmul(k.swap_dims(1, 2));
+        let dtype = logits.dtype();
+        let scores = to_dtype(
+            scaled_softmax(to_dtype(logits, DType::F32), 1.0 / (c as f64).sqrt()),
+            dtype,
+        );
         let out = self
             .proj
             .forward(scores.matmul(v))
@@ -366,7 +372,11 @@ impl<B: Backend> UNet<B> {
         labels: Option<Tensor<B, 1, Int>>,
     ) -> Tensor<B, 4> {
         let n = x.dims()[0];
-        let emb = super::mlp::fourier_features(t, self.fourier_w.val());
+        // Under mixed precision (`precision::autocast`) the network computes in its weights'
+        // format and answers in the input's.
+        let (dtype, out_dtype) = (self.conv_in.weight.val().dtype(), x.dtype());
+        let x = to_dtype(x, dtype);
+        let emb = to_dtype(super::mlp::fourier_features(t, self.fourier_w.val()), dtype);
         let mut temb = self.temb2.forward(silu(self.temb1.forward(emb)));
         if let Some(ce) = &self.class_emb {
             let y = labels.unwrap_or_else(|| {
@@ -415,7 +425,10 @@ impl<B: Backend> UNet<B> {
                 ));
             }
         }
-        self.conv_out.forward(self.norm_out.forward_silu(h))
+        to_dtype(
+            self.conv_out.forward(self.norm_out.forward_silu(h)),
+            out_dtype,
+        )
     }
 
     /// Number of classes (0 = unconditional).

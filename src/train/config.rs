@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::losses::{LossConfig, LossKind};
-use crate::nn::{MlpConfig, ScoreNet, UNetConfig};
+use crate::nn::{MlpConfig, Precision, ScoreNet, UNetConfig};
 use crate::sde::SdeSpec;
 
 /// Everything that defines a training run. `scoregen config` prints the defaults.
@@ -61,6 +61,10 @@ pub struct TrainConfig {
     /// Image models: flip each training image left–right with probability ½ (augmentation for
     /// data sets whose mirror images are equally likely, e.g. CIFAR-10; not digits).
     pub hflip: bool,
+    /// Training precision: `f32`, or `bf16` mixed precision (f32 master weights and loss, the
+    /// network's convolutions and linear layers in bf16; see `nn::Precision`). bf16 pays off
+    /// on GPUs with bf16 tensor cores; the CPU backend emulates it through f32 and is slower.
+    pub precision: Precision,
     /// A U-Net instead of the MLP (a `[unet]` table; set automatically for image data).
     pub unet: Option<UNetConfig>,
 }
@@ -91,6 +95,7 @@ impl Default for TrainConfig {
             output: crate::score::Output::Eps,
             sigma_data: 0.5,
             hflip: false,
+            precision: Precision::F32,
             unet: None,
         }
     }

@@ -371,6 +371,12 @@ pub fn train_with<B: AutodiffBackend>(
             }
         }
         let x0 = from_rows::<B>(xb, cfg.batch, dim, device);
+        // Mixed precision: this step's network is a cast copy of the f32 master weights.
+        let cast = cfg
+            .precision
+            .compute_dtype()
+            .map(|dt| crate::nn::autocast(model.clone(), dt));
+        let net = cast.as_ref().unwrap_or(&model);
         let l = match &data.labels {
             Some(labels) if classes > 0 => {
                 // Label dropout: the null class `classes` with probability `label_dropout`.
@@ -385,14 +391,12 @@ pub fn train_with<B: AutodiffBackend>(
                     })
                     .collect();
                 let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [cfg.batch]), device);
-                let labelled = WithLabels {
-                    net: &model,
-                    labels: y,
-                };
+                let labelled = WithLabels { net, labels: y };
                 objective(&parametrised(&labelled, sde.as_ref(), &cfg), x0, &mut rng)?
             }
-            _ => objective(&parametrised(&model, sde.as_ref(), &cfg), x0, &mut rng)?,
+            _ => objective(&parametrised(net, sde.as_ref(), &cfg), x0, &mut rng)?,
         };
+        drop(cast);
         let lv = scalar(l.clone());
         if !lv.is_finite() {
             bar.abandon();
