@@ -290,6 +290,17 @@ pub fn train_with<B: AutodiffBackend>(
     let n = data.len();
     let mut log = loss_log(out, resumed.as_ref().map(|c| c.meta.step))?;
 
+    if resumed.is_some() && start >= cfg.steps {
+        return Err(Error::config(
+            "steps",
+            format!(
+                "the checkpoint in {} is already at step {start} of its {} steps; pass a larger \
+                 total (--steps) to train further",
+                out.display(),
+                cfg.steps
+            ),
+        ));
+    }
     let mut end = opts.stop_after.map_or(cfg.steps, |s| s.min(cfg.steps));
     let mut warmup = cfg.warmup.min(cfg.steps / 10);
     let mut budget = opts.minutes.map(|m| TimeBudget::new(m, start));

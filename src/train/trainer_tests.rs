@@ -59,6 +59,23 @@ fn training_killed_and_resumed_matches_an_uninterrupted_run() {
         &dev,
     )
     .unwrap();
+    // Resuming a finished run says how to continue instead of doing nothing.
+    let done = train::<A>(
+        &cfg,
+        &data,
+        &b,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+        &dev,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        done.contains("already at step 12") && done.contains("--steps"),
+        "{done}"
+    );
     let (ca, cb) = (Checkpoint::load(&a).unwrap(), Checkpoint::load(&b).unwrap());
     assert_eq!(ca.meta.step, 12);
     assert_eq!(ca.meta.rng, cb.meta.rng);
