@@ -108,18 +108,9 @@ mod tests {
     /// A class-conditional 8×8 U-Net with attention and Fourier time features.
     fn unet() -> UNet<A> {
         UNetConfig {
-            channels: 1,
-            height: 8,
-            width: 8,
-            base: 8,
-            mult: vec![1, 2],
-            res_blocks: 1,
-            attn_levels: vec![1],
-            dropout: 0.0,
-            groups: 4,
-            num_classes: 3,
             fourier_scale: 16.0,
             positional_time: false,
+            ..crate::nn::unet::tests::tiny(8, 8, 3)
         }
         .init::<A>(5, &Default::default())
     }

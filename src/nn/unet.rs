@@ -453,14 +453,15 @@ impl<B: Backend> EpsModel<B> for UNet<B> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
     use burn::optim::GradientsParams;
 
     type A = Autodiff<Flex>;
 
-    fn tiny(h: usize, w: usize, classes: usize) -> UNetConfig {
+    /// A small U-Net with attention at its second level (also used by `precision`'s tests).
+    pub(crate) fn tiny(h: usize, w: usize, classes: usize) -> UNetConfig {
         UNetConfig {
             channels: 1,
             height: h,

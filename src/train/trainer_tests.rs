@@ -22,6 +22,46 @@ fn small_cfg(steps: u64) -> TrainConfig {
     c
 }
 
+/// Trains `small_cfg(150)`, changed by `edit`, on two Gaussians; asserts the loss fell.
+fn two_gaussian_run(
+    name: &str,
+    edit: impl FnOnce(&mut TrainConfig),
+) -> (crate::test_dir::TestDir, TrainSummary) {
+    let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
+    let mut cfg = small_cfg(150);
+    cfg.checkpoint_every = 1000;
+    edit(&mut cfg);
+    let out = tmpdir(name);
+    let s = train::<A>(
+        &cfg,
+        &data,
+        &out,
+        &TrainOptions::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(
+        s.last_loss < 0.8 * s.first_loss,
+        "{name}: loss {} → {}",
+        s.first_loss,
+        s.last_loss
+    );
+    (out, s)
+}
+
+/// `n` samples of the EMA weights in `out` with `kind` in `steps` steps.
+fn samples(out: &Path, kind: crate::samplers::SamplerKind, steps: usize, n: usize) -> Vec<f32> {
+    let model = crate::app::Trained::<Flex>::load(out, true, &Default::default()).unwrap();
+    let sc = crate::samplers::SamplerConfig {
+        steps,
+        ..crate::samplers::SamplerConfig::new(kind)
+    };
+    model
+        .sample(&sc, n, &mut Rng::new(3), &mut |_, _| {})
+        .unwrap()
+        .0
+}
+
 #[test]
 fn training_killed_and_resumed_matches_an_uninterrupted_run() {
     let dev = Default::default();
@@ -48,30 +88,15 @@ fn training_killed_and_resumed_matches_an_uninterrupted_run() {
         again.unwrap_err().to_string().contains("--resume"),
         "must refuse to overwrite"
     );
-    train::<A>(
-        &cfg,
-        &data,
-        &b,
-        &TrainOptions {
-            resume: true,
-            ..Default::default()
-        },
-        &dev,
-    )
-    .unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        ..Default::default()
+    };
+    train::<A>(&cfg, &data, &b, &resume, &dev).unwrap();
     // Resuming a finished run says how to continue instead of doing nothing.
-    let done = train::<A>(
-        &cfg,
-        &data,
-        &b,
-        &TrainOptions {
-            resume: true,
-            ..Default::default()
-        },
-        &dev,
-    )
-    .unwrap_err()
-    .to_string();
+    let done = train::<A>(&cfg, &data, &b, &resume, &dev)
+        .unwrap_err()
+        .to_string();
     assert!(
         done.contains("already at step 12") && done.contains("--steps"),
         "{done}"
@@ -106,14 +131,7 @@ fn loss_falls_and_bad_runs_fail_clearly() {
     let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
     let mut cfg = small_cfg(150);
     cfg.checkpoint_every = 1000;
-    let out = tmpdir("fall");
-    let s = train::<A>(&cfg, &data, &out, &TrainOptions::default(), &dev).unwrap();
-    assert!(
-        s.last_loss < 0.8 * s.first_loss,
-        "loss {} → {}",
-        s.first_loss,
-        s.last_loss
-    );
+    let (out, _) = two_gaussian_run("fall", |_| {});
 
     // A huge learning rate without clipping diverges: a clear error naming the step.
     let mut wild = small_cfg(200);
@@ -185,29 +203,11 @@ fn ema_warms_up_instead_of_keeping_the_initialisation() {
 #[test]
 fn x0_and_edm_parametrisations_train_and_sample() {
     use crate::score::Output;
-    let dev = Default::default();
-    let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
     for output in [Output::X0, Output::Edm] {
-        let mut cfg = small_cfg(150);
-        cfg.checkpoint_every = 1000;
-        cfg.output = output;
-        let out = tmpdir(&format!("param-{output:?}"));
-        let s = train::<A>(&cfg, &data, &out, &TrainOptions::default(), &dev).unwrap();
-        assert!(
-            s.last_loss < 0.8 * s.first_loss,
-            "{output:?}: loss {} → {}",
-            s.first_loss,
-            s.last_loss
-        );
-        let model = crate::app::Trained::<Flex>::load(&out, true, &dev).unwrap();
+        let (out, _) = two_gaussian_run(&format!("param-{output:?}"), |c| c.output = output);
+        let model = crate::app::Trained::<Flex>::load(&out, true, &Default::default()).unwrap();
         assert_eq!(model.meta.config.output, output);
-        let sc = crate::samplers::SamplerConfig {
-            steps: 20,
-            ..crate::samplers::SamplerConfig::new(crate::samplers::SamplerKind::Heun)
-        };
-        let (x, _) = model
-            .sample(&sc, 200, &mut Rng::new(3), &mut |_, _| {})
-            .unwrap();
+        let x = samples(&out, crate::samplers::SamplerKind::Heun, 20, 200);
         assert!(
             x.iter().all(|v| v.is_finite() && v.abs() < 50.0),
             "{output:?}"
@@ -225,6 +225,16 @@ fn the_documented_mnist_configuration_is_valid() {
     c.validate().unwrap();
     let u = c.unet.unwrap();
     assert_eq!((u.base, u.mult.clone(), c.batch), (16, vec![1, 2, 2], 32));
+    // The other documented configurations parse and validate too.
+    for (name, text) in [
+        ("mnist-gpu.toml", include_str!("../../docs/mnist-gpu.toml")),
+        ("physics-cpu.toml", include_str!("../../docs/physics-cpu.toml")),
+        ("physics-gpu.toml", include_str!("../../docs/physics-gpu.toml")),
+    ] {
+        let c = TrainConfig::from_toml(text, std::path::Path::new(name)).unwrap();
+        c.validate().unwrap();
+        assert!(c.unet.is_some(), "{name}");
+    }
 }
 
 #[test]
@@ -245,22 +255,12 @@ fn a_spent_time_budget_stops_the_run_checkpointed() {
 #[test]
 fn bf16_mixed_precision_keeps_the_loss_curve_and_f32_weights() {
     use crate::nn::Precision;
-    let dev = Default::default();
     // The MLP on 2-D data: the same run in f32 and in bf16 mixed precision.
-    let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
     let mut last = Vec::new();
     for precision in [Precision::F32, Precision::Bf16] {
-        let mut cfg = small_cfg(150);
-        cfg.checkpoint_every = 1000;
-        cfg.precision = precision;
-        let out = tmpdir(&format!("precision-{precision:?}"));
-        let s = train::<A>(&cfg, &data, &out, &TrainOptions::default(), &dev).unwrap();
-        assert!(
-            s.last_loss < 0.8 * s.first_loss,
-            "{precision:?}: loss {} → {}",
-            s.first_loss,
-            s.last_loss
-        );
+        let (out, s) = two_gaussian_run(&format!("precision-{precision:?}"), |c| {
+            c.precision = precision
+        });
         let ck = Checkpoint::load(&out).unwrap();
         assert_eq!(ck.meta.config.precision, precision);
         last.push((s.first_loss, s.last_loss));
@@ -301,17 +301,10 @@ fn bf16_mixed_precision_keeps_the_loss_curve_and_f32_weights() {
         }),
         ..Default::default()
     };
-    let out = tmpdir("precision-unet");
+    let (out, dev) = (tmpdir("precision-unet"), Default::default());
     let s = train::<A>(&cfg, &images, &out, &TrainOptions::default(), &dev).unwrap();
     assert!(s.last_loss.is_finite());
-    let model = crate::app::Trained::<Flex>::load(&out, true, &dev).unwrap();
-    let sc = crate::samplers::SamplerConfig {
-        steps: 4,
-        ..crate::samplers::SamplerConfig::new(crate::samplers::SamplerKind::Ddim)
-    };
-    let (x, _) = model
-        .sample(&sc, 4, &mut Rng::new(3), &mut |_, _| {})
-        .unwrap();
+    let x = samples(&out, crate::samplers::SamplerKind::Ddim, 4, 4);
     assert_eq!(x.len(), 4 * 64);
     assert!(x.iter().all(|v| v.is_finite()));
 }
