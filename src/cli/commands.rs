@@ -208,7 +208,10 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     if !matches!(ext.as_str(), "csv" | "npy" | "png") {
         bail!("{}: output must end in .csv, .npy or .png", a.out.display());
     }
-    let model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?;
+    let precision = Precision::parse(&a.precision)
+        .with_context(|| format!("--precision {}: expected f32 or bf16", a.precision))?;
+    let model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?
+        .with_precision(precision);
     let image_shape = model
         .meta
         .config

@@ -184,6 +184,10 @@ struct SampleArgs {
     /// Image models: do not clamp DDIM's x̂0 to the pixel range [−1, 1] at each step.
     #[arg(long)]
     no_clip: bool,
+    /// Network precision while sampling: f32, or bf16 (convolutions and linear layers on bf16
+    /// copies of the weights; the sampler's state stays f32), for GPUs with bf16 tensor cores.
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Use the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,

@@ -228,8 +228,14 @@ fn the_documented_mnist_configuration_is_valid() {
     // The other documented configurations parse and validate too.
     for (name, text) in [
         ("mnist-gpu.toml", include_str!("../../docs/mnist-gpu.toml")),
-        ("physics-cpu.toml", include_str!("../../docs/physics-cpu.toml")),
-        ("physics-gpu.toml", include_str!("../../docs/physics-gpu.toml")),
+        (
+            "physics-cpu.toml",
+            include_str!("../../docs/physics-cpu.toml"),
+        ),
+        (
+            "physics-gpu.toml",
+            include_str!("../../docs/physics-gpu.toml"),
+        ),
     ] {
         let c = TrainConfig::from_toml(text, std::path::Path::new(name)).unwrap();
         c.validate().unwrap();
@@ -256,19 +262,46 @@ fn a_spent_time_budget_stops_the_run_checkpointed() {
 fn bf16_mixed_precision_keeps_the_loss_curve_and_f32_weights() {
     use crate::nn::Precision;
     // The MLP on 2-D data: the same run in f32 and in bf16 mixed precision.
-    let mut last = Vec::new();
+    let mut runs = Vec::new();
     for precision in [Precision::F32, Precision::Bf16] {
         let (out, s) = two_gaussian_run(&format!("precision-{precision:?}"), |c| {
             c.precision = precision
         });
         let ck = Checkpoint::load(&out).unwrap();
         assert_eq!(ck.meta.config.precision, precision);
-        last.push((s.first_loss, s.last_loss));
+        runs.push((out, s.first_loss, s.last_loss));
     }
-    let ((f0, f1), (b0, b1)) = (last[0], last[1]);
+    let ((_, f0, f1), (_, b0, b1)) = (&runs[0], &runs[1]);
     assert!(
         (f1 - b1).abs() < 0.1 * f1 && (f0 - b0).abs() < 0.1 * f0,
         "f32 loss {f0} → {f1}, bf16 {b0} → {b1}"
+    );
+
+    // Sampling with bf16 weights follows the f32 sampler's trajectories up to bf16 rounding
+    // (the same seed, deterministic DDIM).
+    let out = &runs[0].0;
+    let load = || crate::app::Trained::<Flex>::load(out, true, &Default::default()).unwrap();
+    let sc = crate::samplers::SamplerConfig {
+        steps: 20,
+        ..crate::samplers::SamplerConfig::new(crate::samplers::SamplerKind::Ddim)
+    };
+    let draw = |m: crate::app::Trained<Flex>| {
+        m.sample(&sc, 500, &mut Rng::new(3), &mut |_, _| {})
+            .unwrap()
+            .0
+    };
+    let (full, half) = (draw(load()), draw(load().with_precision(Precision::Bf16)));
+    let n = full.len() as f64;
+    let spread = (full.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n).sqrt();
+    let diff = full
+        .iter()
+        .zip(&half)
+        .map(|(a, b)| (a - b).abs() as f64)
+        .sum::<f64>()
+        / n;
+    assert!(
+        diff > 0.0 && diff < 0.01 * spread,
+        "mean |f32 − bf16| {diff}, r.m.s. {spread}"
     );
 
     // A class-conditional U-Net with dropout and attention trains in bf16, and its
