@@ -226,7 +226,7 @@ fn simulate_segment_and_evaluate_events() {
     )
     .to_string();
     assert!(
-        log.contains("physics term") && log.contains("done: 5 steps"),
+        log.contains("physics term") && log.contains("done: step 5, 2 steps run"),
         "{log}"
     );
 

@@ -143,10 +143,11 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         &loss_title(&a.out),
     )?;
     eprintln!(
-        "done: {} steps in {:.1} s ({:.1} steps/s) | loss {:.4} → {:.4} | checkpoint {}",
+        "done: step {}, {} steps run in {:.1} s ({:.2} steps/s) | loss {:.4} → {:.4} | checkpoint {}",
         s.steps,
+        s.run_steps,
         s.seconds,
-        (s.steps as f64) / s.seconds.max(1e-9),
+        (s.run_steps as f64) / s.seconds.max(1e-9),
         s.first_loss,
         s.last_loss,
         a.out.display()

@@ -56,6 +56,8 @@ pub trait AuxLoss<B: AutodiffBackend> {
 pub struct TrainSummary {
     /// Total steps completed.
     pub steps: u64,
+    /// Steps run by this call (fewer than `steps` when it resumed a checkpoint).
+    pub run_steps: u64,
     /// Mean loss over the first and the last 10% of the steps run now.
     pub first_loss: f64,
     /// Mean loss over the last 10%.
@@ -477,6 +479,7 @@ pub fn train_with<B: AutodiffBackend>(
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(TrainSummary {
         steps: end.max(start),
+        run_steps: end.saturating_sub(start),
         first_loss: mean(&losses[..k.min(losses.len())]),
         last_loss: if losses.is_empty() {
             last_loss

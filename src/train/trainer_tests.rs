@@ -92,7 +92,8 @@ fn training_killed_and_resumed_matches_an_uninterrupted_run() {
         resume: true,
         ..Default::default()
     };
-    train::<A>(&cfg, &data, &b, &resume, &dev).unwrap();
+    let rest = train::<A>(&cfg, &data, &b, &resume, &dev).unwrap();
+    assert_eq!((rest.steps, rest.run_steps), (12, 2));
     // Resuming a finished run says how to continue instead of doing nothing.
     let done = train::<A>(&cfg, &data, &b, &resume, &dev)
         .unwrap_err()
