@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::PeakRss;
 use crate::error::{Error, Result};
 use crate::losses::{loss, LossConfig, LossKind};
-use crate::nn::{autocast, MlpConfig, Precision, UNetConfig};
+use crate::nn::{MlpConfig, Precision, UNetConfig};
 use crate::rng::Rng;
 use crate::samplers::{sample, SamplerConfig, SamplerKind};
 use crate::score::{EpsModel, NeuralScore, Output};
@@ -227,7 +227,7 @@ pub fn run_bench<AB: AutodiffBackend>(
             params,
         };
         push(ctx.train::<AB, _>(&m, model.clone(), cfg.mlp_batch, device)?);
-        let net = inference_copy(model.valid(), cfg.precision);
+        let net = cfg.precision.apply(model.valid());
         for &kind in &cfg.samplers {
             push(ctx.sample::<AB::InnerBackend, _>(&m, &net, kind, cfg.mlp_batch, None, device)?);
         }
@@ -244,7 +244,7 @@ pub fn run_bench<AB: AutodiffBackend>(
         for &b in &cfg.unet_batches {
             push(ctx.train::<AB, _>(&m, model.clone(), b, device)?);
         }
-        let net = inference_copy(model.valid(), cfg.precision);
+        let net = cfg.precision.apply(model.valid());
         for &b in &cfg.unet_batches {
             push(ctx.forward::<AB::InnerBackend, _>(&m, &net, b, device)?);
         }
@@ -265,14 +265,6 @@ pub fn run_bench<AB: AutodiffBackend>(
         }
     }
     Ok(out)
-}
-
-/// `net` with its weights in the compute format of `precision` (unchanged for f32).
-fn inference_copy<B: Backend, M: burn::module::Module<B>>(net: M, precision: Precision) -> M {
-    match precision.compute_dtype() {
-        Some(dt) => autocast(net, dt),
-        None => net,
-    }
 }
 
 /// The network being measured.
@@ -304,11 +296,7 @@ impl Ctx<'_> {
             device: self.device_name.into(),
             model: m.name.into(),
             what: what.into(),
-            precision: match self.cfg.precision {
-                Precision::F32 => "f32",
-                Precision::Bf16 => "bf16",
-            }
-            .into(),
+            precision: self.cfg.precision.name().into(),
             sampler: sampler.map(|(k, _)| k.name().to_string()),
             batch,
             steps: sampler.map(|(_, s)| s),
@@ -350,11 +338,7 @@ impl Ctx<'_> {
             let model = slot.take().expect("the model is put back after every step");
             let x0 = from_rows::<AB>(data.clone(), batch, m.dim, device);
             // Mixed precision as in the trainer: a cast copy of the weights for this step.
-            let cast = self
-                .cfg
-                .precision
-                .compute_dtype()
-                .map(|dt| autocast(model.clone(), dt));
+            let cast = self.cfg.precision.step_copy(&model);
             let l = loss(
                 &loss_cfg,
                 cast.as_ref().unwrap_or(&model),

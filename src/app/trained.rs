@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::error::{Error, Result};
 use crate::likelihood::{probability_flow_nll, Divergence, Nll};
-use crate::nn::{autocast, Guided, Precision, ScoreNet};
+use crate::nn::{Guided, Precision, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
 use crate::score::{EpsModel, NeuralScore, ScoreFn};
@@ -44,9 +44,7 @@ impl<B: Backend> Trained<B> {
     /// The network computing in `precision` (bf16: its convolutions and linear layers on bf16
     /// copies of the weights, see `nn::autocast`; the sampler's state and arithmetic stay f32).
     pub fn with_precision(mut self, precision: Precision) -> Self {
-        if let Some(dt) = precision.compute_dtype() {
-            self.net = autocast(self.net, dt);
-        }
+        self.net = precision.apply(self.net);
         self
     }
 

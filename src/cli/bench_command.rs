@@ -57,7 +57,7 @@ pub struct BenchArgs {
     /// forward passes and samplers on bf16 weights (for GPUs with bf16 tensor cores; the CPU
     /// backend emulates bf16 through f32).
     #[arg(long, default_value = "f32")]
-    precision: String,
+    precision: Precision,
     /// Write the JSON here instead of stdout.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -113,9 +113,6 @@ impl BenchArgs {
         positive("mlp-batch", &[self.mlp_batch])?;
         positive("sweep-batch", &[self.sweep_batch])?;
         anyhow::ensure!(self.steps > 0, "--steps must be at least 1");
-        let precision = Precision::parse(&self.precision).with_context(|| {
-            format!("--precision: `{}` is not one of f32, bf16", self.precision)
-        })?;
         anyhow::ensure!(self.repeats > 0, "--repeats must be at least 1");
         anyhow::ensure!(
             self.ode_tol > 0.0 && self.ode_tol.is_finite(),
@@ -136,7 +133,7 @@ impl BenchArgs {
             sweep_batch: self.sweep_batch,
             run_mlp,
             run_unet,
-            precision,
+            precision: self.precision,
             ..BenchConfig::default()
         })
     }
@@ -168,7 +165,7 @@ pub fn bench<AB: AutodiffBackend>(device: &AB::Device, args: &BenchArgs) -> Resu
         "scoregen {} bench on {} in {} (median of {} runs after {} warm-up)",
         env!("CARGO_PKG_VERSION"),
         args.device,
-        args.precision,
+        cfg.precision.name(),
         cfg.repeats,
         cfg.warmup
     );
@@ -177,7 +174,7 @@ pub fn bench<AB: AutodiffBackend>(device: &AB::Device, args: &BenchArgs) -> Resu
         "framework": "scoregen",
         "version": env!("CARGO_PKG_VERSION"),
         "device": args.device,
-        "precision": args.precision,
+        "precision": cfg.precision.name(),
         "records": records,
     }))?;
     match &args.json {

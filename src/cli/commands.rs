@@ -51,9 +51,8 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
     if let Some(v) = a.seed {
         cfg.seed = v;
     }
-    if let Some(p) = &a.precision {
-        cfg.precision = Precision::parse(p)
-            .with_context(|| format!("--precision {p}: expected f32 or bf16"))?;
+    if let Some(p) = a.precision {
+        cfg.precision = p;
     }
     cfg.validate()?;
     let mut ds = if is_image_source(&a.data) {
@@ -209,10 +208,8 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     if !matches!(ext.as_str(), "csv" | "npy" | "png") {
         bail!("{}: output must end in .csv, .npy or .png", a.out.display());
     }
-    let precision = Precision::parse(&a.precision)
-        .with_context(|| format!("--precision {}: expected f32 or bf16", a.precision))?;
     let model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?
-        .with_precision(precision);
+        .with_precision(a.precision);
     let image_shape = model
         .meta
         .config

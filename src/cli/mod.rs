@@ -127,7 +127,7 @@ struct TrainArgs {
     /// Training precision: f32, or bf16 mixed precision (bf16 convolutions and linear layers,
     /// f32 master weights, GroupNorm, softmax and loss), for GPUs with bf16 tensor cores.
     #[arg(long)]
-    precision: Option<String>,
+    precision: Option<scoregen::nn::Precision>,
     /// Add the physics term of a LArTPC generator: SSNet (this directory) track/shower charge
     /// fractions of the denoised estimate must match the data's (for fine-tuning, with --resume
     /// on a copy of a trained checkpoint).
@@ -187,7 +187,7 @@ struct SampleArgs {
     /// Network precision while sampling: f32, or bf16 (convolutions and linear layers on bf16
     /// copies of the weights; the sampler's state stays f32), for GPUs with bf16 tensor cores.
     #[arg(long, default_value = "f32")]
-    precision: String,
+    precision: scoregen::nn::Precision,
     /// Use the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,

@@ -31,13 +31,38 @@ impl Precision {
         }
     }
 
-    /// Parses `f32` or `bf16`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "f32" => Some(Precision::F32),
-            "bf16" => Some(Precision::Bf16),
-            _ => None,
+    /// `f32` or `bf16`, as in the TOML and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
         }
+    }
+
+    /// `net` computing in this precision: its [`autocast`] copy for bf16, `net` itself for f32.
+    pub fn apply<B: Backend, M: Module<B>>(self, net: M) -> M {
+        match self.compute_dtype() {
+            Some(dt) => autocast(net, dt),
+            None => net,
+        }
+    }
+
+    /// The network of one mixed-precision training step: an [`autocast`] copy of `net` for bf16,
+    /// `None` for f32 (the step uses `net` itself, with no copy to drop before the update).
+    pub fn step_copy<B: Backend, M: Module<B>>(self, net: &M) -> Option<M> {
+        self.compute_dtype().map(|dt| autocast(net.clone(), dt))
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    /// Parses `f32` or `bf16`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Precision::F32, Precision::Bf16]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("`{s}` is not one of f32, bf16"))
     }
 }
 
@@ -213,9 +238,12 @@ mod tests {
 
     #[test]
     fn precision_parses_and_round_trips() {
-        assert_eq!(Precision::parse("bf16"), Some(Precision::Bf16));
-        assert_eq!(Precision::parse("f32"), Some(Precision::F32));
-        assert_eq!(Precision::parse("fp16"), None);
+        assert_eq!("bf16".parse(), Ok(Precision::Bf16));
+        assert_eq!("f32".parse(), Ok(Precision::F32));
+        assert!("fp16".parse::<Precision>().unwrap_err().contains("fp16"));
+        for p in [Precision::F32, Precision::Bf16] {
+            assert_eq!(p.name().parse(), Ok(p));
+        }
         assert_eq!(Precision::Bf16.compute_dtype(), Some(FloatDType::BF16));
         assert_eq!(Precision::F32.compute_dtype(), None);
     }

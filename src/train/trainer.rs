@@ -385,10 +385,7 @@ pub fn train_with<B: AutodiffBackend>(
         }
         let x0 = from_rows::<B>(xb, cfg.batch, dim, device);
         // Mixed precision: this step's network is a cast copy of the f32 master weights.
-        let cast = cfg
-            .precision
-            .compute_dtype()
-            .map(|dt| crate::nn::autocast(model.clone(), dt));
+        let cast = cfg.precision.step_copy(&model);
         let net = cast.as_ref().unwrap_or(&model);
         let l = match &data.labels {
             Some(labels) if classes > 0 => {
