@@ -11,7 +11,7 @@ use super::{
 };
 use scoregen::app::{self, FigureOptions, Trained};
 use scoregen::data::{self, write_csv, write_npy, Toy, TOY_NAMES};
-use scoregen::losses::LossKind;
+use scoregen::losses::{LossKind, TimeSampler};
 use scoregen::nn::Precision;
 use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
@@ -38,6 +38,9 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
     }
     if a.likelihood_weighting {
         cfg.loss.likelihood_weighting = true;
+    }
+    if let Some(t) = a.times {
+        cfg.loss.times = t;
     }
     if let Some(v) = a.steps {
         cfg.steps = v;
@@ -82,11 +85,15 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
     }
     cfg.validate()?;
     eprintln!(
-        "training on {} points of dimension {} | sde {} | loss {:?} | {} steps, batch {}",
+        "training on {} points of dimension {} | sde {} | loss {:?}{} | {} steps, batch {}",
         ds.len(),
         ds.dim,
         cfg.sde,
         cfg.loss.kind,
+        match cfg.loss.sampler() {
+            TimeSampler::Uniform => String::new(),
+            TimeSampler::Lognormal { p_mean, p_std } => format!(", ln σ ~ N({p_mean}, {p_std}²)"),
+        },
         cfg.steps,
         cfg.batch
     );

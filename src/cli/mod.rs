@@ -101,6 +101,10 @@ struct TrainArgs {
     /// Likelihood weighting λ(t) = g(t)² for dsm/ssm.
     #[arg(long)]
     likelihood_weighting: bool,
+    /// Training times for dsm/ssm: uniform in t, or lognormal (Karras et al. 2022's
+    /// ln σ ~ N(p_mean, p_std²), −1.2 and 1.2 unless the config's [loss] says otherwise).
+    #[arg(long)]
+    times: Option<scoregen::losses::TimeSampling>,
     /// Optimisation steps.
     #[arg(long)]
     steps: Option<u64>,

@@ -2,7 +2,7 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{perturb, sample_times};
+use super::{perturb, TimeSampler};
 use crate::rng::Rng;
 use crate::score::{time_column, EpsModel};
 use crate::sde::{ddpm_betas, ncsn_sigmas, Sde};
@@ -10,16 +10,18 @@ use crate::sde::{ddpm_betas, ncsn_sigmas, Sde};
 /// Continuous-time DSM (Song et al. 2021, Eq. 7): E_t E_z[λ(t)‖s_θ(x_t,t) + z/s(t)‖²], averaged
 /// over dimensions. With λ = s², this is ‖ε_θ − z‖²; with likelihood weighting λ = g², it is
 /// (g²/s²)‖ε_θ − z‖² (Song et al. 2021b, "Maximum likelihood training of score-based models").
+/// The times come from `times` (uniform, or the log-normal σ of Karras et al. 2022).
 pub fn dsm_loss<B: Backend, M: EpsModel<B>>(
     model: &M,
     sde: &dyn Sde,
     x0: Tensor<B, 2>,
     likelihood_weighting: bool,
+    times: TimeSampler,
     rng: &mut Rng,
 ) -> Tensor<B, 1> {
     let n = x0.dims()[0];
     let device = x0.device();
-    let times = sample_times(sde, n, rng);
+    let times = times.sample(sde, n, rng);
     let (xt, z, t_col) = perturb(sde, x0, &times, rng);
     let per = (model.eps(xt, t_col) - z).powi_scalar(2).mean_dim(1);
     let per = if likelihood_weighting {

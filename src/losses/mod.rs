@@ -2,7 +2,9 @@
 //! continuous-time DSM (Song et al. 2021, Eq. 7) with λ = s² or likelihood weighting g²,
 //! NCSN's DSM over geometric σ levels (Song & Ermon 2019, Eq. 5–6, λ(σ) = σ²), DDPM's
 //! ε-prediction (Ho et al. 2020, Algorithm 1), and sliced score matching with variance
-//! reduction in its finite-difference form (Song et al. 2019; Pang et al. 2020).
+//! reduction in its finite-difference form (Song et al. 2019; Pang et al. 2020). The continuous
+//! objectives draw their times uniformly, or from the log-normal noise-level distribution of
+//! Karras et al. 2022 ([`TimeSampling`]).
 
 mod dsm;
 mod ssm;
@@ -48,6 +50,35 @@ impl LossKind {
     }
 }
 
+/// How the continuous-time objectives (DSM, SSM) draw each sample's time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeSampling {
+    /// t ~ U(ε, T) (Song et al. 2021).
+    #[default]
+    Uniform,
+    /// ln σ ~ N(P_mean, P_std²) for the EDM noise level σ = s(t)/m(t), clamped to the SDE's
+    /// range and mapped back to t (Karras et al. 2022, Table 1, "p_train"): training effort goes
+    /// to the noise levels where the image's structure is decided instead of the (for VP with
+    /// uniform t, about 40 %) samples at σ > 5, where the denoiser only predicts the mean.
+    Lognormal,
+}
+
+impl std::str::FromStr for TimeSampling {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "uniform" => Ok(TimeSampling::Uniform),
+            "lognormal" => Ok(TimeSampling::Lognormal),
+            other => Err(Error::config(
+                "loss.times",
+                format!("unknown time sampling `{other}` (expected uniform or lognormal)"),
+            )),
+        }
+    }
+}
+
 /// Options of the objectives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,6 +95,12 @@ pub struct LossConfig {
     pub ssm_projections: usize,
     /// Finite-difference step of FD-SSM, relative to s(t).
     pub ssm_h: f64,
+    /// How DSM and SSM draw their times.
+    pub times: TimeSampling,
+    /// P_mean of the log-normal σ distribution (Karras et al. 2022: −1.2 for data in [−1, 1]).
+    pub p_mean: f64,
+    /// P_std of the log-normal σ distribution (Karras et al. 2022: 1.2).
+    pub p_std: f64,
 }
 
 impl Default for LossConfig {
@@ -75,13 +112,42 @@ impl Default for LossConfig {
             ddpm_steps: 1000,
             ssm_projections: 1,
             ssm_h: 0.01,
+            times: TimeSampling::Uniform,
+            p_mean: -1.2,
+            p_std: 1.2,
         }
     }
 }
 
 impl LossConfig {
+    /// The configured time distribution.
+    pub fn sampler(&self) -> TimeSampler {
+        match self.times {
+            TimeSampling::Uniform => TimeSampler::Uniform,
+            TimeSampling::Lognormal => TimeSampler::Lognormal {
+                p_mean: self.p_mean,
+                p_std: self.p_std,
+            },
+        }
+    }
+
+    /// Checks the parameters that do not depend on the SDE.
+    pub fn check_params(&self) -> Result<()> {
+        if !self.p_mean.is_finite() {
+            return Err(Error::config("loss.p_mean", "must be a finite number"));
+        }
+        if !(self.p_std.is_finite() && self.p_std > 0.0) {
+            return Err(Error::config(
+                "loss.p_std",
+                format!("must be a positive number, not {}", self.p_std),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the objective fits the SDE.
     pub fn validate(&self, sde: &dyn Sde) -> Result<()> {
+        self.check_params()?;
         match self.kind {
             LossKind::Ncsn if sde.name() != "ve" => Err(Error::config(
                 "loss",
@@ -103,6 +169,7 @@ impl LossConfig {
             LossKind::Ddpm if self.ddpm_steps < 2 => {
                 Err(Error::config("ddpm_steps", "need at least 2 steps"))
             }
+
             _ => Ok(()),
         }
     }
@@ -119,24 +186,49 @@ pub fn loss<B: Backend, M: EpsModel<B>>(
 ) -> Result<Tensor<B, 1>> {
     cfg.validate(sde)?;
     Ok(match cfg.kind {
-        LossKind::Dsm => dsm_loss(model, sde, x0, cfg.likelihood_weighting, rng),
+        LossKind::Dsm => dsm_loss(model, sde, x0, cfg.likelihood_weighting, cfg.sampler(), rng),
         LossKind::Ncsn => ncsn_loss(model, sde, x0, cfg.ncsn_levels, rng),
         LossKind::Ddpm => ddpm_loss(model, sde, x0, cfg.ddpm_steps, rng),
-        LossKind::Ssm => ssm_loss(
-            model,
-            sde,
-            x0,
-            cfg.likelihood_weighting,
-            cfg.ssm_projections,
-            cfg.ssm_h,
-            rng,
-        ),
+        LossKind::Ssm => ssm_loss(model, sde, x0, cfg, rng),
     })
+}
+
+/// A distribution of training times, with its parameters ([`TimeSampling`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TimeSampler {
+    /// t ~ U(ε, T).
+    Uniform,
+    /// ln σ_EDM(t) ~ N(p_mean, p_std²), clamped to [σ(ε), σ(T)].
+    Lognormal {
+        /// Mean of ln σ.
+        p_mean: f64,
+        /// Standard deviation of ln σ.
+        p_std: f64,
+    },
+}
+
+impl TimeSampler {
+    /// `n` per-sample times in [ε, T].
+    pub fn sample(self, sde: &dyn Sde, n: usize, rng: &mut Rng) -> Vec<f64> {
+        match self {
+            TimeSampler::Uniform => rng.uniform_vec(n, sde.t_min(), sde.t_end()),
+            TimeSampler::Lognormal { p_mean, p_std } => {
+                let (lo, hi) = (sde.t_min(), sde.t_end());
+                let (s_lo, s_hi) = (sde.edm_sigma(lo), sde.edm_sigma(hi));
+                (0..n)
+                    .map(|_| {
+                        let sigma = (p_mean + p_std * rng.normal()).exp().clamp(s_lo, s_hi);
+                        sde.t_from_edm_sigma(sigma).clamp(lo, hi)
+                    })
+                    .collect()
+            }
+        }
+    }
 }
 
 /// Per-sample times t ~ U(ε, T).
 pub(crate) fn sample_times(sde: &dyn Sde, n: usize, rng: &mut Rng) -> Vec<f64> {
-    rng.uniform_vec(n, sde.t_min(), sde.t_end())
+    TimeSampler::Uniform.sample(sde, n, rng)
 }
 
 /// x_t = m(t)x0 + s(t)z for per-sample times; returns (x_t, z, t column).

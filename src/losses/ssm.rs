@@ -3,7 +3,7 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{perturb, sample_times};
+use super::{perturb, LossConfig};
 use crate::rng::Rng;
 use crate::score::{time_column, EpsModel};
 use crate::sde::Sde;
@@ -12,18 +12,19 @@ use crate::sde::Sde;
 /// vᵀ∇ₓs v ≈ vᵀ[s(x + hv) − s(x − hv)]/(2h), h = `h_rel`·s(t) (design/MATH.md).
 /// The noise z that produced x_t is never used: only samples of p_t are needed.
 /// In the ε-parametrisation with λ = s²: −s·vᵀ∇ε_θ v + ½‖ε_θ‖²; averaged over dimensions.
+/// From `cfg`: the weighting, the time distribution, the projections per sample and h_rel.
 pub fn ssm_loss<B: Backend, M: EpsModel<B>>(
     model: &M,
     sde: &dyn Sde,
     x0: Tensor<B, 2>,
-    likelihood_weighting: bool,
-    projections: usize,
-    h_rel: f64,
+    cfg: &LossConfig,
     rng: &mut Rng,
 ) -> Tensor<B, 1> {
     let [n, d] = x0.dims();
     let device = x0.device();
-    let times = sample_times(sde, n, rng);
+    let (likelihood_weighting, projections, h_rel) =
+        (cfg.likelihood_weighting, cfg.ssm_projections, cfg.ssm_h);
+    let times = cfg.sampler().sample(sde, n, rng);
     let (xt, _z, t_col) = perturb(sde, x0, &times, rng);
     let s = time_column::<B>(&times, |t| sde.std(t), &device);
     let h = s.clone().mul_scalar(h_rel);

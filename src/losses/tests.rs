@@ -71,9 +71,32 @@ fn configs() -> Vec<(LossConfig, &'static str)> {
         (
             LossConfig {
                 kind: LossKind::Ssm,
-                ..base
+                ..base.clone()
             },
             "ve",
+        ),
+        (
+            LossConfig {
+                times: TimeSampling::Lognormal,
+                ..base.clone()
+            },
+            "vp",
+        ),
+        (
+            LossConfig {
+                times: TimeSampling::Lognormal,
+                likelihood_weighting: true,
+                ..base.clone()
+            },
+            "ve",
+        ),
+        (
+            LossConfig {
+                kind: LossKind::Ssm,
+                times: TimeSampling::Lognormal,
+                ..base
+            },
+            "subvp",
         ),
     ]
 }
@@ -211,4 +234,78 @@ fn objectives_reject_the_wrong_sde() {
         .to_string()
         .contains("VP"));
     assert!(LossKind::from_name("foo").is_err());
+}
+
+/// Log-normal times: ln σ_EDM(t) has the configured mean and spread and the clamped tails sit
+/// at the SDE's ends; uniform times stay uniform. A sampler that ignored σ, or mapped σ to t
+/// wrongly, would move these moments by far more than the tolerances.
+#[test]
+fn lognormal_times_have_the_configured_noise_levels() {
+    let n = 40_000;
+    for name in ["vp", "ve", "subvp"] {
+        let sde = spec(name).build().unwrap();
+        let (p_mean, p_std) = (-0.8, 0.9);
+        let cfg = LossConfig {
+            times: TimeSampling::Lognormal,
+            p_mean,
+            p_std,
+            ..Default::default()
+        };
+        let times = cfg.sampler().sample(sde.as_ref(), n, &mut Rng::new(7));
+        assert!(times
+            .iter()
+            .all(|&t| (sde.t_min()..=sde.t_end()).contains(&t)));
+        let ln: Vec<f64> = times.iter().map(|&t| sde.edm_sigma(t).ln()).collect();
+        let mean = ln.iter().sum::<f64>() / n as f64;
+        let sd = (ln.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        // ln σ(ε) of the VE test SDE (σ_min 0.01) is −4.6, 4.2 P_std below P_mean: no clamping
+        // that could move the moments; the standard errors are 0.005 and 0.004.
+        assert!((mean - p_mean).abs() < 0.02, "{name}: mean ln σ {mean}");
+        assert!((sd - p_std).abs() < 0.02, "{name}: sd ln σ {sd}");
+        let below = ln.iter().filter(|&&v| v < p_mean).count() as f64 / n as f64;
+        assert!(
+            (below - 0.5).abs() < 0.01,
+            "{name}: median off ({below} below)"
+        );
+    }
+    // Far outside the SDE's range, every draw is clamped to an end.
+    let sde = spec("vp").build().unwrap();
+    let high = LossConfig {
+        times: TimeSampling::Lognormal,
+        p_mean: 40.0,
+        ..Default::default()
+    };
+    let t = high.sampler().sample(sde.as_ref(), 100, &mut Rng::new(8));
+    assert!(t.iter().all(|&v| (v - sde.t_end()).abs() < 1e-6), "{t:?}");
+    let uni = LossConfig::default()
+        .sampler()
+        .sample(sde.as_ref(), n, &mut Rng::new(9));
+    let mid = (sde.t_min() + sde.t_end()) / 2.0;
+    let below = uni.iter().filter(|&&v| v < mid).count() as f64 / n as f64;
+    assert!((below - 0.5).abs() < 0.01);
+}
+
+#[test]
+fn bad_lognormal_parameters_are_named() {
+    let sde = spec("vp").build().unwrap();
+    for (p_mean, p_std, field) in [
+        (f64::NAN, 1.0, "p_mean"),
+        (0.0, 0.0, "p_std"),
+        (0.0, -1.0, "p_std"),
+    ] {
+        let cfg = LossConfig {
+            times: TimeSampling::Lognormal,
+            p_mean,
+            p_std,
+            ..Default::default()
+        };
+        let e = cfg.validate(sde.as_ref()).unwrap_err().to_string();
+        assert!(e.contains(field), "{e}");
+    }
+    assert!("lognormal".parse::<TimeSampling>().is_ok());
+    assert!("gamma"
+        .parse::<TimeSampling>()
+        .unwrap_err()
+        .to_string()
+        .contains("uniform or lognormal"));
 }

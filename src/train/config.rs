@@ -152,6 +152,7 @@ impl TrainConfig {
             u.validate()?;
         }
         self.sde_spec(1.0)?;
+        self.loss.check_params()?;
         if self.loss.kind == LossKind::Ncsn && self.sde != "ve" {
             return Err(Error::config("loss", "ncsn needs --sde ve"));
         }
@@ -222,5 +223,23 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    #[test]
+    fn lognormal_times_are_read_and_checked() {
+        let c = TrainConfig::from_toml(
+            "[loss]\ntimes = \"lognormal\"\np_mean = -1.0\n",
+            "x.toml".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(c.loss.times, crate::losses::TimeSampling::Lognormal);
+        assert_eq!((c.loss.p_mean, c.loss.p_std), (-1.0, 1.2));
+        c.validate().unwrap();
+        let bad = TrainConfig::from_toml("[loss]\np_std = 0.0\n", "x.toml".as_ref()).unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("p_std"));
+        let e = TrainConfig::from_toml("[loss]\ntimes = \"beta\"\n", "x.toml".as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("beta") && e.contains("x.toml"), "{e}");
     }
 }
