@@ -342,3 +342,46 @@ fn bf16_mixed_precision_keeps_the_loss_curve_and_f32_weights() {
     assert_eq!(x.len(), 4 * 64);
     assert!(x.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn lognormal_times_train_and_are_kept_in_the_checkpoint() {
+    // The mode weights are decided at noise levels near the modes' separation (σ of a few
+    // standardised units). Centred there (P_mean = 1), log-normal times learn them; centred far
+    // below (P_mean = −4: σ ≈ 0.02, no step ever sees a large σ) they are not learnt, which
+    // shows the trainer draws its times from the configured distribution.
+    let mode_fraction = |p_mean: f64| {
+        let mut cfg = small_cfg(2000);
+        cfg.checkpoint_every = 2000;
+        cfg.loss.times = crate::losses::TimeSampling::Lognormal;
+        cfg.loss.p_mean = p_mean;
+        let out = tmpdir(&format!("lognormal{p_mean}"));
+        let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
+        train::<A>(
+            &cfg,
+            &data,
+            &out,
+            &TrainOptions::default(),
+            &Default::default(),
+        )
+        .unwrap();
+        let ck = Checkpoint::load(&out).unwrap();
+        assert_eq!(
+            ck.meta.config.loss.times,
+            crate::losses::TimeSampling::Lognormal
+        );
+        assert_eq!(ck.meta.config.loss.p_mean, p_mean);
+        // The fraction of samples in the (5, 5) mode, of weight 0.8 (the other is at (−5, −5)).
+        let x = samples(&out, crate::samplers::SamplerKind::Heun, 20, 1000);
+        x.chunks(2).filter(|p| p[0] + p[1] > 0.0).count() as f64 / 1000.0
+    };
+    let centred = mode_fraction(1.0);
+    assert!(
+        (centred - 0.8).abs() < 0.04,
+        "fraction in the (5, 5) mode {centred}"
+    );
+    let low = mode_fraction(-4.0);
+    assert!(
+        (low - 0.8).abs() > 0.1,
+        "σ never large, yet mode fraction {low}"
+    );
+}
