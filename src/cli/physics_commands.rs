@@ -233,10 +233,8 @@ fn simulate(a: &SimulateArgs) -> Result<()> {
     let ev = physics::simulate(&cfg, a.num, a.seed)?;
     let secs = t0.elapsed().as_secs_f64();
     let (classes, pixels) = ev.write(&a.out)?;
-    let mut counts = [0usize; 4];
-    for &c in &ev.classes {
-        counts[c as usize] += 1;
-    }
+    let counts =
+        scoregen::train::class_mix::class_counts(&ev.classes, physics::params::EVENT_CLASSES.len());
     eprintln!(
         "simulated {} events of {}×{} in {secs:.2} s ({:.0} events/s, one core); classes {}",
         ev.len(),

@@ -2,11 +2,14 @@
 
 use crate::error::{Error, Result};
 
-/// Items per class in `labels` (class indices below `classes`).
-pub fn class_counts(labels: &[u32], classes: usize) -> Vec<u64> {
+/// Items per class in `labels` (class indices below `classes`; others are not counted).
+pub fn class_counts<L: Copy + Into<u64>>(labels: &[L], classes: usize) -> Vec<u64> {
     let mut counts = vec![0u64; classes];
     for &l in labels {
-        if let Some(c) = counts.get_mut(l as usize) {
+        if let Some(c) = usize::try_from(l.into())
+            .ok()
+            .and_then(|i| counts.get_mut(i))
+        {
             *c += 1;
         }
     }
@@ -56,14 +59,14 @@ mod tests {
 
     /// Labels per class among sampled `labels`.
     fn tally(labels: &[usize], classes: usize) -> Vec<u64> {
-        let as_u32: Vec<u32> = labels.iter().map(|&k| k as u32).collect();
-        class_counts(&as_u32, classes)
+        let as_u64: Vec<u64> = labels.iter().map(|&k| k as u64).collect();
+        class_counts(&as_u64, classes)
     }
 
     #[test]
     fn counts_follow_the_data_within_one() {
         // The LArTPC simulator's mix: 30 % track, 30 % shower, 30 % mixed, 10 % background.
-        let counts = class_counts(&[0, 1, 2, 0, 1, 2, 0, 1, 2, 3], 4);
+        let counts = class_counts(&[0u32, 1, 2, 0, 1, 2, 0, 1, 2, 3], 4);
         assert_eq!(counts, vec![3, 3, 3, 1]);
         let labels = proportional_classes(&counts, 1000).unwrap();
         assert_eq!(tally(&labels, 4), vec![300, 300, 300, 100]);
