@@ -575,14 +575,18 @@ pub(crate) mod tests {
                 .collect();
             crate::tensor::from_rows::<A>(v, 16, 64, &dev)
         };
-        let l = crate::losses::dsm_loss(
-            &net,
-            sde.as_ref(),
-            batch(&mut rng),
-            false,
-            crate::losses::TimeSampler::Uniform,
-            &mut rng,
-        );
+        let dsm = |net: &UNet<A>, rng: &mut Rng| {
+            let x = batch(rng);
+            crate::losses::dsm_loss(
+                net,
+                sde.as_ref(),
+                x,
+                false,
+                crate::losses::TimeSampler::Uniform,
+                rng,
+            )
+        };
+        let l = dsm(&net, &mut rng);
         let grads = GradientsParams::from_grads(l.backward(), &net);
         for (name, id) in crate::train::params::param_ids(&net) {
             if name == "fourier_w" {
@@ -597,14 +601,7 @@ pub(crate) mod tests {
         let mut first = 0.0;
         let mut last = 0.0;
         for step in 0..60 {
-            let l = crate::losses::dsm_loss(
-                &net,
-                sde.as_ref(),
-                batch(&mut rng),
-                false,
-                crate::losses::TimeSampler::Uniform,
-                &mut rng,
-            );
+            let l = dsm(&net, &mut rng);
             let v = crate::tensor::scalar(l.clone());
             if step < 10 {
                 first += v / 10.0;

@@ -22,8 +22,8 @@ fn small_cfg(steps: u64) -> TrainConfig {
     c
 }
 
-/// Trains `small_cfg(150)`, changed by `edit`, on two Gaussians; asserts the loss fell.
-fn two_gaussian_run(
+/// Trains `small_cfg(150)`, changed by `edit`, on two Gaussians.
+fn two_gaussian_train(
     name: &str,
     edit: impl FnOnce(&mut TrainConfig),
 ) -> (crate::test_dir::TestDir, TrainSummary) {
@@ -40,6 +40,15 @@ fn two_gaussian_run(
         &Default::default(),
     )
     .unwrap();
+    (out, s)
+}
+
+/// [`two_gaussian_train`], asserting the loss fell.
+fn two_gaussian_run(
+    name: &str,
+    edit: impl FnOnce(&mut TrainConfig),
+) -> (crate::test_dir::TestDir, TrainSummary) {
+    let (out, s) = two_gaussian_train(name, edit);
     assert!(
         s.last_loss < 0.8 * s.first_loss,
         "{name}: loss {} → {}",
@@ -350,20 +359,12 @@ fn lognormal_times_train_and_are_kept_in_the_checkpoint() {
     // below (P_mean = −4: σ ≈ 0.02, no step ever sees a large σ) they are not learnt, which
     // shows the trainer draws its times from the configured distribution.
     let mode_fraction = |p_mean: f64| {
-        let mut cfg = small_cfg(2000);
-        cfg.checkpoint_every = 2000;
-        cfg.loss.times = crate::losses::TimeSampling::Lognormal;
-        cfg.loss.p_mean = p_mean;
-        let out = tmpdir(&format!("lognormal{p_mean}"));
-        let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
-        train::<A>(
-            &cfg,
-            &data,
-            &out,
-            &TrainOptions::default(),
-            &Default::default(),
-        )
-        .unwrap();
+        let (out, _) = two_gaussian_train(&format!("lognormal{p_mean}"), |c| {
+            c.loss.times = crate::losses::TimeSampling::Lognormal;
+            c.loss.p_mean = p_mean;
+            c.steps = 2000;
+            c.checkpoint_every = 2000;
+        });
         let ck = Checkpoint::load(&out).unwrap();
         assert_eq!(
             ck.meta.config.loss.times,
