@@ -288,12 +288,12 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         _ => write_points(&a.out, &x, model.dim())?,
     }
     eprintln!(
-        "{} samples with {} ({} NFE) in {:.2} s ({:.3} NFE/s, {:.3} samples/s) → {}",
+        "{} samples with {} ({} NFE each) in {:.2} s ({:.1} image evaluations/s, {:.3} samples/s) → {}",
         a.num,
         cfg.kind.name(),
         nfe,
         secs,
-        nfe as f64 / secs.max(1e-9),
+        (nfe * a.num) as f64 / secs.max(1e-9),
         a.num as f64 / secs.max(1e-9),
         a.out.display()
     );

@@ -250,6 +250,9 @@ fn the_documented_mnist_configuration_is_valid() {
         let c = TrainConfig::from_toml(text, std::path::Path::new(name)).unwrap();
         c.validate().unwrap();
         assert!(c.unet.is_some(), "{name}");
+        // The physics generators train on log-normal noise levels (docs/physics.md, fourth run).
+        let lognormal = c.loss.times == crate::losses::TimeSampling::Lognormal;
+        assert_eq!(lognormal, name.starts_with("physics"), "{name}");
     }
 }
 
