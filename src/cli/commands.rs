@@ -28,6 +28,10 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         }
         // Resuming without --config continues the checkpoint's own configuration.
         None if a.resume && Checkpoint::exists(&a.out) => Checkpoint::load_meta(&a.out)?.config,
+        // Fine-tuning without --config keeps the initial checkpoint's configuration.
+        None if a.init.is_some() => {
+            Checkpoint::load_meta(a.init.as_deref().unwrap_or(&a.out))?.config
+        }
         None => TrainConfig::default(),
     };
     if let Some(s) = &a.sde {
@@ -104,6 +108,12 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         "network: {} with {params} parameters",
         if cfg.unet.is_some() { "U-Net" } else { "MLP" }
     );
+    if let Some(d) = &a.init {
+        eprintln!(
+            "fine-tuning from the EMA weights of {} (step 0, new schedule)",
+            d.display()
+        );
+    }
     if cfg.precision == Precision::Bf16 {
         eprintln!("mixed precision: bf16 compute, f32 master weights, GroupNorm, softmax and loss");
     }
@@ -112,6 +122,7 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
     }
     let opts = TrainOptions {
         resume: a.resume,
+        init: a.init.clone(),
         progress: true,
         minutes: a.minutes,
         ..Default::default()

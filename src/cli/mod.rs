@@ -123,6 +123,10 @@ struct TrainArgs {
     /// Continue the checkpoint in --out.
     #[arg(long)]
     resume: bool,
+    /// Fine-tune: start a new run (step 0, fresh optimiser and learning-rate schedule) from the
+    /// EMA weights, standardisation and SDE of the checkpoint in this directory.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Wall-clock budget in minutes: the step count is set from the speed measured over the
     /// first steps so that warm-up and cosine decay end on time (printed; pass it as --steps
     /// to resume the same schedule); the run stops, checkpointed, when the budget is spent.
@@ -133,8 +137,8 @@ struct TrainArgs {
     #[arg(long)]
     precision: Option<scoregen::nn::Precision>,
     /// Add the physics term of a LArTPC generator: SSNet (this directory) track/shower charge
-    /// fractions of the denoised estimate must match the data's (for fine-tuning, with --resume
-    /// on a copy of a trained checkpoint).
+    /// fractions of the denoised estimate must match the data's (for fine-tuning, with --init
+    /// from a trained checkpoint).
     #[arg(long)]
     physics_ssnet: Option<PathBuf>,
     /// Weight λ of the physics term.

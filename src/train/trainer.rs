@@ -25,6 +25,9 @@ use crate::tensor::{from_rows, scalar};
 pub struct TrainOptions {
     /// Continue from the checkpoint in the output directory.
     pub resume: bool,
+    /// Start a new run (step 0, fresh Adam state and learning-rate schedule) from the EMA
+    /// weights of the checkpoint in this directory, with its standardisation and SDE: fine-tuning.
+    pub init: Option<std::path::PathBuf>,
     /// Stop (after checkpointing) once this many total steps are done, before `steps`.
     pub stop_after: Option<u64>,
     /// Draw a progress bar on stderr.
@@ -240,6 +243,47 @@ pub fn train_with<B: AutodiffBackend>(
                 model,
                 ema,
                 adam,
+            )
+        }
+        None if opts.init.is_some() => {
+            let dir = opts.init.as_deref().unwrap_or(out);
+            let ck = Checkpoint::load(dir)?;
+            let m = &ck.meta;
+            if m.dim != dim {
+                return Err(Error::Shape(format!(
+                    "the data have {dim} dimensions but the --init checkpoint in {} was trained on {}",
+                    dir.display(),
+                    m.dim
+                )));
+            }
+            if m.config.output != cfg.output {
+                return Err(Error::config(
+                    "output",
+                    format!(
+                        "the --init checkpoint in {} outputs {:?}, this configuration {:?}",
+                        dir.display(),
+                        m.config.output,
+                        cfg.output
+                    ),
+                ));
+            }
+            let wpath = dir.join(&m.weights_file);
+            B::seed(device, cfg.seed);
+            let model: ScoreNet<B> = load_named(
+                cfg.network::<B>(dim, cfg.seed, device)?,
+                &ck.tensors,
+                "ema.",
+                &wpath,
+            )?;
+            let ema = model.valid();
+            (
+                m.standardizer.clone(),
+                m.sde.clone(),
+                Rng::new(cfg.seed),
+                0,
+                model,
+                ema,
+                Adam::default(),
             )
         }
         None => {

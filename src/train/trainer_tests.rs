@@ -389,3 +389,46 @@ fn lognormal_times_train_and_are_kept_in_the_checkpoint() {
         "σ never large, yet mode fraction {low}"
     );
 }
+
+#[test]
+fn init_fine_tunes_from_a_checkpoint_with_a_fresh_schedule() {
+    let (src, s0) = two_gaussian_run("init-src", |_| {});
+    let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
+    let run = |name: &str, edit: &dyn Fn(&mut TrainConfig)| {
+        let mut cfg = small_cfg(20);
+        cfg.checkpoint_every = 1000;
+        edit(&mut cfg);
+        let out = tmpdir(name);
+        let opts = TrainOptions {
+            init: Some(src.to_path_buf()),
+            ..Default::default()
+        };
+        let r = train::<A>(&cfg, &data, &out, &opts, &Default::default());
+        (out, r)
+    };
+    let (out, r) = run("init-ft", &|_| {});
+    let s = r.unwrap();
+    // It starts where the source run ended (not at a random network's loss) and counts from 0.
+    assert!(
+        s.first_loss < 0.5 * s0.first_loss && s.first_loss < 2.0 * s0.last_loss,
+        "fine-tune first loss {} (source {} → {})",
+        s.first_loss,
+        s0.first_loss,
+        s0.last_loss
+    );
+    assert_eq!(s.run_steps, 20);
+    let ck = Checkpoint::load(&out).unwrap();
+    assert_eq!(ck.meta.step, 20);
+    assert_eq!(ck.meta.adam_steps, 20);
+    // A different network or parametrisation is refused, naming what differs.
+    let e = run("init-wide", &|c| c.model.hidden = 48)
+        .1
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("shape") && e.contains("init-src"), "{e}");
+    let e = run("init-x0", &|c| c.output = crate::score::Output::X0)
+        .1
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output"), "{e}");
+}
