@@ -256,6 +256,18 @@ pub fn train_with<B: AutodiffBackend>(
                     m.dim
                 )));
             }
+            if m.config.sde != cfg.sde {
+                return Err(Error::config(
+                    "sde",
+                    format!(
+                        "the --init checkpoint in {} was trained on the {} SDE, this configuration \
+                         says {}",
+                        dir.display(),
+                        m.config.sde,
+                        cfg.sde
+                    ),
+                ));
+            }
             if m.config.output != cfg.output {
                 return Err(Error::config(
                     "output",

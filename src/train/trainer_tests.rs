@@ -431,4 +431,9 @@ fn init_fine_tunes_from_a_checkpoint_with_a_fresh_schedule() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("output"), "{e}");
+    let e = run("init-ve", &|c| c.sde = "ve".into())
+        .1
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("vp") && e.contains("ve"), "{e}");
 }
