@@ -20,19 +20,19 @@ use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
 pub use super::image_commands::{classifier, eval_images, is_image_source};
 
 pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
-    let mut cfg = match &a.config {
-        Some(p) => {
+    let mut cfg = match (&a.config, &a.init) {
+        (Some(p), _) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading config {}", p.display()))?;
             TrainConfig::from_toml(&text, p)?
         }
         // Resuming without --config continues the checkpoint's own configuration.
-        None if a.resume && Checkpoint::exists(&a.out) => Checkpoint::load_meta(&a.out)?.config,
-        // Fine-tuning without --config keeps the initial checkpoint's configuration.
-        None if a.init.is_some() => {
-            Checkpoint::load_meta(a.init.as_deref().unwrap_or(&a.out))?.config
+        (None, _) if a.resume && Checkpoint::exists(&a.out) => {
+            Checkpoint::load_meta(&a.out)?.config
         }
-        None => TrainConfig::default(),
+        // Fine-tuning without --config keeps the initial checkpoint's configuration.
+        (None, Some(dir)) => Checkpoint::load_meta(dir)?.config,
+        (None, None) => TrainConfig::default(),
     };
     if let Some(s) = &a.sde {
         cfg.sde = s.clone();

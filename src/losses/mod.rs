@@ -169,7 +169,6 @@ impl LossConfig {
             LossKind::Ddpm if self.ddpm_steps < 2 => {
                 Err(Error::config("ddpm_steps", "need at least 2 steps"))
             }
-
             _ => Ok(()),
         }
     }
@@ -224,11 +223,6 @@ impl TimeSampler {
             }
         }
     }
-}
-
-/// Per-sample times t ~ U(ε, T).
-pub(crate) fn sample_times(sde: &dyn Sde, n: usize, rng: &mut Rng) -> Vec<f64> {
-    TimeSampler::Uniform.sample(sde, n, rng)
 }
 
 /// x_t = m(t)x0 + s(t)z for per-sample times; returns (x_t, z, t column).

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::{activation::relu, activation::softmax, backend::AutodiffBackend, Tensor};
 
 use super::ssnet::Ssnet;
-use crate::losses::{perturb, sample_times};
+use crate::losses::{perturb, TimeSampler};
 use crate::rng::Rng;
 use crate::score::{time_column, EpsModel};
 use crate::sde::Sde;
@@ -66,7 +66,7 @@ impl<B: AutodiffBackend> AuxLoss<B> for PhysicsTerm<B> {
     ) -> Tensor<B, 1> {
         let n = x0.dims()[0];
         let device = x0.device();
-        let times = sample_times(sde, n, rng);
+        let times = TimeSampler::Uniform.sample(sde, n, rng);
         let (xt, _, t_col) = perturb(sde, x0.clone(), &times, rng);
         let eps = model.eps(xt.clone(), t_col);
         let std = time_column::<B>(&times, |t| sde.std(t), &device);

@@ -182,6 +182,19 @@ pub fn train<B: AutodiffBackend>(
     train_with::<B>(cfg, data, out, opts, None, device)
 }
 
+/// The checkpoint in `dir`, refused when its items have another dimension than the data's.
+fn load_for_dim(dir: &Path, dim: usize) -> Result<Checkpoint> {
+    let ck = Checkpoint::load(dir)?;
+    if ck.meta.dim != dim {
+        return Err(Error::Shape(format!(
+            "the data have {dim} dimensions but the checkpoint in {} was trained on {}",
+            dir.display(),
+            ck.meta.dim
+        )));
+    }
+    Ok(ck)
+}
+
 /// [`train`] with an extra objective added to the loss at every step.
 pub fn train_with<B: AutodiffBackend>(
     cfg: &TrainConfig,
@@ -198,15 +211,7 @@ pub fn train_with<B: AutodiffBackend>(
     let dim = data.dim;
 
     let resumed = if opts.resume && Checkpoint::exists(out) {
-        let ck = Checkpoint::load(out)?;
-        if ck.meta.dim != dim {
-            return Err(Error::Shape(format!(
-                "the data have {dim} dimensions but the checkpoint in {} was trained on {}",
-                out.display(),
-                ck.meta.dim
-            )));
-        }
-        Some(ck)
+        Some(load_for_dim(out, dim)?)
     } else {
         if Checkpoint::exists(out) && !opts.resume {
             return Err(Error::checkpoint(
@@ -216,102 +221,99 @@ pub fn train_with<B: AutodiffBackend>(
         }
         None
     };
+    // Fine-tuning: a new run from another checkpoint's weights (a resumed run takes precedence).
+    let init = match (&resumed, &opts.init) {
+        (None, Some(dir)) => Some((dir.as_path(), load_for_dim(dir, dim)?)),
+        _ => None,
+    };
 
-    let (standardizer, sde_spec, mut rng, start, mut model, mut ema, mut adam) = match &resumed {
-        Some(ck) => {
-            let m = &ck.meta;
-            let wpath = out.join(&m.weights_file);
-            let model: ScoreNet<B> = load_named(
-                cfg.network::<B>(dim, m.config.seed, device)?,
-                &ck.tensors,
-                "model.",
-                &wpath,
-            )?;
-            let ema = load_named(
-                cfg.network::<B::InnerBackend>(dim, m.config.seed, device)?,
-                &ck.tensors,
-                "ema.",
-                &wpath,
-            )?;
-            let mut adam = Adam::<B::InnerBackend>::default();
-            adam.load_state(m.adam_steps, &ck.tensors, "adam.", device);
-            (
-                m.standardizer.clone(),
-                m.sde.clone(),
-                m.rng.clone(),
-                m.step,
-                model,
-                ema,
-                adam,
-            )
-        }
-        None if opts.init.is_some() => {
-            let dir = opts.init.as_deref().unwrap_or(out);
-            let ck = Checkpoint::load(dir)?;
-            let m = &ck.meta;
-            if m.dim != dim {
-                return Err(Error::Shape(format!(
-                    "the data have {dim} dimensions but the --init checkpoint in {} was trained on {}",
-                    dir.display(),
-                    m.dim
-                )));
+    let (standardizer, sde_spec, mut rng, start, mut model, mut ema, mut adam) =
+        match (&resumed, &init) {
+            (Some(ck), _) => {
+                let m = &ck.meta;
+                let wpath = out.join(&m.weights_file);
+                let model: ScoreNet<B> = load_named(
+                    cfg.network::<B>(dim, m.config.seed, device)?,
+                    &ck.tensors,
+                    "model.",
+                    &wpath,
+                )?;
+                let ema = load_named(
+                    cfg.network::<B::InnerBackend>(dim, m.config.seed, device)?,
+                    &ck.tensors,
+                    "ema.",
+                    &wpath,
+                )?;
+                let mut adam = Adam::<B::InnerBackend>::default();
+                adam.load_state(m.adam_steps, &ck.tensors, "adam.", device);
+                (
+                    m.standardizer.clone(),
+                    m.sde.clone(),
+                    m.rng.clone(),
+                    m.step,
+                    model,
+                    ema,
+                    adam,
+                )
             }
-            if m.config.sde != cfg.sde {
-                return Err(Error::config(
-                    "sde",
-                    format!(
+            (None, Some((dir, ck))) => {
+                let m = &ck.meta;
+                if m.config.sde != cfg.sde {
+                    return Err(Error::config(
+                        "sde",
+                        format!(
                         "the --init checkpoint in {} was trained on the {} SDE, this configuration \
                          says {}",
                         dir.display(),
                         m.config.sde,
                         cfg.sde
                     ),
-                ));
+                    ));
+                }
+                if m.config.output != cfg.output {
+                    return Err(Error::config(
+                        "output",
+                        format!(
+                            "the --init checkpoint in {} outputs {:?}, this configuration {:?}",
+                            dir.display(),
+                            m.config.output,
+                            cfg.output
+                        ),
+                    ));
+                }
+                let wpath = dir.join(&m.weights_file);
+                B::seed(device, cfg.seed);
+                let model: ScoreNet<B> = load_named(
+                    cfg.network::<B>(dim, cfg.seed, device)?,
+                    &ck.tensors,
+                    "ema.",
+                    &wpath,
+                )?;
+                let ema = model.valid();
+                (
+                    m.standardizer.clone(),
+                    m.sde.clone(),
+                    Rng::new(cfg.seed),
+                    0,
+                    model,
+                    ema,
+                    Adam::default(),
+                )
             }
-            if m.config.output != cfg.output {
-                return Err(Error::config(
-                    "output",
-                    format!(
-                        "the --init checkpoint in {} outputs {:?}, this configuration {:?}",
-                        dir.display(),
-                        m.config.output,
-                        cfg.output
-                    ),
-                ));
+            (None, None) => {
+                let st = if cfg.standardize {
+                    Standardizer::fit(data)
+                } else {
+                    Standardizer::identity(dim)
+                };
+                let z = st.forward(&data.data);
+                let spec = cfg.sde_spec(max_pairwise_distance(&z, dim))?;
+                B::seed(device, cfg.seed);
+                let model = cfg.network::<B>(dim, cfg.seed, device)?;
+                let ema = model.valid();
+                (st, spec, Rng::new(cfg.seed), 0, model, ema, Adam::default())
             }
-            let wpath = dir.join(&m.weights_file);
-            B::seed(device, cfg.seed);
-            let model: ScoreNet<B> = load_named(
-                cfg.network::<B>(dim, cfg.seed, device)?,
-                &ck.tensors,
-                "ema.",
-                &wpath,
-            )?;
-            let ema = model.valid();
-            (
-                m.standardizer.clone(),
-                m.sde.clone(),
-                Rng::new(cfg.seed),
-                0,
-                model,
-                ema,
-                Adam::default(),
-            )
-        }
-        None => {
-            let st = if cfg.standardize {
-                Standardizer::fit(data)
-            } else {
-                Standardizer::identity(dim)
-            };
-            let z = st.forward(&data.data);
-            let spec = cfg.sde_spec(max_pairwise_distance(&z, dim))?;
-            B::seed(device, cfg.seed);
-            let model = cfg.network::<B>(dim, cfg.seed, device)?;
-            let ema = model.valid();
-            (st, spec, Rng::new(cfg.seed), 0, model, ema, Adam::default())
-        }
-    };
+        };
     let sde = sde_spec.build()?;
     cfg.loss.validate(sde.as_ref())?;
     let z = standardizer.forward(&data.data);
