@@ -310,13 +310,16 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         minutes: a.minutes,
         init: a.init.clone(),
     };
+    let steps_text = match a.minutes {
+        Some(m) => format!("steps fitted to a {m}-minute budget"),
+        None => format!("{} steps", a.steps),
+    };
     eprintln!(
-        "training SSNet on {} events of {}×{} ({} held out), {} steps of {}",
+        "training SSNet on {} events of {}×{} ({} held out), {steps_text}, batch {}",
         train.len(),
         all.size,
         all.size,
         heldout.len(),
-        a.steps,
         a.batch
     );
     let t0 = Instant::now();
@@ -326,19 +329,31 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
     } else {
         (a.steps / 10).max(1)
     };
+    let mut planned = a.steps;
     let TrainedSsnet {
         net,
         config,
         class_weights,
         steps,
-    } = segment::train_ssnet::<B>(train.labelled()?, &opts, device, &mut |step, loss| {
-        bar.set_position(step);
-        bar.set_message(format!("loss {loss:.4}"));
-        // Without a terminal the bar is hidden: log a line every tenth of the run.
-        if bar.is_hidden() && step % every == 0 {
-            eprintln!("step {step}: loss {loss:.4}");
-        }
-    })?;
+    } = segment::train_ssnet::<B>(
+        train.labelled()?,
+        &opts,
+        device,
+        &mut |step, loss, total| {
+            if total != planned && total > step {
+                // The time budget has timed the first steps and fixed the count that fits.
+                planned = total;
+                bar.set_length(total);
+                bar.suspend(|| eprintln!("time budget: {total} steps"));
+            }
+            bar.set_position(step);
+            bar.set_message(format!("loss {loss:.4}"));
+            // Without a terminal the bar is hidden: log a line every tenth of the run.
+            if bar.is_hidden() && step % every == 0 {
+                eprintln!("step {step}: loss {loss:.4}");
+            }
+        },
+    )?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     let score = |symmetric: bool| -> Result<Option<segment::SegmentationAccuracy>> {

@@ -190,12 +190,14 @@ pub struct TrainedSsnet<B: Backend> {
     pub steps: u64,
 }
 
-/// Trains SSNet on `data`; `progress(step, loss)` is called every step.
+/// Trains SSNet on `data`; `progress(step, loss, total)` is called after every step, `total`
+/// being the run's step count as it stands (with a time budget: `opts.steps` until the budget has
+/// timed the first steps, then the count that fits, then `step` if the budget ran out first).
 pub fn train_ssnet<B: AutodiffBackend>(
     data: Labelled,
     opts: &SsnetTraining,
     device: &B::Device,
-    progress: &mut dyn FnMut(u64, f64),
+    progress: &mut dyn FnMut(u64, f64, u64),
 ) -> Result<TrainedSsnet<B::InnerBackend>> {
     data.check()?;
     if data.is_empty() || opts.batch == 0 || opts.steps == 0 {
@@ -265,7 +267,6 @@ pub fn train_ssnet<B: AutodiffBackend>(
         let loss = weighted_cross_entropy(net.logits(from_rows::<B>(x, b, s2, device)), target);
         let (next, lv) = adam.supervised_step(net, loss, (step, steps), opts.lr, "SSNet")?;
         net = next;
-        progress(step, lv);
         if let Some(b) = budget.as_mut() {
             let check = b.after_step(step);
             if let Some((total, _)) = check.planned {
@@ -275,6 +276,7 @@ pub fn train_ssnet<B: AutodiffBackend>(
                 steps = step;
             }
         }
+        progress(step, lv, steps);
     }
     Ok(TrainedSsnet {
         net: net.valid(),
