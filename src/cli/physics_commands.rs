@@ -329,7 +329,6 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
     } else {
         (a.steps / 10).max(1)
     };
-    let mut planned = a.steps;
     let TrainedSsnet {
         net,
         config,
@@ -340,9 +339,8 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         &opts,
         device,
         &mut |step, loss, total| {
-            if total != planned && total > step {
+            if total > step && bar.length() != Some(total) {
                 // The time budget has timed the first steps and fixed the count that fits.
-                planned = total;
                 bar.set_length(total);
                 bar.suspend(|| eprintln!("time budget: {total} steps"));
             }
