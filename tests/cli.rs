@@ -70,6 +70,39 @@ fn every_sampler_runs_on_a_trained_checkpoint() {
         s(&npy),
     ]);
     assert_eq!(std::fs::read(&npy).unwrap()[..6], *b"\x93NUMPY");
+    // Heun's stochastic churn, and its options refused for another sampler or out of range.
+    let churned = dir.join("churn.csv");
+    let churn_args = |sampler: &'static str, tmax: &'static str| {
+        vec![
+            "sample",
+            "--checkpoint",
+            s(ck),
+            "--num",
+            "16",
+            "--steps",
+            "8",
+            "--sampler",
+            sampler,
+            "--s-churn",
+            "10",
+            "--s-tmin",
+            "0.05",
+            "--s-tmax",
+            tmax,
+            "--s-noise",
+            "1.003",
+            "--out",
+            s(&churned),
+        ]
+    };
+    ok(&churn_args("heun", "50"));
+    let rows = read_rows(&churned);
+    assert_eq!(rows.len(), 16);
+    assert!(rows.iter().flatten().all(|v| v.is_finite()));
+    let err = fails(&churn_args("pc", "50"));
+    assert!(err.contains("--s-churn") && err.contains("heun"), "{err}");
+    let err = fails(&churn_args("heun", "0.01"));
+    assert!(err.contains("s_tmax"), "{err}");
 }
 
 #[test]

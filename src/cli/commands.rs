@@ -189,6 +189,20 @@ fn sampler_config(a: &SampleArgs) -> Result<SamplerConfig> {
     if let Some(v) = a.eta {
         c.eta = v;
     }
+    let churn = [
+        ("--s-churn", a.s_churn, &mut c.heun.s_churn),
+        ("--s-tmin", a.s_tmin, &mut c.heun.s_tmin),
+        ("--s-tmax", a.s_tmax, &mut c.heun.s_tmax),
+        ("--s-noise", a.s_noise, &mut c.heun.s_noise),
+    ];
+    for (flag, value, field) in churn {
+        if let Some(v) = value {
+            if c.kind != SamplerKind::Heun {
+                bail!("{flag} applies to --sampler heun only (not {})", a.sampler);
+            }
+            *field = v;
+        }
+    }
     if let Some(v) = a.tol {
         c.rtol = v;
         c.atol = v;

@@ -175,6 +175,19 @@ struct SampleArgs {
     /// DDIM η.
     #[arg(long)]
     eta: Option<f64>,
+    /// heun: total churn S_churn of the stochastic sampler (Karras et al. 2022, Algorithm 2);
+    /// 0 (the default) is the deterministic Algorithm 1.
+    #[arg(long)]
+    s_churn: Option<f64>,
+    /// heun: churn only at EDM noise levels σ ≥ S_tmin [default: 0].
+    #[arg(long)]
+    s_tmin: Option<f64>,
+    /// heun: churn only at EDM noise levels σ ≤ S_tmax [default: no limit].
+    #[arg(long)]
+    s_tmax: Option<f64>,
+    /// heun: noise inflation S_noise of the churn [default: 1].
+    #[arg(long)]
+    s_noise: Option<f64>,
     /// ODE relative/absolute tolerance.
     #[arg(long)]
     tol: Option<f64>,

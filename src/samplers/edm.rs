@@ -2,12 +2,14 @@
 //! with noise level σ = s(t)/m(t), and the denoiser D(y; σ) = x̂0 by Tweedie's formula.
 
 use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::{steps::tweedie_x0, Observer, Sampled};
 use crate::rng::Rng;
 use crate::score::ScoreFn;
 use crate::sde::Sde;
 use crate::tensor::randn;
+use crate::{Error, Result};
 
 /// The Karras et al. 2022 noise schedule (Eq. 5): `n` levels
 /// σ_i = (σ_max^{1/ρ} + i/(n−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, followed by σ_n = 0.
@@ -54,17 +56,41 @@ fn to_edm<B: Backend>(sde: &dyn Sde, x: Tensor<B, 2>) -> Tensor<B, 2> {
 }
 
 /// Options of the stochastic Heun sampler (Karras et al. 2022, Algorithm 2; S_churn = 0 gives
-/// the deterministic Algorithm 1).
-#[derive(Clone, Copy, Debug)]
+/// the deterministic Algorithm 1). Each step whose level σ_i lies in [S_tmin, S_tmax] first
+/// raises the noise to σ̂ = (1 + γ)σ_i, γ = min(S_churn/N, √2 − 1), by adding
+/// S_noise·√(σ̂² − σ_i²)·ε, then integrates the ODE from σ̂ to σ_{i+1}.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HeunOptions {
-    /// Total churn S_churn.
+    /// Total churn S_churn (0: deterministic).
     pub s_churn: f64,
-    /// Churn only for σ in [s_tmin, s_tmax].
+    /// Churn only for σ in [s_tmin, s_tmax] (EDM noise levels σ = s(t)/m(t)).
     pub s_tmin: f64,
     /// Upper end of the churn range.
     pub s_tmax: f64,
-    /// Noise inflation S_noise.
+    /// Noise inflation S_noise (1: none).
     pub s_noise: f64,
+}
+
+impl HeunOptions {
+    /// Checks that S_churn ≥ 0, 0 ≤ S_tmin ≤ S_tmax and S_noise > 0 (all but S_tmax finite),
+    /// naming the offending option.
+    pub fn check(&self) -> Result<()> {
+        let bad = |field: &str, why: &str| Err(Error::config(field, why.to_string()));
+        if !(self.s_churn.is_finite() && self.s_churn >= 0.0) {
+            return bad("s_churn", "must be a finite number ≥ 0");
+        }
+        if !(self.s_tmin.is_finite() && self.s_tmin >= 0.0) {
+            return bad("s_tmin", "must be a finite number ≥ 0");
+        }
+        if self.s_tmax.is_nan() || self.s_tmax < self.s_tmin {
+            return bad("s_tmax", "must be at least s_tmin");
+        }
+        if !(self.s_noise.is_finite() && self.s_noise > 0.0) {
+            return bad("s_noise", "must be a finite number > 0");
+        }
+        Ok(())
+    }
 }
 
 impl Default for HeunOptions {

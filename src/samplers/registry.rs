@@ -120,8 +120,8 @@ pub struct SamplerConfig {
     pub step_size: f64,
     /// DDIM η.
     pub eta: f64,
-    /// Heun's S_churn.
-    pub churn: f64,
+    /// Heun's stochastic churn (Karras et al. 2022, Algorithm 2); the default is deterministic.
+    pub heun: HeunOptions,
     /// RK45 tolerances for `ode`.
     pub rtol: f64,
     /// RK45 absolute tolerance.
@@ -141,7 +141,7 @@ impl Default for SamplerConfig {
             snr: 0.16,
             step_size: 0.0,
             eta: 0.0,
-            churn: 0.0,
+            heun: HeunOptions::default(),
             rtol: 1e-5,
             atol: 1e-5,
             denoise: true,
@@ -191,6 +191,7 @@ pub fn sample<B: Backend, S: ScoreFn<B>>(
     if steps == 0 && cfg.kind != SamplerKind::Ode {
         return Err(Error::config("steps", "must be at least 1"));
     }
+    cfg.heun.check()?;
     if cfg.kind == SamplerKind::Langevin {
         let x = randn::<B>(rng, n, d, device);
         return Ok(langevin(
@@ -261,13 +262,7 @@ pub fn sample<B: Backend, S: ScoreFn<B>>(
         }
         SamplerKind::Ddpm => Ok(ddpm_ancestral(score, sde, x, steps, rng, observe)),
         SamplerKind::Ddim => Ok(ddim(score, sde, x, steps, cfg.eta, cfg.clip, rng, observe)),
-        SamplerKind::Heun => {
-            let opts = HeunOptions {
-                s_churn: cfg.churn,
-                ..Default::default()
-            };
-            Ok(heun_edm(score, sde, x, steps, opts, rng, observe))
-        }
+        SamplerKind::Heun => Ok(heun_edm(score, sde, x, steps, cfg.heun, rng, observe)),
         SamplerKind::DpmPp2m => Ok(dpmpp_2m(score, sde, x, steps, observe)),
     }
 }

@@ -169,8 +169,113 @@ fn deterministic_and_few_step_solvers_reproduce_the_mixture() {
         assert_eq!(check(cfg(SamplerKind::DpmPp2m, 30), sde, &g, 14), 30);
     }
     let mut churn = cfg(SamplerKind::Heun, 40);
-    churn.churn = 10.0;
-    check(churn, "vp", &g, 15);
+    churn.heun.s_churn = 10.0;
+    check(churn.clone(), "vp", &g, 15);
+    // EDM's ImageNet setting: churn in a band of noise levels, inflated noise.
+    churn.heun = HeunOptions {
+        s_churn: 40.0,
+        s_tmin: 0.05,
+        s_tmax: 50.0,
+        s_noise: 1.003,
+    };
+    check(churn, "ve", &g, 16);
+}
+
+/// 64 Heun-20 samples of the mixture with churn options `heun`, from a fixed seed.
+fn heun_samples(heun: HeunOptions) -> Vec<f32> {
+    let dev = Default::default();
+    let spec = spec("vp");
+    let sde = spec.build().unwrap();
+    let score = GmmScore::<Flex>::new(target(), &spec, &dev).unwrap();
+    let c = SamplerConfig {
+        heun,
+        ..cfg(SamplerKind::Heun, 20)
+    };
+    let out = sample(
+        &c,
+        &score,
+        sde.as_ref(),
+        64,
+        2,
+        &mut Rng::new(5),
+        &dev,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    to_vec(out.x)
+}
+
+#[test]
+fn churn_acts_only_inside_its_noise_band() {
+    let plain = heun_samples(HeunOptions::default());
+    let churned = |s_tmin: f64, s_tmax: f64| {
+        heun_samples(HeunOptions {
+            s_churn: 20.0,
+            s_tmin,
+            s_tmax,
+            s_noise: 1.0,
+        })
+    };
+    // VP's EDM levels run from about 152 down to 0.01: a band above them, or below them, leaves
+    // every step deterministic and the samples identical…
+    assert_eq!(churned(1e4, 1e5), plain);
+    assert_eq!(churned(0.0, 1e-3), plain);
+    // …and a band that holds some levels moves the samples.
+    let moved = churned(0.1, 1.0);
+    let shift = moved
+        .iter()
+        .zip(&plain)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(shift > 0.05, "churn in [0.1, 1] moved samples by {shift}");
+}
+
+#[test]
+fn bad_churn_options_are_named() {
+    let dev = Default::default();
+    let spec = spec("vp");
+    let sde = spec.build().unwrap();
+    let score = GmmScore::<Flex>::new(target(), &spec, &dev).unwrap();
+    let d = HeunOptions::default();
+    for (heun, field) in [
+        (HeunOptions { s_churn: -1.0, ..d }, "s_churn"),
+        (
+            HeunOptions {
+                s_churn: f64::NAN,
+                ..d
+            },
+            "s_churn",
+        ),
+        (HeunOptions { s_tmin: -0.5, ..d }, "s_tmin"),
+        (
+            HeunOptions {
+                s_tmin: 2.0,
+                s_tmax: 1.0,
+                ..d
+            },
+            "s_tmax",
+        ),
+        (HeunOptions { s_noise: 0.0, ..d }, "s_noise"),
+    ] {
+        let c = SamplerConfig {
+            heun,
+            ..cfg(SamplerKind::Heun, 5)
+        };
+        let err = sample(
+            &c,
+            &score,
+            sde.as_ref(),
+            4,
+            2,
+            &mut Rng::new(0),
+            &dev,
+            &mut |_, _| {},
+        )
+        .err()
+        .expect("must fail")
+        .to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
 }
 
 #[test]
