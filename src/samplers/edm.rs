@@ -76,7 +76,7 @@ impl HeunOptions {
     /// Checks that S_churn ≥ 0, 0 ≤ S_tmin ≤ S_tmax and S_noise > 0 (all but S_tmax finite),
     /// naming the offending option.
     pub fn check(&self) -> Result<()> {
-        let bad = |field: &str, why: &str| Err(Error::config(field, why.to_string()));
+        let bad = |field: &str, why: &str| Err(Error::config(field, why));
         if !(self.s_churn.is_finite() && self.s_churn >= 0.0) {
             return bad("s_churn", "must be a finite number ≥ 0");
         }

@@ -34,24 +34,26 @@ fn spec(name: &str) -> SdeSpec {
     }
 }
 
-/// Samples with `cfg` and checks the result against the mixture; returns the NFE.
-fn check(cfg: SamplerConfig, sde_name: &str, gmm: &GaussianMixture, seed: u64) -> usize {
+/// `n` samples drawn with `cfg` from the exact score of the 2-D mixture `gmm` under the SDE
+/// `sde_name`.
+fn draw(
+    cfg: &SamplerConfig,
+    sde_name: &str,
+    gmm: &GaussianMixture,
+    n: usize,
+    rng: &mut Rng,
+) -> crate::Result<Sampled<Flex>> {
     let dev = Default::default();
     let spec = spec(sde_name);
     let sde = spec.build().unwrap();
     let score = GmmScore::<Flex>::new(gmm.clone(), &spec, &dev).unwrap();
+    sample(cfg, &score, sde.as_ref(), n, 2, rng, &dev, &mut |_, _| {})
+}
+
+/// Samples with `cfg` and checks the result against the mixture; returns the NFE.
+fn check(cfg: SamplerConfig, sde_name: &str, gmm: &GaussianMixture, seed: u64) -> usize {
     let mut rng = Rng::new(seed);
-    let out = sample(
-        &cfg,
-        &score,
-        sde.as_ref(),
-        N,
-        2,
-        &mut rng,
-        &dev,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let out = draw(&cfg, sde_name, gmm, N, &mut rng).unwrap();
     let x = to_vec(out.x);
     let what = format!("{} on {sde_name}", cfg.kind.name());
     assert!(
@@ -183,26 +185,11 @@ fn deterministic_and_few_step_solvers_reproduce_the_mixture() {
 
 /// 64 Heun-20 samples of the mixture with churn options `heun`, from a fixed seed.
 fn heun_samples(heun: HeunOptions) -> Vec<f32> {
-    let dev = Default::default();
-    let spec = spec("vp");
-    let sde = spec.build().unwrap();
-    let score = GmmScore::<Flex>::new(target(), &spec, &dev).unwrap();
     let c = SamplerConfig {
         heun,
         ..cfg(SamplerKind::Heun, 20)
     };
-    let out = sample(
-        &c,
-        &score,
-        sde.as_ref(),
-        64,
-        2,
-        &mut Rng::new(5),
-        &dev,
-        &mut |_, _| {},
-    )
-    .unwrap();
-    to_vec(out.x)
+    to_vec(draw(&c, "vp", &target(), 64, &mut Rng::new(5)).unwrap().x)
 }
 
 #[test]
@@ -232,10 +219,6 @@ fn churn_acts_only_inside_its_noise_band() {
 
 #[test]
 fn bad_churn_options_are_named() {
-    let dev = Default::default();
-    let spec = spec("vp");
-    let sde = spec.build().unwrap();
-    let score = GmmScore::<Flex>::new(target(), &spec, &dev).unwrap();
     let d = HeunOptions::default();
     for (heun, field) in [
         (HeunOptions { s_churn: -1.0, ..d }, "s_churn"),
@@ -261,41 +244,19 @@ fn bad_churn_options_are_named() {
             heun,
             ..cfg(SamplerKind::Heun, 5)
         };
-        let err = sample(
-            &c,
-            &score,
-            sde.as_ref(),
-            4,
-            2,
-            &mut Rng::new(0),
-            &dev,
-            &mut |_, _| {},
-        )
-        .err()
-        .expect("must fail")
-        .to_string();
+        let err = draw(&c, "vp", &target(), 4, &mut Rng::new(0))
+            .err()
+            .expect("must fail")
+            .to_string();
         assert!(err.contains(field), "{field}: {err}");
     }
 }
 
 #[test]
 fn unsupported_combinations_say_why() {
-    let dev = Default::default();
-    let spec = SdeSpec::default_for("subvp").unwrap();
-    let sde = spec.build().unwrap();
-    let score = GmmScore::<Flex>::new(target(), &spec, &dev).unwrap();
     let mut rng = Rng::new(0);
     for kind in [SamplerKind::Ancestral, SamplerKind::PcVp] {
-        let err = sample(
-            &cfg(kind, 10),
-            &score,
-            sde.as_ref(),
-            4,
-            2,
-            &mut rng,
-            &dev,
-            &mut |_, _| {},
-        );
+        let err = draw(&cfg(kind, 10), "subvp", &target(), 4, &mut rng);
         let msg = err.err().expect("must fail").to_string();
         assert!(msg.contains("subvp"), "{msg}");
     }
@@ -343,26 +304,9 @@ fn clipped_ddim_reproduces_in_range_data_and_never_leaves_the_range() {
         vec![0.5, 0.5],
     )
     .unwrap();
-    let dev = Default::default();
-    let spec = spec("vp");
-    let sde = spec.build().unwrap();
-    let score = GmmScore::<Flex>::new(far, &spec, &dev).unwrap();
     let mut c = cfg(SamplerKind::Ddim, 50);
     c.clip = Some((-1.0, 1.0));
-    let x = to_vec(
-        sample(
-            &c,
-            &score,
-            sde.as_ref(),
-            500,
-            2,
-            &mut Rng::new(2),
-            &dev,
-            &mut |_, _| {},
-        )
-        .unwrap()
-        .x,
-    );
+    let x = to_vec(draw(&c, "vp", &far, 500, &mut Rng::new(2)).unwrap().x);
     assert!(x.iter().all(|v| v.abs() <= 1.0 + 1e-5));
     assert!(x.iter().any(|v| v.abs() > 0.99), "the clamp is reached");
 }
