@@ -87,6 +87,24 @@ fn simulate_segment_and_evaluate_events() {
     ];
     ok(&[&train[..], &init].concat());
     assert_eq!(meta_of(&more)["config"], meta["config"]);
+    // A time budget times the first steps and says the rate and the step count it fixed.
+    // (Batch 1: steps fast enough to pass the timed ones within the budget on a busy machine.)
+    let budget = [
+        &train[..],
+        &["--batch", "1"],
+        &init[4..],
+        &["--minutes", "0.1"],
+    ]
+    .concat();
+    let o = run(&budget);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("time budget: ")
+            && log.contains(" steps/s, so ")
+            && log.contains(" in 0.1 minutes"),
+        "{log}"
+    );
     let e = fails(&[&train[..], &init, &["--base", "16"]].concat());
     assert!(e.contains("cannot start"), "{e}");
 
@@ -201,34 +219,42 @@ fn simulate_segment_and_evaluate_events() {
         let f = f.unwrap().path();
         std::fs::copy(&f, tuned.join(f.file_name().unwrap())).unwrap();
     }
-    let log = String::from_utf8_lossy(
-        &bin()
-            .args([
-                "train",
-                "--data",
-                &labelled,
-                "--class-conditional",
-                "--resume",
-                "--steps",
-                "5",
-            ])
-            .args([
-                "--physics-ssnet",
-                s(&ssnet),
-                "--physics-weight",
-                "10",
-                "--out",
-                s(&tuned),
-            ])
-            .output()
-            .unwrap()
-            .stderr,
-    )
-    .to_string();
+    // Resumed with the physics term for 2 more steps each time: charge-weighted (the default),
+    // then count-weighted with SSNet's label threshold.
+    let tune = |steps: &str, extra: &[&str]| -> String {
+        let train = [
+            "train",
+            "--data",
+            &labelled,
+            "--class-conditional",
+            "--resume",
+        ];
+        let term = [
+            "--steps",
+            steps,
+            "--physics-ssnet",
+            s(&ssnet),
+            "--out",
+            s(&tuned),
+        ];
+        let o = run(&[&train[..], &term, extra].concat());
+        let log = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{log}");
+        log
+    };
+    let log = tune("5", &["--physics-weight", "10"]);
     assert!(
-        log.contains("physics term") && log.contains("done: step 5, 2 steps run"),
+        log.contains("weight 10, Charge fractions") && log.contains("done: step 5, 2 steps run"),
         "{log}"
     );
+    let log = tune("7", &["--physics-measure", "count"]);
+    assert!(
+        log.contains("weight 1, Count(0.02) fractions")
+            && log.contains("done: step 7, 2 steps run"),
+        "{log}"
+    );
+    let e = fails(&["train", "--physics-measure", "count", "--out", s(&tuned)]);
+    assert!(e.contains("--physics-ssnet"), "{e}");
 
     // Errors name what is wrong.
     let e = fails(&[

@@ -140,15 +140,17 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
                     s = meta.config.size
                 );
             }
+            use scoregen::physics::finetune::{Measure, PhysicsTerm};
+            let measure = match a.physics_measure.as_str() {
+                "count" => Measure::Count(meta.threshold),
+                _ => Measure::Charge,
+            };
             eprintln!(
-                "physics term: SSNet from {}, weight {}",
+                "physics term: SSNet from {}, weight {}, {measure:?} fractions",
                 dir.display(),
                 a.physics_weight
             );
-            Some(scoregen::physics::finetune::PhysicsTerm::new(
-                net,
-                a.physics_weight,
-            ))
+            Some(PhysicsTerm::new(net, a.physics_weight, measure))
         }
         None => None,
     };

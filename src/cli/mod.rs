@@ -136,7 +136,7 @@ struct TrainArgs {
     /// f32 master weights, GroupNorm, softmax and loss), for GPUs with bf16 tensor cores.
     #[arg(long)]
     precision: Option<scoregen::nn::Precision>,
-    /// Add the physics term of a LArTPC generator: SSNet (this directory) track/shower charge
+    /// Add the physics term of a LArTPC generator: SSNet (this directory) track/shower
     /// fractions of the denoised estimate must match the data's (for fine-tuning, with --init
     /// from a trained checkpoint).
     #[arg(long)]
@@ -144,6 +144,10 @@ struct TrainArgs {
     /// Weight λ of the physics term.
     #[arg(long, default_value_t = 1.0)]
     physics_weight: f64,
+    /// What the physics term's fractions weight pixels by: `charge`, or `count` (soft counts of
+    /// pixels above SSNet's label threshold, as the per-event pixel counts of `physics eval`).
+    #[arg(long, default_value = "charge", value_parser = ["charge", "count"], requires = "physics_ssnet")]
+    physics_measure: String,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,

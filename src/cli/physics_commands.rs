@@ -342,7 +342,13 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
             if total > step && bar.length() != Some(total) {
                 // The time budget has timed the first steps and fixed the count that fits.
                 bar.set_length(total);
-                bar.suspend(|| eprintln!("time budget: {total} steps"));
+                let rate = step as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+                let minutes = a.minutes.unwrap_or(0.0);
+                bar.suspend(|| {
+                    eprintln!(
+                        "time budget: {rate:.2} steps/s, so {total} steps in {minutes:.1} minutes"
+                    )
+                });
             }
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.4}"));

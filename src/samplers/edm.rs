@@ -66,7 +66,9 @@ pub struct HeunOptions {
     pub s_churn: f64,
     /// Churn only for σ in [s_tmin, s_tmax] (EDM noise levels σ = s(t)/m(t)).
     pub s_tmin: f64,
-    /// Upper end of the churn range.
+    /// Upper end of the churn range (∞ by default; written as the string "inf" in formats without
+    /// infinities, such as JSON, and read back from it).
+    #[serde(with = "f64_or_inf")]
     pub s_tmax: f64,
     /// Noise inflation S_noise (1: none).
     pub s_noise: f64,
@@ -90,6 +92,39 @@ impl HeunOptions {
             return bad("s_noise", "must be a finite number > 0");
         }
         Ok(())
+    }
+}
+
+/// Serde for an f64 that may be +∞: finite values as numbers, +∞ as the string "inf"
+/// (serde_json would write null, which does not read back).
+mod f64_or_inf {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if *v == f64::INFINITY {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_f64(*v)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match NumOrText::deserialize(d)? {
+            NumOrText::Num(v) => Ok(v),
+            NumOrText::Text(t) if matches!(t.as_str(), "inf" | "infinity" | "+inf") => {
+                Ok(f64::INFINITY)
+            }
+            NumOrText::Text(t) => Err(de::Error::custom(format!(
+                "`{t}` is neither a number nor \"inf\""
+            ))),
+        }
     }
 }
 

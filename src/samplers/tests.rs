@@ -253,6 +253,32 @@ fn bad_churn_options_are_named() {
 }
 
 #[test]
+fn heun_options_round_trip_through_json_and_toml() {
+    let churned = HeunOptions {
+        s_churn: 40.0,
+        s_tmin: 0.05,
+        s_tmax: 50.0,
+        s_noise: 1.003,
+    };
+    for h in [HeunOptions::default(), churned] {
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(!json.contains("null"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<HeunOptions>(&json).unwrap(),
+            h,
+            "{json}"
+        );
+        let text = toml::to_string(&h).unwrap();
+        assert_eq!(toml::from_str::<HeunOptions>(&text).unwrap(), h, "{text}");
+    }
+    // TOML's own infinity reads too, and a word that is not one is named.
+    let h: HeunOptions = toml::from_str("s_tmax = inf").unwrap();
+    assert_eq!(h.s_tmax, f64::INFINITY);
+    let e = serde_json::from_str::<HeunOptions>(r#"{"s_tmax": "big"}"#).unwrap_err();
+    assert!(e.to_string().contains("big"), "{e}");
+}
+
+#[test]
 fn unsupported_combinations_say_why() {
     let mut rng = Rng::new(0);
     for kind in [SamplerKind::Ancestral, SamplerKind::PcVp] {
