@@ -338,15 +338,14 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
         train.labelled()?,
         &opts,
         device,
-        &mut |step, loss, total| {
-            if total > step && bar.length() != Some(total) {
+        &mut |step, loss, total, planned| {
+            if let (Some(rate), Some(minutes)) = (planned, a.minutes) {
                 // The time budget has timed the first steps and fixed the count that fits.
                 bar.set_length(total);
-                let rate = step as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-                let minutes = a.minutes.unwrap_or(0.0);
                 bar.suspend(|| {
                     eprintln!(
-                        "time budget: {rate:.2} steps/s, so {total} steps in {minutes:.1} minutes"
+                        "{}",
+                        scoregen::train::budget::plan_line(total, rate, minutes)
                     )
                 });
             }

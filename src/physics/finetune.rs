@@ -21,34 +21,38 @@ pub fn charge_fractions<B: burn::tensor::backend::Backend>(
     net: &Ssnet<B>,
     pixels: Tensor<B, 2>,
 ) -> Tensor<B, 2> {
-    let [n, s2] = pixels.dims();
     let q = relu(pixels.clone());
+    weighted_fractions(net, pixels, q)
+}
+
+/// Σ_p w_p P_c(p) / (Σ_p w_p + 10⁻⁶) `[n, 3]` for pixel weights `w: [n, S²]`, P = softmax of
+/// SSNet's logits on `pixels`.
+fn weighted_fractions<B: burn::tensor::backend::Backend>(
+    net: &Ssnet<B>,
+    pixels: Tensor<B, 2>,
+    w: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let [n, s2] = pixels.dims();
     let probs = softmax(net.logits(pixels), 1).reshape([n, 3, s2]);
-    let weighted = (probs * q.clone().reshape([n, 1, s2]))
+    let weighted = (probs * w.clone().reshape([n, 1, s2]))
         .sum_dim(2)
         .reshape([n, 3]);
-    weighted / (q.sum_dim(1) + 1e-6)
+    weighted / (w.sum_dim(1) + 1e-6)
 }
 
 /// Soft pixel-count class fractions `[n, 3]` of events `pixels: [n, S²]` (values in [0, 1]):
 /// f_c = Σ_p w_p P_c(p) / (Σ_p w_p + 10⁻⁶) with the soft readout indicator
 /// w_p = sigmoid((q_p − θ)/τ), θ the readout threshold and τ = θ/10 (an empty pixel weighs
-/// sigmoid(−10) ≈ 4.5·10⁻⁵), P = softmax of SSNet's
-/// logits. A pixel counts once whatever its charge above θ, as in the per-event track- and
+/// sigmoid(−10) ≈ 4.5·10⁻⁵), P = softmax of SSNet's logits. A pixel counts once whatever its charge above θ, as in the per-event track- and
 /// shower-pixel counts `physics eval` compares, so brightening an event cannot lower the term.
 pub fn count_fractions<B: burn::tensor::backend::Backend>(
     net: &Ssnet<B>,
     pixels: Tensor<B, 2>,
     threshold: f64,
 ) -> Tensor<B, 2> {
-    let [n, s2] = pixels.dims();
     let tau = threshold / 10.0;
     let w = sigmoid(pixels.clone().sub_scalar(threshold).div_scalar(tau));
-    let probs = softmax(net.logits(pixels), 1).reshape([n, 3, s2]);
-    let weighted = (probs * w.clone().reshape([n, 1, s2]))
-        .sum_dim(2)
-        .reshape([n, 3]);
-    weighted / (w.sum_dim(1) + 1e-6)
+    weighted_fractions(net, pixels, w)
 }
 
 /// What the physics term weights SSNet's class probabilities by.

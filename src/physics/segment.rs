@@ -190,14 +190,15 @@ pub struct TrainedSsnet<B: Backend> {
     pub steps: u64,
 }
 
-/// Trains SSNet on `data`; `progress(step, loss, total)` is called after every step, `total`
-/// being the run's step count as it stands (with a time budget: `opts.steps` until the budget has
-/// timed the first steps, then the count that fits, then `step` if the budget ran out first).
+/// Trains SSNet on `data`; `progress(step, loss, total, planned)` is called after every step,
+/// `total` being the run's step count as it stands (with a time budget: `opts.steps` until the
+/// budget has timed the first steps, then the count that fits, then `step` if the budget ran out
+/// first) and `planned` the budget's measured steps/s on the one step where it fixed that count.
 pub fn train_ssnet<B: AutodiffBackend>(
     data: Labelled,
     opts: &SsnetTraining,
     device: &B::Device,
-    progress: &mut dyn FnMut(u64, f64, u64),
+    progress: &mut dyn FnMut(u64, f64, u64, Option<f64>),
 ) -> Result<TrainedSsnet<B::InnerBackend>> {
     data.check()?;
     if data.is_empty() || opts.batch == 0 || opts.steps == 0 {
@@ -250,6 +251,7 @@ pub fn train_ssnet<B: AutodiffBackend>(
     let mut step = 0;
     while step < steps {
         step += 1;
+        let mut planned = None;
         let mut x = Vec::with_capacity(b * s2);
         let mut t = vec![0.0f32; b * SSNET_CLASSES * s2];
         for r in 0..b {
@@ -269,14 +271,15 @@ pub fn train_ssnet<B: AutodiffBackend>(
         net = next;
         if let Some(b) = budget.as_mut() {
             let check = b.after_step(step);
-            if let Some((total, _)) = check.planned {
+            if let Some((total, rate)) = check.planned {
                 steps = total;
+                planned = Some(rate);
             }
             if check.spent {
                 steps = step;
             }
         }
-        progress(step, lv, steps);
+        progress(step, lv, steps, planned);
     }
     Ok(TrainedSsnet {
         net: net.valid(),

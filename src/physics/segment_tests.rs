@@ -110,7 +110,7 @@ fn ssnet_learns_shapes_not_brightness() {
         images: &train_x,
         labels: &train_y,
     };
-    let net = train_ssnet::<Autodiff<Flex>>(data, &opts, &dev, &mut |step, l, total| {
+    let net = train_ssnet::<Autodiff<Flex>>(data, &opts, &dev, &mut |step, l, total, _| {
         assert_eq!((step, total), (losses.len() as u64 + 1, 150));
         losses.push(l)
     })
@@ -170,14 +170,14 @@ fn ssnet_learns_shapes_not_brightness() {
         config: None,
         ..opts.clone()
     };
-    let again = train_ssnet::<Autodiff<Flex>>(data, &cont, &dev, &mut |_, _, _| {}).unwrap();
+    let again = train_ssnet::<Autodiff<Flex>>(data, &cont, &dev, &mut |_, _, _, _| {}).unwrap();
     assert_eq!(again.config, m.config);
     assert_eq!(segment(&again.net, &test_x, 32, threshold, &dev), pred);
     let fresh = SsnetTraining {
         init: None,
         ..cont.clone()
     };
-    let fresh = train_ssnet::<Autodiff<Flex>>(data, &fresh, &dev, &mut |_, _, _| {}).unwrap();
+    let fresh = train_ssnet::<Autodiff<Flex>>(data, &fresh, &dev, &mut |_, _, _, _| {}).unwrap();
     assert_ne!(segment(&fresh.net, &test_x, 32, threshold, &dev), pred);
     // A spent time budget ends the run after its first step, and the progress callback is told.
     let quick = SsnetTraining {
@@ -188,8 +188,9 @@ fn ssnet_learns_shapes_not_brightness() {
         ..cont.clone()
     };
     let mut seen = Vec::new();
-    let run = train_ssnet::<Autodiff<Flex>>(data, &quick, &dev, &mut |s, _, t| seen.push((s, t)))
-        .unwrap();
+    let run =
+        train_ssnet::<Autodiff<Flex>>(data, &quick, &dev, &mut |s, _, t, _| seen.push((s, t)))
+            .unwrap();
     assert_eq!((run.steps, seen), (1, vec![(1, 1)]));
     let wider = SsnetTraining {
         config: Some(SsnetConfig {
@@ -198,7 +199,7 @@ fn ssnet_learns_shapes_not_brightness() {
         }),
         ..cont
     };
-    let err = train_ssnet::<Autodiff<Flex>>(data, &wider, &dev, &mut |_, _, _| {}).unwrap_err();
+    let err = train_ssnet::<Autodiff<Flex>>(data, &wider, &dev, &mut |_, _, _, _| {}).unwrap_err();
     assert!(err.to_string().contains("cannot start"), "{err}");
     std::fs::remove_dir_all(&*dir).unwrap();
     let missing = load_ssnet::<Flex>(&dir, &dev).unwrap_err().to_string();

@@ -20,6 +20,12 @@ pub fn steps_within(done: u64, elapsed: f64, budget: f64, rate: f64) -> u64 {
     done + left.max(1)
 }
 
+/// The line a budgeted run prints once the timed steps have fixed its step count: the measured
+/// rate and the `total` steps that fit in `minutes`.
+pub fn plan_line(total: u64, rate: f64, minutes: f64) -> String {
+    format!("time budget: {rate:.2} steps/s, so {total} steps in {minutes:.1} minutes")
+}
+
 /// What [`TimeBudget::after_step`] decided.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BudgetCheck {

@@ -503,11 +503,7 @@ pub fn train_with<B: AutodiffBackend>(
                 warmup = cfg.warmup.min(total / 10);
                 bar.set_length(total);
                 let minutes = b.minutes();
-                bar.suspend(|| {
-                    eprintln!(
-                        "time budget: {rate:.2} steps/s, so {total} steps in {minutes:.1} minutes"
-                    )
-                });
+                bar.suspend(|| eprintln!("{}", super::budget::plan_line(total, rate, minutes)));
             }
             if check.spent {
                 end = step;
