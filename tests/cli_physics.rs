@@ -198,7 +198,7 @@ fn simulate_segment_and_evaluate_events() {
     let cfg = dir.join("gen.toml");
     std::fs::write(
         &cfg,
-        "steps = 3\nbatch = 4\nsample_grid = 0\n[unet]\nbase = 8\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n",
+        "steps = 3\nbatch = 4\nsample_grid = 0\n[loss]\ntimes = \"lognormal\"\n[unet]\nbase = 8\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n",
     )
     .unwrap();
     let labelled = format!("{},{}", data, s(&dir.join("real-labels.npy")));
@@ -219,8 +219,8 @@ fn simulate_segment_and_evaluate_events() {
         let f = f.unwrap().path();
         std::fs::copy(&f, tuned.join(f.file_name().unwrap())).unwrap();
     }
-    // Resumed with the physics term for 2 more steps each time: charge-weighted (the default),
-    // then count-weighted with SSNet's label threshold.
+    // Resumed with the physics term for 2 more steps each time: charge-weighted at uniform times
+    // (the defaults), then count-weighted with SSNet's label threshold at the loss's log-normal σ.
     let tune = |steps: &str, extra: &[&str]| -> String {
         let train = [
             "train",
@@ -244,13 +244,18 @@ fn simulate_segment_and_evaluate_events() {
     };
     let log = tune("5", &["--physics-weight", "10"]);
     assert!(
-        log.contains("weight 10, Charge fractions") && log.contains("done: step 5, 2 steps run"),
+        log.contains("weight 10, Charge fractions, times Uniform")
+            && log.contains("done: step 5, 2 steps run"),
         "{log}"
     );
-    let log = tune("7", &["--physics-measure", "count"]);
+    let log = tune(
+        "7",
+        &["--physics-measure", "count", "--physics-times", "loss"],
+    );
     assert!(
-        log.contains("weight 1, Count(0.02) fractions")
-            && log.contains("done: step 7, 2 steps run"),
+        log.contains(
+            "weight 1, Count(0.02) fractions, times Lognormal { p_mean: -1.2, p_std: 1.2 }"
+        ) && log.contains("done: step 7, 2 steps run"),
         "{log}"
     );
     let e = fails(&["train", "--physics-measure", "count", "--out", s(&tuned)]);

@@ -145,12 +145,16 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
                 "count" => Measure::Count(meta.threshold),
                 _ => Measure::Charge,
             };
+            let times = match a.physics_times.as_str() {
+                "loss" => cfg.loss.sampler(),
+                _ => TimeSampler::Uniform,
+            };
             eprintln!(
-                "physics term: SSNet from {}, weight {}, {measure:?} fractions",
+                "physics term: SSNet from {}, weight {}, {measure:?} fractions, times {times:?}",
                 dir.display(),
                 a.physics_weight
             );
-            Some(PhysicsTerm::new(net, a.physics_weight, measure))
+            Some(PhysicsTerm::new(net, a.physics_weight, measure).with_times(times))
         }
         None => None,
     };

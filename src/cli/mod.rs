@@ -148,6 +148,10 @@ struct TrainArgs {
     /// pixels above SSNet's label threshold, as the per-event pixel counts of `physics eval`).
     #[arg(long, default_value = "charge", value_parser = ["charge", "count"], requires = "physics_ssnet")]
     physics_measure: String,
+    /// How the physics term draws its diffusion times: `uniform` in t, or `loss` (the score
+    /// loss's own distribution, e.g. its log-normal σ).
+    #[arg(long, default_value = "uniform", value_parser = ["uniform", "loss"], requires = "physics_ssnet")]
+    physics_times: String,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,

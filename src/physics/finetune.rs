@@ -80,8 +80,8 @@ impl Measure {
 }
 
 /// The physics term λ·E_t[m(t)² Σ_{c ∈ track, shower} (f_c(x̂₀) − f_c(x₀))²], f the class
-/// fractions of its [`Measure`]; the weight m(t)² discounts high noise levels, where x̂₀ is a
-/// blurred mean.
+/// fractions of its [`Measure`], t drawn by its [`TimeSampler`]; the weight m(t)² discounts high
+/// noise levels, where x̂₀ is a blurred mean.
 pub struct PhysicsTerm<B: AutodiffBackend> {
     /// SSNet, frozen (its parameters get no gradient).
     pub ssnet: Ssnet<B>,
@@ -89,6 +89,8 @@ pub struct PhysicsTerm<B: AutodiffBackend> {
     pub weight: f64,
     /// Charge- or count-weighted fractions.
     pub measure: Measure,
+    /// How the term draws its diffusion times (uniform in t unless [`Self::with_times`]).
+    pub times: TimeSampler,
 }
 
 impl<B: AutodiffBackend> PhysicsTerm<B> {
@@ -98,7 +100,13 @@ impl<B: AutodiffBackend> PhysicsTerm<B> {
             ssnet: ssnet.no_grad(),
             weight,
             measure,
+            times: TimeSampler::Uniform,
         }
+    }
+
+    /// The term drawing its times from `times` (e.g. the score loss's own log-normal σ).
+    pub fn with_times(self, times: TimeSampler) -> Self {
+        PhysicsTerm { times, ..self }
     }
 
     /// m(t)²-weighted squared track/shower fraction differences, per event `[n, 1]`, between
@@ -122,7 +130,7 @@ impl<B: AutodiffBackend> AuxLoss<B> for PhysicsTerm<B> {
     ) -> Tensor<B, 1> {
         let n = x0.dims()[0];
         let device = x0.device();
-        let times = TimeSampler::Uniform.sample(sde, n, rng);
+        let times = self.times.sample(sde, n, rng);
         let (xt, _, t_col) = perturb(sde, x0.clone(), &times, rng);
         let eps = model.eps(xt.clone(), t_col);
         let std = time_column::<B>(&times, |t| sde.std(t), &device);
@@ -254,5 +262,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// ε ≡ 0, so x̂₀ = x_t/m(t) = x₀ + (s(t)/m(t)) z: the further t, the noisier the estimate.
+    struct ZeroEps;
+
+    impl EpsModel<A> for ZeroEps {
+        fn eps(&self, x: Tensor<A, 2>, _t: Tensor<A, 2>) -> Tensor<A, 2> {
+            x.zeros_like()
+        }
+    }
+
+    #[test]
+    fn the_term_draws_its_times_from_its_sampler() {
+        let dev = Default::default();
+        let net = SsnetConfig {
+            size: 8,
+            base: 8,
+            levels: 2,
+        }
+        .init::<A>(&dev);
+        let sde = crate::sde::SdeSpec::default_for("vp")
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut rng = Rng::new(3);
+        let x0: Vec<f32> = (0..16 * 64)
+            .map(|i| if i % 7 < 2 { 0.6 } else { -1.0 })
+            .collect();
+        let x0 = crate::tensor::from_rows::<A>(x0, 16, 64, &dev);
+        let term = PhysicsTerm::new(net, 1.0, Measure::Count(0.02));
+        let mean_loss = |term: &PhysicsTerm<A>, rng: &mut Rng| {
+            (0..4)
+                .map(|_| crate::tensor::scalar(term.loss(&ZeroEps, sde.as_ref(), x0.clone(), rng)))
+                .sum::<f64>()
+                / 4.0
+        };
+        let uniform = mean_loss(&term, &mut rng);
+        // ln σ ≈ −9: σ at the SDE's smallest, x̂₀ ≈ x₀, the term ≈ 0.
+        let low = term.with_times(TimeSampler::Lognormal {
+            p_mean: -9.0,
+            p_std: 0.1,
+        });
+        let near = mean_loss(&low, &mut rng);
+        assert!(uniform > 1e-4, "{uniform}");
+        assert!(near < 0.05 * uniform, "{near} vs {uniform}");
     }
 }
