@@ -151,15 +151,37 @@ mod tests {
 
     type A = Autodiff<Flex>;
 
-    #[test]
-    fn fractions_are_charge_weighted_class_probabilities() {
-        let dev = Default::default();
+    /// An untrained SSNet for 8×8 events with weights from a fixed seed (burn's initialisers
+    /// draw from the backend's global RNG, which tests running in parallel share): each weight
+    /// array N(0, 1/fan-in), each random vector (conv biases) N(0, 0.1²), constant vectors
+    /// (GroupNorm scales and shifts) kept.
+    fn tiny_ssnet<B: burn::tensor::backend::Backend>(dev: &B::Device) -> Ssnet<B> {
         let net = SsnetConfig {
             size: 8,
             base: 8,
             levels: 2,
         }
-        .init::<Flex>(&dev);
+        .init::<B>(dev);
+        let mut rng = Rng::new(11);
+        crate::train::params::map_named(net, &mut |_, flat, shape| {
+            let v = crate::tensor::to_vec(flat);
+            let scale = match shape {
+                [_] if v.iter().all(|&x| x == v[0]) => return None,
+                [_] => 0.1,
+                [_, rest @ ..] => 1.0 / (rest.iter().product::<usize>() as f64).sqrt(),
+                [] => return None,
+            };
+            let w: Vec<f32> = (0..v.len())
+                .map(|_| (scale * rng.normal()) as f32)
+                .collect();
+            Some(crate::tensor::from_rows::<B>(w, 1, v.len(), dev).reshape([v.len()]))
+        })
+    }
+
+    #[test]
+    fn fractions_are_charge_weighted_class_probabilities() {
+        let dev = Default::default();
+        let net = tiny_ssnet::<Flex>(&dev);
         let mut rng = Rng::new(1);
         let px: Vec<f32> = (0..2 * 64).map(|_| rng.uniform() as f32).collect();
         let x = crate::tensor::from_rows::<Flex>(px.clone(), 2, 64, &dev);
@@ -181,12 +203,7 @@ mod tests {
     #[test]
     fn count_fractions_are_hard_counts_away_from_the_threshold() {
         let dev = Default::default();
-        let net = SsnetConfig {
-            size: 8,
-            base: 8,
-            levels: 2,
-        }
-        .init::<Flex>(&dev);
+        let net = tiny_ssnet::<Flex>(&dev);
         let mut rng = Rng::new(3);
         // Empty pixels, or lit well above the 0.02 threshold.
         let px: Vec<f32> = (0..2 * 64)
@@ -228,12 +245,7 @@ mod tests {
     fn mismatch_vanishes_at_the_data_and_its_gradient_is_finite_difference() {
         let dev = Default::default();
         for (measure, h) in [(Measure::Charge, 1e-2f32), (Measure::Count(0.02), 1e-3)] {
-            let net = SsnetConfig {
-                size: 8,
-                base: 8,
-                levels: 2,
-            }
-            .init::<A>(&dev);
+            let net = tiny_ssnet::<A>(&dev);
             let term = PhysicsTerm::new(net, 1.0, measure);
             let mut rng = Rng::new(2);
             let x0: Vec<f32> = (0..64).map(|_| 2.0 * rng.uniform() as f32 - 1.0).collect();
@@ -276,12 +288,7 @@ mod tests {
     #[test]
     fn the_term_draws_its_times_from_its_sampler() {
         let dev = Default::default();
-        let net = SsnetConfig {
-            size: 8,
-            base: 8,
-            levels: 2,
-        }
-        .init::<A>(&dev);
+        let net = tiny_ssnet::<A>(&dev);
         let sde = crate::sde::SdeSpec::default_for("vp")
             .unwrap()
             .build()
