@@ -43,8 +43,9 @@ fn weighted_fractions<B: burn::tensor::backend::Backend>(
 /// Soft pixel-count class fractions `[n, 3]` of events `pixels: [n, S²]` (values in [0, 1]):
 /// f_c = Σ_p w_p P_c(p) / (Σ_p w_p + 10⁻⁶) with the soft readout indicator
 /// w_p = sigmoid((q_p − θ)/τ), θ the readout threshold and τ = θ/10 (an empty pixel weighs
-/// sigmoid(−10) ≈ 4.5·10⁻⁵), P = softmax of SSNet's logits. A pixel counts once whatever its charge above θ, as in the per-event track- and
-/// shower-pixel counts `physics eval` compares, so brightening an event cannot lower the term.
+/// sigmoid(−10) ≈ 4.5·10⁻⁵), P = softmax of SSNet's logits. A pixel counts once whatever its
+/// charge above θ, as in the per-event track- and shower-pixel counts `physics eval` compares, so
+/// brightening an event cannot lower the term.
 pub fn count_fractions<B: burn::tensor::backend::Backend>(
     net: &Ssnet<B>,
     pixels: Tensor<B, 2>,
@@ -171,10 +172,12 @@ mod tests {
                 [_, rest @ ..] => 1.0 / (rest.iter().product::<usize>() as f64).sqrt(),
                 [] => return None,
             };
-            let w: Vec<f32> = (0..v.len())
-                .map(|_| (scale * rng.normal()) as f32)
-                .collect();
-            Some(crate::tensor::from_rows::<B>(w, 1, v.len(), dev).reshape([v.len()]))
+            let n = v.len();
+            Some(
+                crate::tensor::randn::<B>(&mut rng, 1, n, dev)
+                    .reshape([n])
+                    .mul_scalar(scale),
+            )
         })
     }
 
