@@ -7,7 +7,8 @@ use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::{
-    DemoArgs, EvalArgs, InpaintArgs, LikelihoodArgs, SampleArgs, ScoreFieldArgs, TrainArgs,
+    DemoArgs, EvalArgs, InpaintArgs, LikelihoodArgs, PhysicsMeasure, PhysicsTimes, SampleArgs,
+    ScoreFieldArgs, TrainArgs,
 };
 use scoregen::app::{self, FigureOptions, Trained};
 use scoregen::data::{self, write_csv, write_npy, Toy, TOY_NAMES};
@@ -141,13 +142,13 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
                 );
             }
             use scoregen::physics::finetune::{Measure, PhysicsTerm};
-            let measure = match a.physics_measure.as_str() {
-                "count" => Measure::Count(meta.threshold),
-                _ => Measure::Charge,
+            let measure = match a.physics_measure {
+                PhysicsMeasure::Count => Measure::Count(meta.threshold),
+                PhysicsMeasure::Charge => Measure::Charge,
             };
-            let times = match a.physics_times.as_str() {
-                "loss" => cfg.loss.sampler(),
-                _ => TimeSampler::Uniform,
+            let times = match a.physics_times {
+                PhysicsTimes::Loss => cfg.loss.sampler(),
+                PhysicsTimes::Uniform => TimeSampler::Uniform,
             };
             eprintln!(
                 "physics term: SSNet from {}, weight {}, {measure:?} fractions, times {times:?}",

@@ -146,15 +146,33 @@ struct TrainArgs {
     physics_weight: f64,
     /// What the physics term's fractions weight pixels by: `charge`, or `count` (soft counts of
     /// pixels above SSNet's label threshold, as the per-event pixel counts of `physics eval`).
-    #[arg(long, default_value = "charge", value_parser = ["charge", "count"], requires = "physics_ssnet")]
-    physics_measure: String,
+    #[arg(long, value_enum, default_value_t = PhysicsMeasure::Charge, requires = "physics_ssnet")]
+    physics_measure: PhysicsMeasure,
     /// How the physics term draws its diffusion times: `uniform` in t, or `loss` (the score
     /// loss's own distribution, e.g. its log-normal σ).
-    #[arg(long, default_value = "uniform", value_parser = ["uniform", "loss"], requires = "physics_ssnet")]
-    physics_times: String,
+    #[arg(long, value_enum, default_value_t = PhysicsTimes::Uniform, requires = "physics_ssnet")]
+    physics_times: PhysicsTimes,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+/// `scoregen train --physics-measure`: what the physics term's class fractions weight pixels by.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PhysicsMeasure {
+    /// Pixel charge.
+    Charge,
+    /// Soft counts of pixels above SSNet's label threshold.
+    Count,
+}
+
+/// `scoregen train --physics-times`: where the physics term draws its diffusion times.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PhysicsTimes {
+    /// Uniform in t.
+    Uniform,
+    /// The score loss's own time distribution.
+    Loss,
 }
 
 #[derive(clap::Args, Debug)]
