@@ -169,11 +169,40 @@ fn simulate_segment_and_evaluate_events() {
         "--ssnet",
         s(&ssnet),
         "--json",
+        "--per-class",
         "--plots",
         s(&plots),
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["num_events"], 80);
+    // Per event class: every generated event is a shower-only one (showers-labels.npy).
+    let per = v["per_class"].as_array().unwrap();
+    let generated = |name: &str| {
+        per.iter().find(|c| c["name"] == name).unwrap()["generated"]["events"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!((generated("shower"), generated("track")), (80, 0));
+    let shower = per.iter().find(|c| c["name"] == "shower").unwrap();
+    assert!(shower["figures"]["shower_pixels"]["value"]["chi2"]
+        .as_f64()
+        .is_some());
+    let track = per.iter().find(|c| c["name"] == "track").unwrap();
+    assert!(track["figures"].is_null() && track["real"]["events"].as_u64().unwrap() > 0);
+    let table = ok(&eval_args(&data, s(&fake), s(&ssnet), &["--per-class"]));
+    assert!(
+        table.contains("per event class") && table.contains("too few events"),
+        "{table}"
+    );
+    let unlabelled = dir.join("unlabelled.npy");
+    std::fs::copy(&fake, &unlabelled).unwrap();
+    let e = fails(&eval_args(
+        &data,
+        s(&unlabelled),
+        s(&ssnet),
+        &["--per-class"],
+    ));
+    assert!(e.contains("unlabelled-labels.npy"), "{e}");
     for h in [
         "track_pixels",
         "shower_pixels",
@@ -284,27 +313,9 @@ fn simulate_segment_and_evaluate_events() {
         "--out",
         s(&small),
     ]);
-    let e = fails(&[
-        "physics",
-        "eval",
-        "--real",
-        &data,
-        "--fake",
-        s(&small),
-        "--ssnet",
-        s(&ssnet),
-    ]);
+    let e = fails(&eval_args(&data, s(&small), s(&ssnet), &[]));
     assert!(e.contains("small.npy") && e.contains("32×32"), "{e}");
-    let e = fails(&[
-        "physics",
-        "eval",
-        "--real",
-        &data,
-        "--fake",
-        s(&small),
-        "--ssnet",
-        s(&dir),
-    ]);
+    let e = fails(&eval_args(&data, s(&small), s(&dir), &[]));
     assert!(e.contains("ssnet.json"), "{e}");
     let e = fails(&[
         "train",
@@ -318,4 +329,12 @@ fn simulate_segment_and_evaluate_events() {
         s(&dir.join("g16")),
     ]);
     assert!(e.contains("SSNet takes 1×32×32"), "{e}");
+}
+
+/// `scoregen physics eval --real <real> --fake <fake> --ssnet <ssnet>` and `extra`.
+fn eval_args<'a>(real: &'a str, fake: &'a str, ssnet: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let base = [
+        "physics", "eval", "--real", real, "--fake", fake, "--ssnet", ssnet,
+    ];
+    [&base[..], extra].concat()
 }

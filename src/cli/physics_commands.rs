@@ -60,6 +60,12 @@ pub struct PhysicsEvalArgs {
     /// Also write histogram plots (real black, generated orange) and event grids here.
     #[arg(long)]
     plots: Option<PathBuf>,
+    /// Also compare each event class on its own (track-only, shower-only, mixed, background):
+    /// mean track pixels, shower pixels and total charge, and the histograms, per class. Reads
+    /// the event classes from `<stem>-labels.npy` beside --real and --fake (`physics simulate`
+    /// and `sample --class data` write them).
+    #[arg(long)]
+    per_class: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -454,12 +460,27 @@ fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> 
     if a.symmetric {
         eprintln!("SSNet logits averaged over the eight symmetries of the square");
     }
+    let classes = if a.per_class {
+        let read = |ev: &EventImages| {
+            physics::io::read_event_classes(&physics::sibling(&ev.path, "labels"), ev.len())
+                .with_context(|| {
+                    format!(
+                        "--per-class reads the event classes of {} from <stem>-labels.npy beside it",
+                        ev.path.display()
+                    )
+                })
+        };
+        Some((read(&real)?, read(&fake)?))
+    } else {
+        None
+    };
     let cmp = metrics::compare_events(
         &net,
         labelling,
         real.size,
         &real.images,
         &fake.images,
+        classes.as_ref().map(|(r, f)| (r.as_slice(), f.as_slice())),
         a.max_events,
         a.bins,
         &mut rng,
@@ -503,7 +524,62 @@ fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> 
             f.recall.real_vs_real
         );
     }
+    if let Some(per) = &cmp.per_class {
+        print_per_class(per);
+    }
     Ok(())
+}
+
+/// The per-class table: means generated [simulated] and the χ² of the four histograms with
+/// their floors.
+fn print_per_class(per: &[physics::per_class::ClassComparison]) {
+    println!(
+        "per event class: events, mean track pixels, shower pixels and total charge, generated [simulated]; chi2 [floor]"
+    );
+    println!(
+        "{:<11} {:>11} {:>15} {:>15} {:>15} {:>16} {:>16} {:>16} {:>16}",
+        "class",
+        "events",
+        "track px",
+        "shower px",
+        "charge",
+        "chi2 track",
+        "chi2 shower",
+        "chi2 charge",
+        "chi2 pixel"
+    );
+    for c in per {
+        let (g, r) = (&c.generated, &c.real);
+        let mean = |x: f64, y: f64| format!("{x:.1} [{y:.1}]");
+        let chi = |h: &metrics::HistogramFigure| {
+            format!("{:.4} [{:.4}]", h.value.chi2, h.real_vs_real.chi2)
+        };
+        let figs = c.figures.as_ref().map_or_else(
+            || vec!["too few events".to_string()],
+            |f| {
+                [
+                    &f.track_pixels,
+                    &f.shower_pixels,
+                    &f.total_charge,
+                    &f.pixel_charge,
+                ]
+                .map(chi)
+                .to_vec()
+            },
+        );
+        println!(
+            "{:<11} {:>11} {:>15} {:>15} {:>15} {}",
+            c.name,
+            format!("{} [{}]", g.events, r.events),
+            mean(g.track_pixels, r.track_pixels),
+            mean(g.shower_pixels, r.shower_pixels),
+            mean(g.total_charge, r.total_charge),
+            figs.iter()
+                .map(|s| format!("{s:>16}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
 }
 
 /// The histogram figures with their names (file stems of the plots).

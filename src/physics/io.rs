@@ -114,6 +114,33 @@ pub fn read_event_images(images: &Path, labels: Option<&Path>) -> Result<EventIm
     })
 }
 
+/// Reads the event classes of `n` events (a length-`n` array of integers 0 track, 1 shower,
+/// 2 mixed, 3 background, as `physics simulate` and `sample --class data` write them).
+pub fn read_event_classes(path: &Path, n: usize) -> Result<Vec<u8>> {
+    let a = read_npy_array(path)?;
+    if a.data.len() != n {
+        return Err(Error::data(
+            path,
+            format!(
+                "{} event classes (shape {:?}) for {n} events",
+                a.data.len(),
+                a.shape
+            ),
+        ));
+    }
+    if let Some(v) = a
+        .data
+        .iter()
+        .find(|v| !matches!(**v as i64, 0..=3) || v.fract() != 0.0)
+    {
+        return Err(Error::data(
+            path,
+            format!("event class {v}; expected 0 track, 1 shower, 2 mixed, 3 background"),
+        ));
+    }
+    Ok(a.data.iter().map(|&v| v as u8).collect())
+}
+
 fn square_events(shape: &[usize]) -> Option<(usize, usize)> {
     match shape {
         [n, h, w] | [n, 1, h, w] if h == w && *h > 0 => Some((*n, *h)),
@@ -179,5 +206,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no pixel labels"));
+    }
+
+    #[test]
+    fn reads_event_classes_and_names_the_file_when_they_do_not_fit() {
+        let dir = crate::test_dir::TestDir::new("physio-classes");
+        let p = dir.join("c.npy");
+        write_npy_shaped(&p, &[0.0, 1.0, 2.0, 3.0, 1.0], &[5]).unwrap();
+        assert_eq!(read_event_classes(&p, 5).unwrap(), vec![0, 1, 2, 3, 1]);
+        let e = read_event_classes(&p, 6).unwrap_err().to_string();
+        assert!(
+            e.contains("c.npy") && e.contains("5 event classes") && e.contains("6"),
+            "{e}"
+        );
+        write_npy_shaped(&p, &[0.0, 1.5], &[2]).unwrap();
+        let e = read_event_classes(&p, 2).unwrap_err().to_string();
+        assert!(e.contains("c.npy") && e.contains("1.5"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ use burn::tensor::backend::Backend;
 use serde::Serialize;
 
 use super::histograms::{Binning, HistogramDistance};
+use super::per_class::{compare_by_class, ClassComparison, ClassedEvents};
 use super::segment::{segment_with, ssnet_features, Labelled, Labelling};
 use super::ssnet::Ssnet;
 use super::wavelet::{energy_spectrum, Wavelet};
@@ -113,6 +114,9 @@ pub struct PhysicsComparison {
     pub wavelet_db4: Option<HistogramFigure>,
     /// FID, KID, precision/recall of SSNet's pooled deepest features.
     pub ssnet_features: Option<FeatureFigures>,
+    /// The figures per event class, when the event classes are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<Vec<ClassComparison>>,
 }
 
 impl PhysicsComparison {
@@ -194,18 +198,22 @@ pub fn compare_observables(
             &f.shower_spectra[1],
         )?,
         ssnet_features: None,
+        per_class: None,
     })
 }
 
 /// Labels `real` and `fake` (N·S² pixel values) with SSNet, splits the real events randomly into
 /// halves A and B of m events, takes m generated events (m ≤ `max_events`), and reports every
-/// figure of (generated, B) beside (A, B).
+/// figure of (generated, B) beside (A, B). With `classes` (one event class per real and per
+/// generated event) it also breaks the figures down by event class
+/// ([`PhysicsComparison::per_class`]).
 pub fn compare_events<B: Backend>(
     net: &Ssnet<B>,
     labelling: Labelling,
     size: usize,
     real: &[f32],
     fake: &[f32],
+    classes: Option<(&[u8], &[u8])>,
     max_events: usize,
     bins: usize,
     rng: &mut Rng,
@@ -227,18 +235,48 @@ pub fn compare_events<B: Backend>(
     };
     let (ia, ib) = (pick(&idx[..m]), pick(&idx[m..2 * m]));
     let iff = fake[..m * s2].to_vec();
-    let obs = |images: &[f32]| -> Result<Observables> {
-        let labels = segment_with(net, images, size, labelling, device);
-        observables(
-            Labelled {
-                size,
-                images,
-                labels: &labels,
-            },
+    let label = |images: &[f32]| segment_with(net, images, size, labelling, device);
+    let (la, lb, lf) = (label(&ia), label(&ib), label(&iff));
+    let (sa, sb, sf) = (
+        Labelled {
+            size,
+            images: &ia,
+            labels: &la,
+        },
+        Labelled {
+            size,
+            images: &ib,
+            labels: &lb,
+        },
+        Labelled {
+            size,
+            images: &iff,
+            labels: &lf,
+        },
+    );
+    let obs = |l: Labelled| observables(l, labelling.threshold);
+    let mut out = compare_observables(&obs(sa)?, &obs(sb)?, &obs(sf)?, bins)?;
+    if let Some((rc, fc)) = classes {
+        if rc.len() != nr || fc.len() != nf {
+            return Err(Error::Shape(format!(
+                "{} and {} event classes for {nr} real and {nf} generated events",
+                rc.len(),
+                fc.len()
+            )));
+        }
+        let (ca, cb): (Vec<u8>, Vec<u8>) = (
+            idx[..m].iter().map(|&i| rc[i]).collect(),
+            idx[m..2 * m].iter().map(|&i| rc[i]).collect(),
+        );
+        let classed = |events, classes| ClassedEvents { events, classes };
+        out.per_class = Some(compare_by_class(
+            classed(sa, &ca),
+            classed(sb, &cb),
+            classed(sf, &fc[..m]),
             labelling.threshold,
-        )
-    };
-    let mut out = compare_observables(&obs(&ia)?, &obs(&ib)?, &obs(&iff)?, bins)?;
+            bins,
+        )?);
+    }
     let feats = |images: &[f32]| ssnet_features(net, images, size, device);
     out.ssnet_features = Some(feature_figures(
         &feats(&ia),
@@ -331,5 +369,80 @@ mod tests {
         // Wavelet spectra: present for both and a proper distribution.
         let haar = same.wavelet_haar.unwrap();
         assert!((haar.real.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn per_class_figures_follow_the_real_split_and_the_generated_classes() {
+        use burn::backend::Flex;
+        let dev = Default::default();
+        let net = crate::physics::ssnet::SsnetConfig {
+            size: 8,
+            base: 8,
+            levels: 2,
+        }
+        .init::<Flex>(&dev);
+        // 8×8 events whose brightness is set by their class: class k fills every pixel with
+        // 0.1 + 0.3 k, so a class's mean total charge is 64 (0.1 + 0.3 k) exactly when every
+        // event the breakdown files under class k is one of class k.
+        let events = |classes: &[u8]| -> Vec<f32> {
+            classes
+                .iter()
+                .flat_map(|&c| std::iter::repeat_n(0.1 + 0.3 * c as f32, 64))
+                .collect()
+        };
+        let mut rng = Rng::new(3);
+        let rc: Vec<u8> = (0..60).map(|_| (rng.uniform() * 3.0) as u8).collect();
+        let fc: Vec<u8> = (0..25).map(|k| (k % 3) as u8).collect();
+        let labelling = Labelling {
+            threshold: 0.02,
+            symmetric: false,
+        };
+        let mut rng = Rng::new(4);
+        let (real, fake) = (events(&rc), events(&fc));
+        let cmp = compare_events(
+            &net,
+            labelling,
+            8,
+            &real,
+            &fake,
+            Some((&rc, &fc)),
+            20,
+            10,
+            &mut rng,
+            &dev,
+        )
+        .unwrap();
+        let per = cmp.per_class.unwrap();
+        assert_eq!(per.len(), 3);
+        let (mut real_n, mut fake_n) = (0, 0);
+        for c in &per {
+            let want = 64.0 * (0.1 + 0.3 * c.class as f64);
+            for m in [&c.real, &c.generated] {
+                assert!((m.total_charge - want).abs() < 1e-3, "{c:?}");
+            }
+            real_n += c.real.events;
+            fake_n += c.generated.events;
+        }
+        // Half B has 20 events; the first 20 generated events are 7, 7 and 6 of classes 0, 1, 2.
+        assert_eq!((real_n, fake_n), (20, 20));
+        assert_eq!(
+            per.iter().map(|c| c.generated.events).collect::<Vec<_>>(),
+            vec![7, 7, 6]
+        );
+        let e = compare_events(
+            &net,
+            labelling,
+            8,
+            &real,
+            &fake,
+            Some((&rc[..59], &fc)),
+            20,
+            10,
+            &mut Rng::new(4),
+            &dev,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("59") && e.contains("60 real"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ pub mod histograms;
 pub mod io;
 pub mod metrics;
 pub mod params;
+pub mod per_class;
 pub mod render;
 pub mod segment;
 pub mod shower;
