@@ -227,6 +227,15 @@ pub fn compare_events<B: Backend>(
             "need at least 8 real and 4 generated events, got {nr} and {nf}"
         )));
     }
+    if let Some((rc, fc)) = classes {
+        if rc.len() != nr || fc.len() != nf {
+            return Err(Error::Shape(format!(
+                "{} and {} event classes for {nr} real and {nf} generated events",
+                rc.len(),
+                fc.len()
+            )));
+        }
+    }
     let idx = rng.permutation(nr);
     let pick = |ids: &[usize]| -> Vec<f32> {
         ids.iter()
@@ -237,33 +246,15 @@ pub fn compare_events<B: Backend>(
     let iff = fake[..m * s2].to_vec();
     let label = |images: &[f32]| segment_with(net, images, size, labelling, device);
     let (la, lb, lf) = (label(&ia), label(&ib), label(&iff));
-    let (sa, sb, sf) = (
-        Labelled {
-            size,
-            images: &ia,
-            labels: &la,
-        },
-        Labelled {
-            size,
-            images: &ib,
-            labels: &lb,
-        },
-        Labelled {
-            size,
-            images: &iff,
-            labels: &lf,
-        },
-    );
+    let set = |images, labels| Labelled {
+        size,
+        images,
+        labels,
+    };
+    let (sa, sb, sf) = (set(&ia, &la), set(&ib, &lb), set(&iff, &lf));
     let obs = |l: Labelled| observables(l, labelling.threshold);
     let mut out = compare_observables(&obs(sa)?, &obs(sb)?, &obs(sf)?, bins)?;
     if let Some((rc, fc)) = classes {
-        if rc.len() != nr || fc.len() != nf {
-            return Err(Error::Shape(format!(
-                "{} and {} event classes for {nr} real and {nf} generated events",
-                rc.len(),
-                fc.len()
-            )));
-        }
         let (ca, cb): (Vec<u8>, Vec<u8>) = (
             idx[..m].iter().map(|&i| rc[i]).collect(),
             idx[m..2 * m].iter().map(|&i| rc[i]).collect(),
