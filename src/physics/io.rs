@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::params::{label_legend, EVENT_CLASSES, PIXEL_CLASSES};
 use super::segment::Labelled;
 use crate::data::read_npy_array;
 use crate::error::{Error, Result};
@@ -92,17 +93,7 @@ pub fn read_event_images(images: &Path, labels: Option<&Path>) -> Result<EventIm
                     format!("labels of shape {:?} for {n} events of {s}×{s}", l.shape),
                 ));
             }
-            if let Some(v) = l
-                .data
-                .iter()
-                .find(|v| !matches!(**v as i64, 0..=2) || v.fract() != 0.0)
-            {
-                return Err(Error::data(
-                    p,
-                    format!("pixel label {v}; expected 0 background, 1 track, 2 shower"),
-                ));
-            }
-            Some(l.data.iter().map(|&v| v as u8).collect())
+            Some(named_labels(p, &l.data, "pixel label", &PIXEL_CLASSES)?)
         }
         None => None,
     };
@@ -128,17 +119,22 @@ pub fn read_event_classes(path: &Path, n: usize) -> Result<Vec<u8>> {
             ),
         ));
     }
-    if let Some(v) = a
-        .data
+    named_labels(path, &a.data, "event class", &EVENT_CLASSES)
+}
+
+/// `data` (read from `path`) as labels 0..`names.len()`, or an error naming the file, the first
+/// value that is not one of them, and what each label means.
+fn named_labels(path: &Path, data: &[f32], what: &str, names: &[&str]) -> Result<Vec<u8>> {
+    if let Some(v) = data
         .iter()
-        .find(|v| !matches!(**v as i64, 0..=3) || v.fract() != 0.0)
+        .find(|v| v.fract() != 0.0 || !(0.0..names.len() as f32).contains(*v))
     {
         return Err(Error::data(
             path,
-            format!("event class {v}; expected 0 track, 1 shower, 2 mixed, 3 background"),
+            format!("{what} {v}; expected {}", label_legend(names)),
         ));
     }
-    Ok(a.data.iter().map(|&v| v as u8).collect())
+    Ok(data.iter().map(|&v| v as u8).collect())
 }
 
 fn square_events(shape: &[usize]) -> Option<(usize, usize)> {
@@ -222,5 +218,9 @@ mod tests {
         write_npy_shaped(&p, &[0.0, 1.5], &[2]).unwrap();
         let e = read_event_classes(&p, 2).unwrap_err().to_string();
         assert!(e.contains("c.npy") && e.contains("1.5"), "{e}");
+        assert!(
+            e.contains("expected 0 track, 1 shower, 2 mixed, 3 background"),
+            "{e}"
+        );
     }
 }

@@ -54,6 +54,16 @@ pub const EVENT_CLASSES: [&str; 4] = ["track", "shower", "mixed", "background"];
 /// Pixel classes, in label order.
 pub const PIXEL_CLASSES: [&str; 3] = ["background", "track", "shower"];
 
+/// What each label of `names` means, for error messages: "0 track, 1 shower, …".
+pub fn label_legend(names: &[&str]) -> String {
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Simulator settings: image geometry, readout, event mix and energy ranges.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

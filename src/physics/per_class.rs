@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::metrics::{compare_observables, observables, Observables, PhysicsComparison};
-use super::params::EVENT_CLASSES;
+use super::params::{label_legend, EVENT_CLASSES};
 use super::segment::Labelled;
 use crate::error::{Error, Result};
 
@@ -77,7 +77,7 @@ impl ClassedEvents<'_> {
     fn select(&self, c: u8) -> (Vec<f32>, Vec<u8>) {
         let s2 = self.events.size * self.events.size;
         let (mut images, mut labels) = (vec![], vec![]);
-        for (k, _) in self.classes.iter().enumerate().filter(|(_, &k)| k == c) {
+        for k in (0..self.classes.len()).filter(|&k| self.classes[k] == c) {
             images.extend_from_slice(&self.events.images[k * s2..(k + 1) * s2]);
             labels.extend_from_slice(&self.events.labels[k * s2..(k + 1) * s2]);
         }
@@ -121,7 +121,8 @@ pub fn compare_by_class(
             .find(|&&c| c as usize >= EVENT_CLASSES.len())
         {
             return Err(Error::Shape(format!(
-                "{name}: event class {c}; expected 0 track, 1 shower, 2 mixed, 3 background"
+                "{name}: event class {c}; expected {}",
+                label_legend(&EVENT_CLASSES)
             )));
         }
     }
