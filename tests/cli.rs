@@ -464,3 +464,53 @@ fn config_plot_eval_and_list_commands_work() {
     let ed = &v["energy_distance"];
     assert!(ed["value"].as_f64().unwrap() > ed["real_vs_real"].as_f64().unwrap());
 }
+
+#[test]
+fn average_makes_a_checkpoint_that_samples_and_refuses_resume() {
+    let dir = tmp("average");
+    let copy = dir.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(checkpoint()).unwrap().flatten() {
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let soup = dir.join("soup");
+    ok(&["average", s(checkpoint()), s(&copy), "--out", s(&soup)]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(soup.join("checkpoint.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["averaged_from"].as_array().map(Vec::len), Some(2));
+    let out = dir.join("x.csv");
+    ok(&[
+        "sample",
+        "--checkpoint",
+        s(&soup),
+        "--num",
+        "8",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "5",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(read_rows(&out).len(), 8);
+    let points = checkpoint().parent().unwrap().join("points.csv");
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&points),
+        "--out",
+        s(&soup),
+        "--resume",
+        "--steps",
+        "45",
+    ]);
+    assert!(
+        err.contains("average of 2") && err.contains("--init"),
+        "{err}"
+    );
+    let err = fails(&["average", s(checkpoint()), "--out", s(&dir.join("one"))]);
+    assert!(err.contains("2 values required"), "{err}");
+    let err = fails(&["average", s(checkpoint()), s(&copy), "--out", s(&soup)]);
+    assert!(err.contains("already holds"), "{err}");
+}

@@ -46,6 +46,10 @@ enum Command {
     Train(TrainArgs),
     /// Draw samples from a trained model.
     Sample(SampleArgs),
+    /// Average the weights of checkpoints of one network into a new checkpoint (a uniform
+    /// "model soup", Wortsman et al. 2022: e.g. fine-tunes of one base model with different
+    /// seeds); it samples and fine-tunes (`train --init`) like any checkpoint.
+    Average(AverageArgs),
     /// Negative log-likelihood of data under a trained model (probability-flow ODE).
     Likelihood(LikelihoodArgs),
     /// Fill masked pixels of images with an unconditional image model (inpainting by
@@ -430,6 +434,16 @@ struct ScoreFieldArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct AverageArgs {
+    /// The checkpoint directories to average (at least two, of one network).
+    #[arg(required = true, num_args = 2..)]
+    checkpoints: Vec<PathBuf>,
+    /// Directory for the averaged checkpoint (must not hold one).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
 struct DemoArgs {
     /// Output folder.
     #[arg(long, default_value = "scoregen-demo")]
@@ -456,6 +470,16 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => on_device!(device(&a.device)?, train(&a)),
         Command::Sample(a) => on_device!(device(&a.device)?, sample(&a)),
+        Command::Average(a) => {
+            let meta = scoregen::train::average_checkpoints(&a.checkpoints, &a.out)?;
+            eprintln!(
+                "averaged {} checkpoints (model and EMA weights) → {} (step {} of the first)",
+                meta.averaged_from.len(),
+                a.out.display(),
+                meta.step
+            );
+            Ok(())
+        }
         Command::Likelihood(a) => on_device!(device(&a.device)?, likelihood(&a)),
         Command::Inpaint(a) => on_device!(device(&a.device)?, inpaint(&a)),
         Command::Eval(a) if commands::is_image_source(&a.real) => {

@@ -50,6 +50,10 @@ pub struct CheckpointMeta {
     /// these proportions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub class_counts: Vec<u64>,
+    /// The checkpoints this one is the average of ([`super::average_checkpoints`]; empty for a
+    /// trained checkpoint). An average has no optimiser state and cannot be resumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub averaged_from: Vec<String>,
 }
 
 /// A loaded checkpoint: metadata and all tensors.

@@ -2,6 +2,7 @@
 //! EMA of the weights, atomic safetensors checkpoints that resume exactly, loss logs.
 
 mod adam;
+mod average;
 pub mod budget;
 pub mod checkpoint;
 pub mod class_mix;
@@ -13,6 +14,7 @@ mod schedule;
 mod trainer;
 
 pub use adam::Adam;
+pub use average::average_checkpoints;
 pub use budget::TimeBudget;
 pub use checkpoint::{load_model, Checkpoint, CheckpointMeta};
 pub use config::TrainConfig;

@@ -211,7 +211,18 @@ pub fn train_with<B: AutodiffBackend>(
     let dim = data.dim;
 
     let resumed = if opts.resume && Checkpoint::exists(out) {
-        Some(load_for_dim(out, dim)?)
+        let ck = load_for_dim(out, dim)?;
+        if !ck.meta.averaged_from.is_empty() {
+            return Err(Error::checkpoint(
+                out,
+                format!(
+                    "is an average of {} checkpoints (scoregen average) without optimiser state; \
+                     fine-tune it with --init instead of resuming it",
+                    ck.meta.averaged_from.len()
+                ),
+            ));
+        }
+        Some(ck)
     } else {
         if Checkpoint::exists(out) && !opts.resume {
             return Err(Error::checkpoint(
@@ -414,6 +425,7 @@ pub fn train_with<B: AutodiffBackend>(
             last_loss: last,
             weights_file: String::new(),
             class_counts: class_counts.clone(),
+            averaged_from: Vec::new(),
         };
         Checkpoint::save(out, meta, &tensors)
     };
