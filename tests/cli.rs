@@ -257,10 +257,7 @@ fn bad_input_gets_a_clear_error_and_nothing_is_overwritten() {
 
     // Truncated and corrupt checkpoints.
     let broken = dir.join("broken");
-    std::fs::create_dir_all(&broken).unwrap();
-    for e in std::fs::read_dir(ck).unwrap().flatten() {
-        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
-    }
+    copy_checkpoint(ck, &broken);
     let weights = std::fs::read_dir(&broken)
         .unwrap()
         .flatten()
@@ -356,9 +353,7 @@ fn config_plot_eval_and_list_commands_work() {
     assert_eq!(parsed["sde"].as_str(), Some("vp"));
     // Resuming without --config keeps the run's own settings; --steps extends it.
     let resumed = tmp("resume");
-    for e in std::fs::read_dir(checkpoint()).unwrap().flatten() {
-        std::fs::copy(e.path(), resumed.join(e.file_name())).unwrap();
-    }
+    copy_checkpoint(checkpoint(), &resumed);
     let points = checkpoint().parent().unwrap().join("points.csv");
     ok(&[
         "train",
@@ -469,10 +464,7 @@ fn config_plot_eval_and_list_commands_work() {
 fn average_makes_a_checkpoint_that_samples_and_refuses_resume() {
     let dir = tmp("average");
     let copy = dir.join("copy");
-    std::fs::create_dir_all(&copy).unwrap();
-    for e in std::fs::read_dir(checkpoint()).unwrap().flatten() {
-        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
-    }
+    copy_checkpoint(checkpoint(), &copy);
     let soup = dir.join("soup");
     ok(&["average", s(checkpoint()), s(&copy), "--out", s(&soup)]);
     let meta: serde_json::Value =

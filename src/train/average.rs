@@ -16,8 +16,11 @@ use super::checkpoint::{Checkpoint, CheckpointMeta};
 use super::params::HostTensor;
 use crate::error::{Error, Result};
 
-/// Prefixes of the tensors that are averaged (the optimiser's `adam.` moments are dropped).
-const AVERAGED: [&str; 2] = ["model.", "ema."];
+/// Whether the tensor `name` is averaged: the `model.` and `ema.` weights (the optimiser's
+/// `adam.` moments are dropped).
+fn is_averaged(name: &str) -> bool {
+    name.starts_with("model.") || name.starts_with("ema.")
+}
 
 /// The fields that must agree for weights to be averaged, as JSON, by name.
 fn network_fields(meta: &CheckpointMeta) -> Result<Vec<(&'static str, serde_json::Value)>> {
@@ -41,17 +44,9 @@ fn network_fields(meta: &CheckpointMeta) -> Result<Vec<(&'static str, serde_json
 /// The averaged tensors of `cks` (all with the first one's `model.`/`ema.` names and shapes).
 fn mean_tensors(cks: &[Checkpoint]) -> Result<Vec<(String, HostTensor)>> {
     let first = &cks[0];
-    let mut names: Vec<&String> = first
-        .tensors
-        .keys()
-        .filter(|k| AVERAGED.iter().any(|p| k.starts_with(p)))
-        .collect();
+    let mut names: Vec<&String> = first.tensors.keys().filter(|k| is_averaged(k)).collect();
     names.sort();
-    let count = |t: &HashMap<String, HostTensor>| {
-        t.keys()
-            .filter(|k| AVERAGED.iter().any(|p| k.starts_with(p)))
-            .count()
-    };
+    let count = |t: &HashMap<String, HostTensor>| t.keys().filter(|k| is_averaged(k)).count();
     let mut out = Vec::with_capacity(names.len());
     for ck in &cks[1..] {
         if count(&ck.tensors) != names.len() {

@@ -112,6 +112,14 @@ pub fn checkpoint() -> &'static PathBuf {
     })
 }
 
+/// Copies the files of the checkpoint directory `from` into `to` (created if missing).
+pub fn copy_checkpoint(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
 pub fn read_rows(p: &Path) -> Vec<Vec<f64>> {
     std::fs::read_to_string(p)
         .unwrap()
