@@ -44,6 +44,7 @@ pub mod losses;
 pub mod nn;
 pub mod physics;
 pub mod plot;
+pub mod refine;
 pub mod rng;
 pub mod runtime;
 pub mod samplers;

@@ -10,7 +10,7 @@ use crate::likelihood::{probability_flow_nll, Divergence, Nll};
 use crate::nn::{Guided, Precision, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
-use crate::score::{EpsModel, NeuralScore, ScoreFn};
+use crate::score::{Corrected, EpsModel, NeuralScore, ScoreCorrection, ScoreFn};
 use crate::sde::Sde;
 use crate::tensor::{from_rows, to_vec};
 use crate::train::{Checkpoint, CheckpointMeta};
@@ -25,6 +25,8 @@ pub struct Trained<B: Backend> {
     pub meta: CheckpointMeta,
     /// Device.
     pub device: B::Device,
+    /// A term added to the network's score while sampling (discriminator guidance), if any.
+    correction: Option<Box<dyn ScoreCorrection<B>>>,
 }
 
 impl<B: Backend> Trained<B> {
@@ -38,6 +40,7 @@ impl<B: Backend> Trained<B> {
             sde,
             meta: ck.meta,
             device: device.clone(),
+            correction: None,
         })
     }
 
@@ -45,6 +48,13 @@ impl<B: Backend> Trained<B> {
     /// copies of the weights, see `nn::autocast`; the sampler's state and arithmetic stay f32).
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.net = precision.apply(self.net);
+        self
+    }
+
+    /// Samples with `correction` added to the network's score (in standardised coordinates),
+    /// e.g. discriminator guidance ([`crate::refine::DiscriminatorGuidance`]).
+    pub fn with_correction(mut self, correction: Box<dyn ScoreCorrection<B>>) -> Self {
+        self.correction = Some(correction);
         self
     }
 
@@ -81,7 +91,8 @@ impl<B: Backend> Trained<B> {
         self.sample_with(&self.score(), cfg, n, rng, observe)
     }
 
-    /// Runs the sampler with `score` (standardised space) and maps the result to data space.
+    /// Runs the sampler with `score` (standardised space), plus the correction if one is set,
+    /// and maps the result to data space.
     fn sample_with<S: ScoreFn<B>>(
         &self,
         score: &S,
@@ -90,16 +101,17 @@ impl<B: Backend> Trained<B> {
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
-        let out = sample(
-            cfg,
-            score,
-            self.sde.as_ref(),
-            n,
-            self.dim(),
-            rng,
-            &self.device,
-            observe,
-        )?;
+        let (sde, d, dev) = (self.sde.as_ref(), self.dim(), &self.device);
+        let out = match &self.correction {
+            Some(c) => {
+                let corrected = Corrected {
+                    base: score,
+                    correction: c.as_ref(),
+                };
+                sample(cfg, &corrected, sde, n, d, rng, dev, observe)?
+            }
+            None => sample(cfg, score, sde, n, d, rng, dev, observe)?,
+        };
         Ok((self.meta.standardizer.inverse(&to_vec(out.x)), out.nfe))
     }
 
@@ -176,6 +188,7 @@ impl<B: AutodiffBackend> Trained<B> {
             sde: self.meta.sde.build().expect("built before"),
             meta: self.meta.clone(),
             device: self.device.clone(),
+            correction: None,
         }
     }
 }

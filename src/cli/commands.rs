@@ -247,8 +247,11 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     if !matches!(ext.as_str(), "csv" | "npy" | "png") {
         bail!("{}: output must end in .csv, .npy or .png", a.out.display());
     }
-    let model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?
+    let mut model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?
         .with_precision(a.precision);
+    if let Some(dir) = &a.discriminator {
+        model = super::refine_command::with_discriminator::<B>(model, dir, a.dg_weight, device)?;
+    }
     let image_shape = model
         .meta
         .config

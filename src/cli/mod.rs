@@ -24,6 +24,7 @@ mod commands;
 mod image_commands;
 mod physics_commands;
 mod physics_tables;
+mod refine_command;
 
 use std::path::PathBuf;
 
@@ -61,6 +62,9 @@ enum Command {
     /// Train the evaluation classifier on labelled images (its features give FID/KID and
     /// precision/recall; its predictions score class-conditional samples).
     Classifier(ClassifierArgs),
+    /// Train a time-dependent discriminator between data and an image model's samples, for
+    /// discriminator guidance (`sample --discriminator`; Kim et al. 2023).
+    Discriminator(refine_command::DiscriminatorArgs),
     /// Figures.
     #[command(subcommand)]
     Plot(PlotCommand),
@@ -230,6 +234,13 @@ struct SampleArgs {
     /// Classifier-free guidance weight w (with --class).
     #[arg(long, default_value_t = 0.0, requires = "class")]
     guidance: f64,
+    /// Discriminator guidance (Kim et al. 2023): add w·∇x logit d(x_t, t) of the discriminator in
+    /// this directory (`scoregen discriminator`) to the model's score.
+    #[arg(long)]
+    discriminator: Option<PathBuf>,
+    /// Weight w of discriminator guidance (1 = the density-ratio correction of the paper).
+    #[arg(long, default_value_t = 1.0, requires = "discriminator")]
+    dg_weight: f64,
     /// Keep the last step's noise (no Tweedie denoising).
     #[arg(long)]
     no_denoise: bool,
@@ -487,6 +498,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval(a) => commands::eval(&a),
         Command::Classifier(a) => on_device!(device(&a.device)?, classifier(&a)),
+        Command::Discriminator(a) => {
+            on_device!(device(&a.device)?, refine_command::discriminator(&a))
+        }
         Command::Plot(PlotCommand::ScoreField(a)) => {
             on_device!(device(&a.device)?, score_field(&a))
         }

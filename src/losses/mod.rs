@@ -226,7 +226,7 @@ impl TimeSampler {
 }
 
 /// x_t = m(t)x0 + s(t)z for per-sample times; returns (x_t, z, t column).
-pub(crate) fn perturb<B: Backend>(
+pub fn perturb<B: Backend>(
     sde: &dyn Sde,
     x0: Tensor<B, 2>,
     times: &[f64],

@@ -1,6 +1,7 @@
 //! Score networks.
 
 mod classifier;
+mod discriminator;
 mod flex_native;
 mod fused_cat;
 mod fused_norm;
@@ -13,6 +14,7 @@ mod score_net;
 mod unet;
 
 pub use classifier::{Classifier, ClassifierConfig};
+pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use fused_silu::silu;
 pub use fused_softmax::scaled_softmax;
 pub use group_norm::GroupNorm;

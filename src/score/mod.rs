@@ -1,10 +1,12 @@
 //! Score functions s(x, t) ≈ ∇x log p_t(x): the exact score of a Gaussian mixture, and
 //! neural score models, behind one trait that every sampler, loss and likelihood speaks to.
 
+mod correction;
 mod gmm;
 mod neural;
 mod output;
 
+pub use correction::{Corrected, ScoreCorrection};
 pub use gmm::{GaussianMixture, GmmScore};
 pub use neural::{EpsModel, NeuralScore};
 pub use output::{eps_of, Output, Parametrised};

@@ -1,0 +1,23 @@
+//! Discriminator guidance (Kim et al. 2023, "Refining generative process with discriminator
+//! guidance in score-based diffusion models", ICML, Eq. 7–8): a time-dependent discriminator
+//! d(x_t, t) trained to tell noised data (label 1) from noised samples of a trained score model
+//! (label 0) estimates the density ratio p_t^data/p_t^model = d/(1 − d) at every noise level, so
+//!
+//!   ∇x log p_t^data(x) = s_θ(x, t) + ∇x log(d(x, t)/(1 − d(x, t))),
+//!
+//! and sampling with s_θ + w·∇x logit d (w = 1 for the exact correction) moves samples towards the
+//! data where the model falls short, without retraining the model. Both sides are perturbed by
+//! the model's own SDE, in the model's standardised coordinates, so the correction adds to the
+//! model's score like the score itself ([`crate::score::ScoreCorrection`]).
+
+mod guidance;
+mod train;
+
+#[cfg(test)]
+mod tests;
+
+pub use guidance::{discriminator_input, DiscriminatorGuidance};
+pub use train::{
+    heldout_accuracy, load_discriminator, save_discriminator, train_discriminator, BandAccuracy,
+    DiscriminatorMeta, DiscriminatorTraining,
+};
