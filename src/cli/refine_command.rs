@@ -44,7 +44,7 @@ pub struct DiscriminatorArgs {
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Mean of ln σ of the training noise levels [default: the model's loss.p_mean].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     p_mean: Option<f64>,
     /// Standard deviation of ln σ [default: the model's loss.p_std].
     #[arg(long)]
@@ -137,7 +137,6 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         width: shape[2],
         base: a.base,
     };
-    let sigma_data = model.meta.config.sigma_data;
     eprintln!(
         "training a discriminator on {} data images against {} samples ({} and {} held out), {} steps",
         real.len() / d,
@@ -147,11 +146,11 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         a.steps
     );
     let bar = indicatif::ProgressBar::new(a.steps);
+    let every = (a.steps / 20).max(1);
     let t = std::time::Instant::now();
-    let net = refine::train_discriminator::<B>(
+    let (net, input_scale) = refine::train_discriminator::<B>(
         &cfg,
         model.sde.as_ref(),
-        sigma_data,
         &real,
         &fake,
         &opts,
@@ -161,13 +160,17 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
             if step % 10 == 0 {
                 bar.set_message(format!("loss {loss:.4}"));
             }
+            // Without a terminal the bar is hidden: log a line every twentieth of the run.
+            if bar.is_hidden() && step % every == 0 {
+                eprintln!("step {step}: loss {loss:.4} (ln 4 = 1.386 is chance)");
+            }
         },
     )?;
     bar.finish_and_clear();
     let heldout = refine::heldout_accuracy(
         &net,
         model.sde.as_ref(),
-        sigma_data,
+        input_scale,
         &real_held,
         &fake_held,
         &opts,
@@ -176,7 +179,7 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
     let meta = DiscriminatorMeta {
         config: cfg,
         sde: model.meta.sde.clone(),
-        sigma_data,
+        input_scale,
         generator: a.checkpoint.display().to_string(),
         steps: a.steps,
         real_images: real.len() / d,
@@ -219,21 +222,19 @@ pub fn with_discriminator<B: AutodiffBackend>(
             shape
         );
     }
-    if meta.sde != model.meta.sde || meta.sigma_data != model.meta.config.sigma_data {
+    if meta.sde != model.meta.sde {
         bail!(
-            "--discriminator {}: trained for the states of another SDE or σ_d ({:?}, σ_d {}) than the model's ({:?}, σ_d {})",
+            "--discriminator {}: trained for the states of another SDE ({:?}) than the model's ({:?})",
             dir.display(),
             meta.sde,
-            meta.sigma_data,
-            model.meta.sde,
-            model.meta.config.sigma_data
+            model.meta.sde
         );
     }
     let sde = meta.sde.build()?;
     Ok(model.with_correction(Box::new(DiscriminatorGuidance::new(
         net,
         sde,
-        meta.sigma_data,
+        meta.input_scale,
         weight,
     ))))
 }

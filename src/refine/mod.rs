@@ -16,7 +16,7 @@ mod train;
 #[cfg(test)]
 mod tests;
 
-pub use guidance::{discriminator_input, DiscriminatorGuidance};
+pub use guidance::{discriminator_input, DiscriminatorGuidance, InputScale};
 pub use train::{
     heldout_accuracy, load_discriminator, save_discriminator, train_discriminator, BandAccuracy,
     DiscriminatorMeta, DiscriminatorTraining,

@@ -1,5 +1,4 @@
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::Tensor;
 
 use super::*;
 use crate::nn::DiscriminatorConfig;
@@ -28,9 +27,13 @@ fn the_correction_is_the_weighted_input_gradient_of_the_logit() {
     // Central differences of the logit in data coordinates (through the c_in scaling) against
     // the autodiff correction, on an untrained network, for one shared time and per-row times.
     let dev = Default::default();
-    let (h, w, sigma_data, weight) = (6, 5, 0.5, 2.5);
+    let (h, w, weight) = (6, 5, 2.5);
+    let scale = InputScale {
+        mean: -0.3,
+        std: 0.4,
+    };
     let net = small(h, w).init::<A>(&dev);
-    let guidance = DiscriminatorGuidance::new(net, vp(), sigma_data, weight);
+    let guidance = DiscriminatorGuidance::new(net, vp(), scale, weight);
     let d = h * w;
     let mut rng = Rng::new(3);
     let x = rng.normal_vec(2 * d);
@@ -56,7 +59,7 @@ fn the_correction_is_the_weighted_input_gradient_of_the_logit() {
         }
     }
     // Weight 0 adds nothing.
-    let off = DiscriminatorGuidance::new(small(h, w).init::<A>(&dev), vp(), sigma_data, 0.0);
+    let off = DiscriminatorGuidance::new(small(h, w).init::<A>(&dev), vp(), scale, 0.0);
     let z = to_vec(off.correction(from_rows::<Flex>(x, 2, d, &dev), &[0.3]));
     assert!(z.iter().all(|v| *v == 0.0));
 }
@@ -78,7 +81,7 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
     // single pixels scatter around it), and it must tell the sets apart at low σ.
     let dev = Default::default();
     let sde = vp();
-    let (tau, sigma_data) = (0.5f32, 0.7);
+    let tau = 0.5f32;
     let mut rng = Rng::new(11);
     let real = gaussian_images(4000, 0.5, tau, &mut rng);
     let fake = gaussian_images(4000, -0.5, tau, &mut rng);
@@ -91,10 +94,9 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
         p_std: 1.2,
     };
     let cfg = small(4, 4);
-    let net = train_discriminator::<A>(
+    let (net, scale) = train_discriminator::<A>(
         &cfg,
         sde.as_ref(),
-        sigma_data,
         &real,
         &fake,
         &opts,
@@ -107,7 +109,7 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
     let acc = heldout_accuracy(
         &net,
         sde.as_ref(),
-        sigma_data,
+        scale,
         &held_real,
         &held_fake,
         &opts,
@@ -121,7 +123,7 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
     let meta = DiscriminatorMeta {
         config: cfg,
         sde: sde.spec(),
-        sigma_data,
+        input_scale: scale,
         generator: "test".into(),
         steps: opts.steps,
         real_images: 4000,
@@ -134,7 +136,8 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
         assert_eq!((a.count, a.sigma_hi), (b.count, b.sigma_hi));
         assert!((a.accuracy - b.accuracy).abs() < 1e-12);
     }
-    let guidance = DiscriminatorGuidance::new(net, sde.spec().build().unwrap(), sigma_data, 1.0);
+    assert_eq!(back.input_scale, scale);
+    let guidance = DiscriminatorGuidance::new(net, sde.spec().build().unwrap(), scale, 1.0);
     for t in [0.05, 0.15, 0.3, 0.5] {
         let (m, s) = (sde.mean_factor(t), sde.std(t));
         let v = m * m * (tau as f64).powi(2) + s * s;
@@ -177,7 +180,6 @@ fn bad_inputs_are_refused_with_their_names() {
         train_discriminator::<A>(
             &small(4, 4),
             sde.as_ref(),
-            0.5,
             real,
             fake,
             &opts,
@@ -199,16 +201,38 @@ fn bad_inputs_are_refused_with_their_names() {
 }
 
 #[test]
-fn discriminator_input_has_unit_scale_and_the_noise_level() {
+fn discriminator_input_is_standardised_at_every_noise_level() {
+    // Pixels of mean μ_d and std s_d, perturbed by the VP SDE, reach the network with zero mean
+    // and unit variance, at low and high noise alike; c_noise is ln σ / 4.
     let dev = Default::default();
     let sde = vp();
-    let sigma_data = 0.5;
-    let t = 0.4;
-    let (m, s) = (sde.mean_factor(t), sde.std(t));
-    let x = Tensor::<Flex, 2>::ones([1, 3], &dev);
-    let (inp, c) = discriminator_input(sde.as_ref(), sigma_data, x, &[t]);
-    let sigma = s / m;
-    let want = 1.0 / (m * (sigma * sigma + sigma_data * sigma_data).sqrt());
-    assert!(to_vec(inp).iter().all(|v| (*v as f64 - want).abs() < 1e-5));
-    assert!((to_vec(c)[0] as f64 - sigma.ln() / 4.0).abs() < 1e-6);
+    let mut rng = Rng::new(2);
+    let pixels: Vec<f32> = rng
+        .normal_vec(20_000)
+        .into_iter()
+        .map(|z| if z > 1.0 { 0.8 } else { -0.9 })
+        .collect();
+    let scale = InputScale::of(&pixels);
+    let mean = pixels.iter().map(|&v| v as f64).sum::<f64>() / 20_000.0;
+    assert!(
+        (scale.mean - mean).abs() < 1e-9 && scale.std > 0.5 && scale.std < 0.7,
+        "{scale:?}"
+    );
+    for t in [0.02, 0.4, 0.9] {
+        let times = vec![t; 20_000];
+        let x0 = from_rows::<Flex>(pixels.clone(), 20_000, 1, &dev);
+        let (x_t, _, _) = crate::losses::perturb(sde.as_ref(), x0, &times, &mut rng);
+        let (inp, c) = discriminator_input(sde.as_ref(), scale, x_t, &times);
+        let v = to_vec(inp);
+        let m = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / v.len() as f64;
+        assert!(
+            m.abs() < 0.03 && (var - 1.0).abs() < 0.04,
+            "t = {t}: mean {m}, variance {var}"
+        );
+        let sigma = sde.std(t) / sde.mean_factor(t);
+        assert!((to_vec(c)[0] as f64 - sigma.ln() / 4.0).abs() < 1e-5);
+    }
+    // A constant image has no spread to standardise by.
+    assert_eq!(InputScale::of(&[0.5; 8]).std, 1.0);
 }

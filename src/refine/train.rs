@@ -10,7 +10,7 @@ use burn::tensor::activation::softplus;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
-use super::discriminator_input;
+use super::{discriminator_input, InputScale};
 use crate::error::{Error, Result};
 use crate::losses::{perturb, TimeSampler};
 use crate::nn::{Discriminator, DiscriminatorConfig};
@@ -72,8 +72,8 @@ pub struct DiscriminatorMeta {
     pub config: DiscriminatorConfig,
     /// The SDE whose states it judges (the generator's).
     pub sde: SdeSpec,
-    /// σ_d of its input scaling (the generator's).
-    pub sigma_data: f64,
+    /// The standardisation of its input (the training data's pixel statistics).
+    pub input_scale: InputScale,
     /// The generator checkpoint whose samples it was trained against.
     pub generator: String,
     /// Training steps taken.
@@ -108,7 +108,7 @@ fn count_rows(rows: &[f32], dim: usize, what: &str, min: usize) -> Result<usize>
 fn logits_of<B: Backend>(
     net: &Discriminator<B>,
     sde: &dyn Sde,
-    sigma_data: f64,
+    scale: InputScale,
     rows: &[f32],
     idx: &[usize],
     times: &[f64],
@@ -121,23 +121,23 @@ fn logits_of<B: Backend>(
         .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
         .collect();
     let (x_t, _, _) = perturb(sde, from_rows::<B>(x0, idx.len(), d, device), times, rng);
-    let (inp, c) = discriminator_input(sde, sigma_data, x_t, times);
+    let (inp, c) = discriminator_input(sde, scale, x_t, times);
     net.logit(inp, c)
 }
 
 /// Trains a discriminator of `cfg`'s sizes between `real` and `fake` (flattened images in the
 /// generator's standardised coordinates, row-major) for states of `sde`; `progress(step, loss)`
-/// is called every step. Returns the network without autodiff.
+/// is called every step. Returns the network without autodiff and the input standardisation
+/// (the statistics of `real`) it was trained with.
 pub fn train_discriminator<A: AutodiffBackend>(
     cfg: &DiscriminatorConfig,
     sde: &dyn Sde,
-    sigma_data: f64,
     real: &[f32],
     fake: &[f32],
     opts: &DiscriminatorTraining,
     device: &A::Device,
     progress: &mut dyn FnMut(u64, f64),
-) -> Result<Discriminator<A::InnerBackend>> {
+) -> Result<(Discriminator<A::InnerBackend>, InputScale)> {
     cfg.validate()?;
     let d = cfg.channels * cfg.height * cfg.width;
     let n_real = count_rows(real, d, "--real", 1)?;
@@ -156,14 +156,15 @@ pub fn train_discriminator<A: AutodiffBackend>(
         p_mean: opts.p_mean,
         p_std: opts.p_std,
     };
+    let scale = InputScale::of(real);
     let half = opts.batch / 2;
     for step in 1..=opts.steps {
         let ir: Vec<usize> = (0..half).map(|_| rng.below(n_real)).collect();
         let iff: Vec<usize> = (0..half).map(|_| rng.below(n_fake)).collect();
         let tr = times.sample(sde, half, &mut rng);
         let tf = times.sample(sde, half, &mut rng);
-        let lr = logits_of(&net, sde, sigma_data, real, &ir, &tr, &mut rng, device);
-        let lf = logits_of(&net, sde, sigma_data, fake, &iff, &tf, &mut rng, device);
+        let lr = logits_of(&net, sde, scale, real, &ir, &tr, &mut rng, device);
+        let lf = logits_of(&net, sde, scale, fake, &iff, &tf, &mut rng, device);
         // −log d(data) − log(1 − d(sample)) with d = sigmoid(logit).
         let loss = (softplus(lr.neg(), 1.0).mean() + softplus(lf, 1.0).mean()).reshape([1]);
         let (next, lv) =
@@ -171,7 +172,7 @@ pub fn train_discriminator<A: AutodiffBackend>(
         net = next;
         progress(step, lv);
     }
-    Ok(net.valid())
+    Ok((net.valid(), scale))
 }
 
 /// Held-out accuracy of `net` in the noise-level bands σ < 0.1, 0.1 ≤ σ < 1 and σ ≥ 1: each
@@ -179,7 +180,7 @@ pub fn train_discriminator<A: AutodiffBackend>(
 pub fn heldout_accuracy<B: Backend>(
     net: &Discriminator<B>,
     sde: &dyn Sde,
-    sigma_data: f64,
+    scale: InputScale,
     real: &[f32],
     fake: &[f32],
     opts: &DiscriminatorTraining,
@@ -208,9 +209,7 @@ pub fn heldout_accuracy<B: Backend>(
         let all: Vec<usize> = (0..n).collect();
         for idx in all.chunks(256) {
             let t = times.sample(sde, idx.len(), &mut rng);
-            let logits = to_vec(logits_of(
-                net, sde, sigma_data, rows, idx, &t, &mut rng, device,
-            ));
+            let logits = to_vec(logits_of(net, sde, scale, rows, idx, &t, &mut rng, device));
             for (l, &ti) in logits.iter().zip(&t) {
                 let sigma = sde.edm_sigma(ti);
                 let b = bands
