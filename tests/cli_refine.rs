@@ -144,4 +144,128 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
         err.contains("nothing") && err.contains("scoregen discriminator"),
         "{err}"
     );
+    let err = fails(&[
+        "discriminator",
+        "--checkpoint",
+        s(&model),
+        "--class-conditional",
+        "--real",
+        &data,
+        "--fake",
+        &fake_arg,
+        "--out",
+        s(&dir.join("d4")),
+    ]);
+    assert!(err.contains("unconditional model"), "{err}");
+}
+
+#[test]
+fn a_class_conditional_discriminator_guides_class_conditional_sampling() {
+    let dir = tmp("refine-classes");
+    let cfg = dir.join("unet.toml");
+    std::fs::write(
+        &cfg,
+        "steps = 4\nbatch = 8\n[unet]\nbase = 8\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n",
+    )
+    .unwrap();
+    let data = bars_idx(&dir);
+    let model = dir.join("model");
+    ok(&[
+        "train",
+        "--data",
+        &data,
+        "--class-conditional",
+        "--out",
+        s(&model),
+        "--config",
+        s(&cfg),
+    ]);
+    let sample = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--checkpoint",
+            s(&model),
+            "--num",
+            "8",
+            "--sampler",
+            "heun",
+            "--steps",
+            "3",
+            "--seed",
+            "5",
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    // `--class all` writes fakes-labels.npy beside the samples.
+    let fakes = dir.join("fakes.npy");
+    sample(&fakes, &["--class", "all"]);
+    let labels = dir.join("fakes-labels.npy");
+    assert!(labels.is_file());
+    let disc = dir.join("disc");
+    let train_disc = |fake: &str| {
+        run(&[
+            "discriminator",
+            "--checkpoint",
+            s(&model),
+            "--class-conditional",
+            "--real",
+            &data,
+            "--fake",
+            fake,
+            "--base",
+            "8",
+            "--steps",
+            "4",
+            "--batch",
+            "8",
+            "--out",
+            s(&disc),
+        ])
+    };
+    let unlabelled = format!("npy:{}", s(&fakes));
+    let o = train_disc(&unlabelled);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("fakes.npy") && err.contains("classes"),
+        "{err}"
+    );
+    let o = train_disc(&format!("npy:{},{}", s(&fakes), s(&labels)));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(disc.join("discriminator.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["config"]["classes"].as_u64(), Some(4));
+    let plain = dir.join("plain.csv");
+    let guided = dir.join("guided.csv");
+    sample(&plain, &["--class", "2"]);
+    sample(
+        &guided,
+        &[
+            "--class",
+            "2",
+            "--discriminator",
+            s(&disc),
+            "--dg-weight",
+            "3",
+        ],
+    );
+    assert_ne!(
+        std::fs::read(&plain).unwrap(),
+        std::fs::read(&guided).unwrap()
+    );
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&model),
+        "--num",
+        "2",
+        "--discriminator",
+        s(&disc),
+        "--out",
+        s(&dir.join("x.csv")),
+    ]);
+    assert!(err.contains("needs --class"), "{err}");
 }

@@ -88,7 +88,7 @@ impl<B: Backend> Trained<B> {
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
-        self.sample_with(&self.score(), cfg, n, rng, observe)
+        self.sample_with(&self.score(), cfg, n, None, rng, observe)
     }
 
     /// Runs the sampler with `score` (standardised space), plus the correction if one is set,
@@ -98,6 +98,7 @@ impl<B: Backend> Trained<B> {
         score: &S,
         cfg: &SamplerConfig,
         n: usize,
+        classes: Option<&[usize]>,
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
@@ -107,6 +108,7 @@ impl<B: Backend> Trained<B> {
                 let corrected = Corrected {
                     base: score,
                     correction: c.as_ref(),
+                    classes,
                 };
                 sample(cfg, &corrected, sde, n, d, rng, dev, observe)?
             }
@@ -156,7 +158,14 @@ impl<B: Backend> Trained<B> {
             classes: classes.to_vec(),
             weight: guidance,
         };
-        self.sample_with(&self.score_of(&guided), cfg, classes.len(), rng, observe)
+        self.sample_with(
+            &self.score_of(&guided),
+            cfg,
+            classes.len(),
+            Some(classes),
+            rng,
+            observe,
+        )
     }
 
     /// Number of classes of a class-conditional model (0 = unconditional).

@@ -250,7 +250,13 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     let mut model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?
         .with_precision(a.precision);
     if let Some(dir) = &a.discriminator {
-        model = super::refine_command::with_discriminator::<B>(model, dir, a.dg_weight, device)?;
+        model = super::refine_command::with_discriminator::<B>(
+            model,
+            dir,
+            a.dg_weight,
+            a.class.is_some(),
+            device,
+        )?;
     }
     let image_shape = model
         .meta

@@ -9,7 +9,9 @@ use burn::tensor::backend::AutodiffBackend;
 use scoregen::app::Trained;
 use scoregen::data;
 use scoregen::nn::DiscriminatorConfig;
-use scoregen::refine::{self, DiscriminatorGuidance, DiscriminatorMeta, DiscriminatorTraining};
+use scoregen::refine::{
+    self, DiscriminatorGuidance, DiscriminatorMeta, DiscriminatorTraining, Labelled,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct DiscriminatorArgs {
@@ -22,6 +24,10 @@ pub struct DiscriminatorArgs {
     /// The model's samples (npy: as `scoregen sample` writes them); repeat for several files.
     #[arg(long, required = true)]
     fake: Vec<String>,
+    /// A class-conditional discriminator d(x_t, t, y) of the model's classes: --real and --fake
+    /// need labels (`npy:<images>,<labels>`; `sample --class …` writes `<name>-labels.npy`).
+    #[arg(long)]
+    class_conditional: bool,
     /// Use at most the first N data images.
     #[arg(long)]
     max_real: Option<usize>,
@@ -57,12 +63,58 @@ pub struct DiscriminatorArgs {
     pub device: String,
 }
 
-/// Images of `spec` as the model's standardised rows, checked against its image shape.
+/// Images (the model's standardised rows) and, for a class-conditional discriminator, their
+/// class labels.
+#[derive(Default)]
+struct Part {
+    rows: Vec<f32>,
+    labels: Option<Vec<u32>>,
+}
+
+impl Part {
+    /// The first `n` images.
+    fn truncate(&mut self, n: usize, d: usize) {
+        self.rows.truncate(n * d);
+        if let Some(l) = &mut self.labels {
+            l.truncate(n);
+        }
+    }
+
+    /// Splits off the last `frac` of the images (at least one kept): (train, held-out).
+    fn split(mut self, d: usize, frac: f64) -> (Part, Part) {
+        let n = self.rows.len() / d;
+        let keep = n - ((n as f64 * frac).round() as usize).min(n.saturating_sub(1));
+        let held = Part {
+            rows: self.rows.split_off(keep * d),
+            labels: self.labels.as_mut().map(|l| l.split_off(keep)),
+        };
+        (self, held)
+    }
+
+    /// Appends `other`.
+    fn extend(&mut self, other: Part) {
+        self.rows.extend(other.rows);
+        if let (Some(l), Some(o)) = (&mut self.labels, other.labels) {
+            l.extend(o);
+        }
+    }
+
+    fn labelled(&self) -> Labelled<'_> {
+        Labelled {
+            rows: &self.rows,
+            labels: self.labels.as_deref(),
+        }
+    }
+}
+
+/// Images of `spec` as the model's standardised rows, checked against its image shape, with
+/// their labels when `conditional`.
 fn load_as_model_input<B: burn::tensor::backend::Backend>(
     spec: &str,
     model: &Trained<B>,
     shape: [usize; 3],
-) -> Result<Vec<f32>> {
+    conditional: bool,
+) -> Result<Part> {
     let set = data::load_images(spec)?;
     let got = [set.channels, set.height, set.width];
     if got != shape {
@@ -76,7 +128,13 @@ fn load_as_model_input<B: burn::tensor::backend::Backend>(
             shape[2]
         );
     }
-    Ok(model.meta.standardizer.forward(&set.pixels))
+    if conditional && set.labels.is_none() {
+        bail!("{spec}: --class-conditional needs the images' classes (npy:<images>,<labels>)");
+    }
+    Ok(Part {
+        rows: model.meta.standardizer.forward(&set.pixels),
+        labels: if conditional { set.labels } else { None },
+    })
 }
 
 /// The (C, H, W) of an image model, or an error for a point model.
@@ -94,15 +152,6 @@ fn image_shape<B: burn::tensor::backend::Backend>(
     }
 }
 
-/// Splits rows of `d` values into (train, held-out) with `frac` of them held out.
-fn split(rows: Vec<f32>, d: usize, frac: f64) -> (Vec<f32>, Vec<f32>) {
-    let n = rows.len() / d;
-    let keep = n - ((n as f64 * frac).round() as usize).min(n.saturating_sub(1));
-    let mut train = rows;
-    let held = train.split_off(keep * d);
-    (train, held)
-}
-
 pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorArgs) -> Result<()> {
     if !(0.0..1.0).contains(&a.heldout) {
         bail!("--heldout {}: must be a fraction in [0, 1)", a.heldout);
@@ -110,15 +159,31 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
     let model = Trained::<B::InnerBackend>::load(&a.checkpoint, true, device)?;
     let shape = image_shape(&model, &a.checkpoint)?;
     let d: usize = shape.iter().product();
-    let mut real = load_as_model_input(&a.real, &model, shape)?;
+    let classes = if a.class_conditional {
+        match model.num_classes() {
+            0 => bail!(
+                "--class-conditional: {} is an unconditional model",
+                a.checkpoint.display()
+            ),
+            k => k,
+        }
+    } else {
+        0
+    };
+    let conditional = classes > 0;
+    let mut real = load_as_model_input(&a.real, &model, shape, conditional)?;
     if let Some(m) = a.max_real {
-        real.truncate(m * d);
+        real.truncate(m, d);
     }
-    let (real, real_held) = split(real, d, a.heldout);
+    let (real, real_held) = real.split(d, a.heldout);
     // Each sample file is split on its own, so that every file is represented in both parts.
-    let (mut fake, mut fake_held) = (Vec::new(), Vec::new());
+    let empty = || Part {
+        rows: Vec::new(),
+        labels: conditional.then(Vec::new),
+    };
+    let (mut fake, mut fake_held) = (empty(), empty());
     for f in &a.fake {
-        let (train, held) = split(load_as_model_input(f, &model, shape)?, d, a.heldout);
+        let (train, held) = load_as_model_input(f, &model, shape, conditional)?.split(d, a.heldout);
         fake.extend(train);
         fake_held.extend(held);
     }
@@ -136,13 +201,14 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         height: shape[1],
         width: shape[2],
         base: a.base,
+        classes,
     };
     eprintln!(
         "training a discriminator on {} data images against {} samples ({} and {} held out), {} steps",
-        real.len() / d,
-        fake.len() / d,
-        real_held.len() / d,
-        fake_held.len() / d,
+        real.rows.len() / d,
+        fake.rows.len() / d,
+        real_held.rows.len() / d,
+        fake_held.rows.len() / d,
         a.steps
     );
     let bar = indicatif::ProgressBar::new(a.steps);
@@ -151,8 +217,8 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
     let (net, input_scale) = refine::train_discriminator::<B>(
         &cfg,
         model.sde.as_ref(),
-        &real,
-        &fake,
+        real.labelled(),
+        fake.labelled(),
         &opts,
         device,
         &mut |step, loss| {
@@ -171,8 +237,8 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         &net,
         model.sde.as_ref(),
         input_scale,
-        &real_held,
-        &fake_held,
+        real_held.labelled(),
+        fake_held.labelled(),
         &opts,
         device,
     )?;
@@ -182,8 +248,8 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         input_scale,
         generator: a.checkpoint.display().to_string(),
         steps: a.steps,
-        real_images: real.len() / d,
-        fake_images: fake.len() / d,
+        real_images: real.rows.len() / d,
+        fake_images: fake.rows.len() / d,
         heldout: heldout.clone(),
     };
     refine::save_discriminator(&a.out, &net, &meta)?;
@@ -204,11 +270,13 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
 }
 
 /// `model` with discriminator guidance of weight `weight` by the discriminator in `dir`, which
-/// must have been trained for the model's SDE, σ_d and image shape.
+/// must have been trained for the model's SDE, image shape and classes; a class-conditional one
+/// needs class-conditional sampling (`by_class`).
 pub fn with_discriminator<B: AutodiffBackend>(
     model: Trained<B::InnerBackend>,
     dir: &Path,
     weight: f64,
+    by_class: bool,
     device: &B::Device,
 ) -> Result<Trained<B::InnerBackend>> {
     let (net, meta) = refine::load_discriminator::<B>(dir, device)
@@ -228,6 +296,20 @@ pub fn with_discriminator<B: AutodiffBackend>(
             dir.display(),
             meta.sde,
             model.meta.sde
+        );
+    }
+    if net.num_classes() > 0 && net.num_classes() != model.num_classes() {
+        bail!(
+            "--discriminator {}: it is conditional on {} classes, the model has {}",
+            dir.display(),
+            net.num_classes(),
+            model.num_classes()
+        );
+    }
+    if net.num_classes() > 0 && !by_class {
+        bail!(
+            "--discriminator {}: a class-conditional discriminator needs --class",
+            dir.display()
         );
     }
     let sde = meta.sde.build()?;

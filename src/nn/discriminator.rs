@@ -14,8 +14,8 @@
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::group_norm::GroupNorm;
@@ -39,6 +39,12 @@ pub struct DiscriminatorConfig {
     pub width: usize,
     /// Channels of the first stage (doubled at the second and third); a multiple of 8.
     pub base: usize,
+    /// Classes of a class-conditional discriminator d(x_t, t, y) (0: unconditional). A
+    /// conditional one judges an image against the data of its class, so it can tell, e.g., a
+    /// track-only event with a shower in it from data, which an unconditional one cannot when
+    /// other classes contain showers.
+    #[serde(default)]
+    pub classes: usize,
 }
 
 impl DiscriminatorConfig {
@@ -76,6 +82,9 @@ impl DiscriminatorConfig {
         }
         Discriminator {
             time_embed: LinearConfig::new(2 * FREQUENCIES.len() + 1, temb).init(device),
+            // One more row for the "no class" label of unconditional calls.
+            class_emb: (self.classes > 0)
+                .then(|| EmbeddingConfig::new(self.classes + 1, temb).init(device)),
             stem: conv(self.channels, b, 3, 1, device),
             down,
             norms,
@@ -91,6 +100,7 @@ impl DiscriminatorConfig {
 #[derive(Module, Debug)]
 pub struct Discriminator<B: Backend> {
     time_embed: Linear<B>,
+    class_emb: Option<Embedding<B>>,
     stem: Conv2d<B>,
     down: Vec<Conv2d<B>>,
     norms: Vec<GroupNorm<B>>,
@@ -102,14 +112,33 @@ pub struct Discriminator<B: Backend> {
 
 impl<B: Backend> Discriminator<B> {
     /// Logits `[n, 1]` (positive: "data") of flattened scaled inputs `x: [n, C·H·W]` at noise
-    /// levels `c_noise: [n, 1]` (ln σ / 4).
-    pub fn logit(&self, x: Tensor<B, 2>, c_noise: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// levels `c_noise: [n, 1]` (ln σ / 4), for a conditional network of the classes `labels`
+    /// (row i of class `labels[i % len]`; none, or an unconditional network: no class).
+    pub fn logit(
+        &self,
+        x: Tensor<B, 2>,
+        c_noise: Tensor<B, 2>,
+        labels: Option<&[usize]>,
+    ) -> Tensor<B, 2> {
         let n = x.dims()[0];
         let [c, h, w] = self.shape;
-        let freqs =
-            Tensor::<B, 1>::from_floats(FREQUENCIES, &x.device()).reshape([1, FREQUENCIES.len()]);
+        let dev = x.device();
+        let freqs = Tensor::<B, 1>::from_floats(FREQUENCIES, &dev).reshape([1, FREQUENCIES.len()]);
         let emb = Tensor::cat(vec![fourier_features(c_noise.clone(), freqs), c_noise], 1);
-        let temb = silu(self.time_embed.forward(emb));
+        let mut temb = self.time_embed.forward(emb);
+        if let Some(ce) = &self.class_emb {
+            let null = ce.weight.dims()[0] - 1;
+            let ids: Vec<i64> = (0..n)
+                .map(|i| match labels {
+                    Some(l) if !l.is_empty() => l[i % l.len()].min(null) as i64,
+                    _ => null as i64,
+                })
+                .collect();
+            let y = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, 1]), &dev);
+            let dim = temb.dims()[1];
+            temb = temb + ce.forward(y).reshape([n, dim]);
+        }
+        let temb = silu(temb);
         let mut y = self.stem.forward(x.reshape([n, c, h, w]));
         for (((down, bias), norm), cv) in self
             .down
@@ -129,6 +158,13 @@ impl<B: Backend> Discriminator<B> {
             .mean_dim(2)
             .reshape([n, ch]);
         self.head.forward(pooled)
+    }
+
+    /// Number of classes of a conditional network (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.class_emb
+            .as_ref()
+            .map_or(0, |ce| ce.weight.dims()[0] - 1)
     }
 
     /// Image shape (C, H, W) the network takes.
@@ -151,12 +187,13 @@ mod tests {
                 height: h,
                 width: w,
                 base: 8,
+                classes: 0,
             };
             cfg.validate().unwrap();
             let net = cfg.init::<Flex>(&dev);
             let x = Tensor::<Flex, 2>::ones([3, c * h * w], &dev);
             let s = Tensor::<Flex, 2>::from_floats([[-1.0], [0.0], [1.0]], &dev);
-            let l = net.logit(x, s);
+            let l = net.logit(x, s, None);
             assert_eq!(l.dims(), [3, 1]);
             // The noise level reaches the logit: one image at three noise levels, three logits.
             let v = crate::tensor::to_vec(l);
@@ -170,6 +207,7 @@ mod tests {
             height: 8,
             width: 8,
             base: 12,
+            classes: 0,
         };
         assert!(bad.validate().unwrap_err().to_string().contains("base"));
     }

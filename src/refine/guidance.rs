@@ -68,6 +68,11 @@ pub struct DiscriminatorGuidance<A: AutodiffBackend> {
 }
 
 impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
+    /// Classes of a class-conditional discriminator (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.net.num_classes()
+    }
+
     /// Guidance of weight `weight` by `net`, trained on states of `sde` with inputs
     /// standardised by `scale` (w = 1 is the correction of Kim et al. 2023, Eq. 8).
     pub fn new(net: Discriminator<A>, sde: Box<dyn Sde>, scale: InputScale, weight: f64) -> Self {
@@ -80,8 +85,14 @@ impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
         }
     }
 
-    /// logit d(x, t) of each row (inner backend, no graph kept).
-    pub fn logits(&self, x: Tensor<A::InnerBackend, 2>, t: &[f64]) -> Vec<f32> {
+    /// logit d(x, t) of each row (inner backend, no graph kept), of the classes `classes` for a
+    /// class-conditional discriminator.
+    pub fn logits(
+        &self,
+        x: Tensor<A::InnerBackend, 2>,
+        t: &[f64],
+        classes: Option<&[usize]>,
+    ) -> Vec<f32> {
         let times = per_row(t, x.dims()[0]);
         let (inp, c) = discriminator_input(
             self.sde.as_ref(),
@@ -89,7 +100,7 @@ impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
             Tensor::<A, 2>::from_inner(x),
             &times,
         );
-        crate::tensor::to_vec(self.net.logit(inp, c))
+        crate::tensor::to_vec(self.net.logit(inp, c, classes))
     }
 }
 
@@ -103,7 +114,12 @@ fn per_row(t: &[f64], n: usize) -> Vec<f64> {
 }
 
 impl<A: AutodiffBackend> ScoreCorrection<A::InnerBackend> for DiscriminatorGuidance<A> {
-    fn correction(&self, x: Tensor<A::InnerBackend, 2>, t: &[f64]) -> Tensor<A::InnerBackend, 2> {
+    fn correction(
+        &self,
+        x: Tensor<A::InnerBackend, 2>,
+        t: &[f64],
+        classes: Option<&[usize]>,
+    ) -> Tensor<A::InnerBackend, 2> {
         if self.weight == 0.0 {
             return x.zeros_like();
         }
@@ -111,7 +127,7 @@ impl<A: AutodiffBackend> ScoreCorrection<A::InnerBackend> for DiscriminatorGuida
         let xa = Tensor::<A, 2>::from_inner(x.clone()).require_grad();
         let (inp, c) = discriminator_input(self.sde.as_ref(), self.scale, xa.clone(), &times);
         // Rows are independent (GroupNorm is per sample), so ∇ of the sum is each row's ∇.
-        let grads = self.net.logit(inp, c).sum().backward();
+        let grads = self.net.logit(inp, c, classes).sum().backward();
         match xa.grad(&grads) {
             Some(g) => g.mul_scalar(self.weight),
             None => x.zeros_like(),

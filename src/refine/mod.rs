@@ -19,5 +19,5 @@ mod tests;
 pub use guidance::{discriminator_input, DiscriminatorGuidance, InputScale};
 pub use train::{
     heldout_accuracy, load_discriminator, save_discriminator, train_discriminator, BandAccuracy,
-    DiscriminatorMeta, DiscriminatorTraining,
+    DiscriminatorMeta, DiscriminatorTraining, Labelled,
 };

@@ -19,7 +19,12 @@ fn small(h: usize, w: usize) -> DiscriminatorConfig {
         height: h,
         width: w,
         base: 8,
+        classes: 0,
     }
+}
+
+fn unlabelled(rows: &[f32]) -> Labelled<'_> {
+    Labelled { rows, labels: None }
 }
 
 #[test]
@@ -38,7 +43,7 @@ fn the_correction_is_the_weighted_input_gradient_of_the_logit() {
     let mut rng = Rng::new(3);
     let x = rng.normal_vec(2 * d);
     for times in [vec![0.3], vec![0.05, 0.7]] {
-        let g = to_vec(guidance.correction(from_rows::<Flex>(x.clone(), 2, d, &dev), &times));
+        let g = to_vec(guidance.correction(from_rows::<Flex>(x.clone(), 2, d, &dev), &times, None));
         assert!(
             g.iter().any(|v| v.abs() > 1e-4),
             "a zero gradient tests nothing"
@@ -48,7 +53,7 @@ fn the_correction_is_the_weighted_input_gradient_of_the_logit() {
             let logit = |delta: f32| {
                 let mut xs = x.clone();
                 xs[row * d + pixel] += delta;
-                guidance.logits(from_rows::<Flex>(xs, 2, d, &dev), &times)[row] as f64
+                guidance.logits(from_rows::<Flex>(xs, 2, d, &dev), &times, None)[row] as f64
             };
             let fd = weight * (logit(eps) - logit(-eps)) / (2.0 * eps as f64);
             let ad = g[row * d + pixel] as f64;
@@ -60,7 +65,7 @@ fn the_correction_is_the_weighted_input_gradient_of_the_logit() {
     }
     // Weight 0 adds nothing.
     let off = DiscriminatorGuidance::new(small(h, w).init::<A>(&dev), vp(), scale, 0.0);
-    let z = to_vec(off.correction(from_rows::<Flex>(x, 2, d, &dev), &[0.3]));
+    let z = to_vec(off.correction(from_rows::<Flex>(x, 2, d, &dev), &[0.3], None));
     assert!(z.iter().all(|v| *v == 0.0));
 }
 
@@ -97,8 +102,8 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
     let (net, scale) = train_discriminator::<A>(
         &cfg,
         sde.as_ref(),
-        &real,
-        &fake,
+        unlabelled(&real),
+        unlabelled(&fake),
         &opts,
         &dev,
         &mut |_, _| {},
@@ -110,8 +115,8 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
         &net,
         sde.as_ref(),
         scale,
-        &held_real,
-        &held_fake,
+        unlabelled(&held_real),
+        unlabelled(&held_fake),
         &opts,
         &dev,
     )
@@ -148,7 +153,7 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
             .into_iter()
             .map(|z| (z as f64 * v.sqrt()) as f32)
             .collect();
-        let g = to_vec(guidance.correction(from_rows::<Flex>(x, 200, 16, &dev), &[t]));
+        let g = to_vec(guidance.correction(from_rows::<Flex>(x, 200, 16, &dev), &[t], None));
         let mean = g.iter().map(|v| *v as f64).sum::<f64>() / g.len() as f64;
         assert!(
             mean > 0.6 * exact && mean < 1.4 * exact,
@@ -180,8 +185,8 @@ fn bad_inputs_are_refused_with_their_names() {
         train_discriminator::<A>(
             &small(4, 4),
             sde.as_ref(),
-            real,
-            fake,
+            unlabelled(real),
+            unlabelled(fake),
             &opts,
             &dev,
             &mut |_, _| {},
@@ -235,4 +240,103 @@ fn discriminator_input_is_standardised_at_every_noise_level() {
     }
     // A constant image has no spread to standardise by.
     assert_eq!(InputScale::of(&[0.5; 8]).std, 1.0);
+}
+
+#[test]
+fn a_class_conditional_discriminator_sees_samples_of_the_wrong_class() {
+    // Data: class 0 bright (N(+½, ¼) pixels), class 1 dark (N(−½, ¼)). Samples: the same images
+    // with the labels swapped, so data and samples have the same marginal and only the class
+    // tells them apart. The conditional discriminator must separate them at low noise, and its
+    // correction must brighten states sampled as class 0 and darken those sampled as class 1.
+    let dev = Default::default();
+    let sde = vp();
+    let mut rng = Rng::new(21);
+    let mut real = gaussian_images(2000, 0.5, 0.5, &mut rng);
+    real.extend(gaussian_images(2000, -0.5, 0.5, &mut rng));
+    let mut fake = gaussian_images(2000, -0.5, 0.5, &mut rng);
+    fake.extend(gaussian_images(2000, 0.5, 0.5, &mut rng));
+    let labels: Vec<u32> = (0..4000).map(|i| u32::from(i >= 2000)).collect();
+    let cfg = DiscriminatorConfig {
+        classes: 2,
+        ..small(4, 4)
+    };
+    let opts = DiscriminatorTraining {
+        steps: 400,
+        batch: 64,
+        lr: 3e-3,
+        seed: 8,
+        p_mean: -1.0,
+        p_std: 1.2,
+    };
+    let set = |rows| Labelled {
+        rows,
+        labels: Some(&labels),
+    };
+    let (net, scale) = train_discriminator::<A>(
+        &cfg,
+        sde.as_ref(),
+        set(&real),
+        set(&fake),
+        &opts,
+        &dev,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let acc = heldout_accuracy(
+        &net,
+        sde.as_ref(),
+        scale,
+        set(&real),
+        set(&fake),
+        &opts,
+        &dev,
+    )
+    .unwrap();
+    assert!(acc[0].accuracy > 0.95, "{acc:?}");
+    // Labels are required, and must be classes of the network.
+    let err = train_discriminator::<A>(
+        &cfg,
+        sde.as_ref(),
+        unlabelled(&real),
+        set(&fake),
+        &opts,
+        &dev,
+        &mut |_, _| {},
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(err.to_string().contains("--real"), "{err}");
+    // Back onto the autodiff backend for the input gradient, as `sample` loads it.
+    let guidance = DiscriminatorGuidance::new(
+        {
+            let dir = crate::test_dir::TestDir::new("refine-classes");
+            let meta = DiscriminatorMeta {
+                config: cfg.clone(),
+                sde: sde.spec(),
+                input_scale: scale,
+                generator: "test".into(),
+                steps: opts.steps,
+                real_images: 4000,
+                fake_images: 4000,
+                heldout: acc,
+            };
+            save_discriminator(&dir, &net, &meta).unwrap();
+            load_discriminator::<A>(&dir, &dev).unwrap().0
+        },
+        vp(),
+        scale,
+        1.0,
+    );
+    assert_eq!(guidance.num_classes(), 2);
+    let x: Vec<f32> = rng.normal_vec(200 * 16).iter().map(|v| v * 0.7).collect();
+    let t = [0.2];
+    for (class, sign) in [(0usize, 1.0f64), (1, -1.0)] {
+        let g = to_vec(guidance.correction(
+            from_rows::<Flex>(x.clone(), 200, 16, &dev),
+            &t,
+            Some(&[class]),
+        ));
+        let mean = g.iter().map(|v| *v as f64).sum::<f64>() / g.len() as f64;
+        assert!(mean * sign > 0.5, "class {class}: mean correction {mean}");
+    }
 }

@@ -104,12 +104,47 @@ fn count_rows(rows: &[f32], dim: usize, what: &str, min: usize) -> Result<usize>
     Ok(n)
 }
 
-/// The logits of `idx`'s rows of `rows`, perturbed at `times`.
+/// Images (flattened rows) with their class labels, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Labelled<'a> {
+    /// Flattened images, row-major.
+    pub rows: &'a [f32],
+    /// One class per image (needed by a class-conditional discriminator).
+    pub labels: Option<&'a [u32]>,
+}
+
+/// Checks `set` against `net`'s shape and classes; returns its number of images.
+fn check_set(set: Labelled, d: usize, classes: usize, what: &str, min: usize) -> Result<usize> {
+    let n = count_rows(set.rows, d, what, min)?;
+    if classes > 0 {
+        let labels = set.labels.ok_or_else(|| {
+            Error::config(
+                what,
+                "a class-conditional discriminator needs class labels (e.g. npy:<images>,<labels>)",
+            )
+        })?;
+        if labels.len() != n {
+            return Err(Error::Shape(format!(
+                "{what}: {} labels for {n} images",
+                labels.len()
+            )));
+        }
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes) {
+            return Err(Error::config(
+                what,
+                format!("label {bad} is not one of the model's {classes} classes"),
+            ));
+        }
+    }
+    Ok(n)
+}
+
+/// The logits of `idx`'s rows of `set`, perturbed at `times`.
 fn logits_of<B: Backend>(
     net: &Discriminator<B>,
     sde: &dyn Sde,
     scale: InputScale,
-    rows: &[f32],
+    set: Labelled,
     idx: &[usize],
     times: &[f64],
     rng: &mut Rng,
@@ -118,11 +153,15 @@ fn logits_of<B: Backend>(
     let d = net.image_shape().iter().product::<usize>();
     let x0: Vec<f32> = idx
         .iter()
-        .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
+        .flat_map(|&i| set.rows[i * d..(i + 1) * d].iter().copied())
         .collect();
+    let classes: Option<Vec<usize>> = set
+        .labels
+        .filter(|_| net.num_classes() > 0)
+        .map(|l| idx.iter().map(|&i| l[i] as usize).collect());
     let (x_t, _, _) = perturb(sde, from_rows::<B>(x0, idx.len(), d, device), times, rng);
     let (inp, c) = discriminator_input(sde, scale, x_t, times);
-    net.logit(inp, c)
+    net.logit(inp, c, classes.as_deref())
 }
 
 /// Trains a discriminator of `cfg`'s sizes between `real` and `fake` (flattened images in the
@@ -132,16 +171,16 @@ fn logits_of<B: Backend>(
 pub fn train_discriminator<A: AutodiffBackend>(
     cfg: &DiscriminatorConfig,
     sde: &dyn Sde,
-    real: &[f32],
-    fake: &[f32],
+    real: Labelled,
+    fake: Labelled,
     opts: &DiscriminatorTraining,
     device: &A::Device,
     progress: &mut dyn FnMut(u64, f64),
 ) -> Result<(Discriminator<A::InnerBackend>, InputScale)> {
     cfg.validate()?;
     let d = cfg.channels * cfg.height * cfg.width;
-    let n_real = count_rows(real, d, "--real", 1)?;
-    let n_fake = count_rows(fake, d, "--fake", 1)?;
+    let n_real = check_set(real, d, cfg.classes, "--real", 1)?;
+    let n_fake = check_set(fake, d, cfg.classes, "--fake", 1)?;
     if opts.batch < 2 || opts.steps == 0 {
         return Err(Error::config(
             "discriminator",
@@ -156,7 +195,7 @@ pub fn train_discriminator<A: AutodiffBackend>(
         p_mean: opts.p_mean,
         p_std: opts.p_std,
     };
-    let scale = InputScale::of(real);
+    let scale = InputScale::of(real.rows);
     let half = opts.batch / 2;
     for step in 1..=opts.steps {
         let ir: Vec<usize> = (0..half).map(|_| rng.below(n_real)).collect();
@@ -181,8 +220,8 @@ pub fn heldout_accuracy<B: Backend>(
     net: &Discriminator<B>,
     sde: &dyn Sde,
     scale: InputScale,
-    real: &[f32],
-    fake: &[f32],
+    real: Labelled,
+    fake: Labelled,
     opts: &DiscriminatorTraining,
     device: &B::Device,
 ) -> Result<Vec<BandAccuracy>> {
@@ -195,21 +234,17 @@ pub fn heldout_accuracy<B: Backend>(
         p_mean: opts.p_mean,
         p_std: opts.p_std,
     };
-    for (rows, is_real) in [(real, true), (fake, false)] {
-        let n = count_rows(
-            rows,
-            d,
-            if is_real {
-                "held-out data"
-            } else {
-                "held-out samples"
-            },
-            0,
-        )?;
+    for (set, is_real) in [(real, true), (fake, false)] {
+        let what = if is_real {
+            "held-out data"
+        } else {
+            "held-out samples"
+        };
+        let n = check_set(set, d, net.num_classes(), what, 0)?;
         let all: Vec<usize> = (0..n).collect();
         for idx in all.chunks(256) {
             let t = times.sample(sde, idx.len(), &mut rng);
-            let logits = to_vec(logits_of(net, sde, scale, rows, idx, &t, &mut rng, device));
+            let logits = to_vec(logits_of(net, sde, scale, set, idx, &t, &mut rng, device));
             for (l, &ti) in logits.iter().zip(&t) {
                 let sigma = sde.edm_sigma(ti);
                 let b = bands

@@ -8,8 +8,9 @@ use super::ScoreFn;
 
 /// A term added to a score function.
 pub trait ScoreCorrection<B: Backend> {
-    /// c(x, t) for the rows of `x` (`[n, d]`) at times `t` (one shared time or one per row).
-    fn correction(&self, x: Tensor<B, 2>, t: &[f64]) -> Tensor<B, 2>;
+    /// c(x, t) for the rows of `x` (`[n, d]`) at times `t` (one shared time or one per row),
+    /// for class-conditional sampling of `classes` (row i of class `classes[i % len]`).
+    fn correction(&self, x: Tensor<B, 2>, t: &[f64], classes: Option<&[usize]>) -> Tensor<B, 2>;
 }
 
 /// The score `base` plus the correction `correction`.
@@ -18,10 +19,12 @@ pub struct Corrected<'a, B: Backend, S> {
     pub base: &'a S,
     /// What is added to it.
     pub correction: &'a dyn ScoreCorrection<B>,
+    /// The classes being sampled, if class-conditional.
+    pub classes: Option<&'a [usize]>,
 }
 
 impl<B: Backend, S: ScoreFn<B>> ScoreFn<B> for Corrected<'_, B, S> {
     fn score(&self, x: Tensor<B, 2>, t: &[f64]) -> Tensor<B, 2> {
-        self.base.score(x.clone(), t) + self.correction.correction(x, t)
+        self.base.score(x.clone(), t) + self.correction.correction(x, t, self.classes)
     }
 }
