@@ -94,6 +94,35 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
     );
     assert_eq!(plain, off);
     assert_ne!(plain, on);
+    // Guidance restricted to the lowest noise levels changes the samples, and differently from
+    // guidance at every level.
+    let low = sample(
+        &dir.join("low.csv"),
+        &[
+            "--discriminator",
+            s(&disc),
+            "--dg-weight",
+            "2",
+            "--dg-sigma-max",
+            "0.05",
+        ],
+    );
+    assert_ne!(low, plain);
+    assert_ne!(low, on);
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&model),
+        "--num",
+        "2",
+        "--discriminator",
+        s(&disc),
+        "--dg-sigma-max",
+        "0",
+        "--out",
+        s(&dir.join("x.csv")),
+    ]);
+    assert!(err.contains("--dg-sigma-max 0"), "{err}");
     let rows = |b: &[u8]| String::from_utf8_lossy(b).lines().count();
     assert_eq!((rows(&plain), rows(&on)), (6, 6));
     // Errors name what is wrong.

@@ -254,6 +254,7 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             model,
             dir,
             a.dg_weight,
+            a.dg_sigma_max,
             a.class.is_some(),
             device,
         )?;

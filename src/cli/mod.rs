@@ -241,6 +241,9 @@ struct SampleArgs {
     /// Weight w of discriminator guidance (1 = the density-ratio correction of the paper).
     #[arg(long, default_value_t = 1.0, requires = "discriminator")]
     dg_weight: f64,
+    /// Discriminator guidance only at EDM noise levels σ ≤ this (the last, detail-drawing steps).
+    #[arg(long, requires = "discriminator")]
+    dg_sigma_max: Option<f64>,
     /// Keep the last step's noise (no Tweedie denoising).
     #[arg(long)]
     no_denoise: bool,

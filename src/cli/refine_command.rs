@@ -276,6 +276,7 @@ pub fn with_discriminator<B: AutodiffBackend>(
     model: Trained<B::InnerBackend>,
     dir: &Path,
     weight: f64,
+    sigma_max: Option<f64>,
     by_class: bool,
     device: &B::Device,
 ) -> Result<Trained<B::InnerBackend>> {
@@ -313,10 +314,12 @@ pub fn with_discriminator<B: AutodiffBackend>(
         );
     }
     let sde = meta.sde.build()?;
-    Ok(model.with_correction(Box::new(DiscriminatorGuidance::new(
-        net,
-        sde,
-        meta.input_scale,
-        weight,
-    ))))
+    let mut guidance = DiscriminatorGuidance::new(net, sde, meta.input_scale, weight);
+    if let Some(max) = sigma_max {
+        if max.is_nan() || max <= 0.0 {
+            bail!("--dg-sigma-max {max}: must be a positive noise level");
+        }
+        guidance = guidance.up_to_sigma(max);
+    }
+    Ok(model.with_correction(Box::new(guidance)))
 }

@@ -65,6 +65,7 @@ pub struct DiscriminatorGuidance<A: AutodiffBackend> {
     sde: Box<dyn Sde>,
     scale: InputScale,
     weight: f64,
+    sigma_max: Option<f64>,
 }
 
 impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
@@ -82,7 +83,16 @@ impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
             sde,
             scale,
             weight,
+            sigma_max: None,
         }
+    }
+
+    /// Guides only at noise levels σ = s(t)/m(t) ≤ `sigma_max` (Kim et al. apply the correction
+    /// on a range of times too): e.g. the fine detail of the last steps, where the
+    /// discriminator is most accurate, without touching the structure drawn earlier.
+    pub fn up_to_sigma(mut self, sigma_max: f64) -> Self {
+        self.sigma_max = Some(sigma_max);
+        self
     }
 
     /// logit d(x, t) of each row (inner backend, no graph kept), of the classes `classes` for a
@@ -120,16 +130,21 @@ impl<A: AutodiffBackend> ScoreCorrection<A::InnerBackend> for DiscriminatorGuida
         t: &[f64],
         classes: Option<&[usize]>,
     ) -> Tensor<A::InnerBackend, 2> {
-        if self.weight == 0.0 {
+        let times = per_row(t, x.dims()[0]);
+        let sigma = |t: f64| self.sde.std(t) / self.sde.mean_factor(t);
+        let weight = |t: f64| match self.sigma_max {
+            Some(max) if sigma(t) > max => 0.0,
+            _ => self.weight,
+        };
+        if times.iter().all(|&t| weight(t) == 0.0) {
             return x.zeros_like();
         }
-        let times = per_row(t, x.dims()[0]);
         let xa = Tensor::<A, 2>::from_inner(x.clone()).require_grad();
         let (inp, c) = discriminator_input(self.sde.as_ref(), self.scale, xa.clone(), &times);
         // Rows are independent (GroupNorm is per sample), so ∇ of the sum is each row's ∇.
         let grads = self.net.logit(inp, c, classes).sum().backward();
         match xa.grad(&grads) {
-            Some(g) => g.mul_scalar(self.weight),
+            Some(g) => g * time_column::<A::InnerBackend>(&times, weight, &x.device()),
             None => x.zeros_like(),
         }
     }

@@ -63,6 +63,18 @@ fn the_correction_is_the_weighted_input_gradient_of_the_logit() {
             );
         }
     }
+    // Restricted to σ ≤ 1: the row at t = 0.05 (σ ≈ 0.17) keeps its correction, the row at
+    // t = 0.7 (σ ≈ 12) gets none.
+    let full = DiscriminatorGuidance::new(small(h, w).init::<A>(&dev), vp(), scale, weight);
+    let times = [0.05, 0.7];
+    let g_full = to_vec(full.correction(from_rows::<Flex>(x.clone(), 2, d, &dev), &times, None));
+    let low = full.up_to_sigma(1.0);
+    let g_low = to_vec(low.correction(from_rows::<Flex>(x.clone(), 2, d, &dev), &times, None));
+    assert!(g_full[d..].iter().any(|v| v.abs() > 1e-6));
+    assert!(g_low[d..].iter().all(|v| *v == 0.0));
+    assert_eq!(g_low[..d], g_full[..d]);
+    let none = to_vec(low.correction(from_rows::<Flex>(x.clone(), 2, d, &dev), &[0.7], None));
+    assert!(none.iter().all(|v| *v == 0.0));
     // Weight 0 adds nothing.
     let off = DiscriminatorGuidance::new(small(h, w).init::<A>(&dev), vp(), scale, 0.0);
     let z = to_vec(off.correction(from_rows::<Flex>(x, 2, d, &dev), &[0.3], None));
