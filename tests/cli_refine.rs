@@ -3,20 +3,22 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::*;
 
-#[test]
-fn a_discriminator_trains_against_samples_and_guides_sampling() {
-    let dir = tmp("refine");
+/// Trains a 4-step 8×8 U-Net on the bars in `dir` (with `extra` train arguments); returns the
+/// data argument and the checkpoint directory.
+fn tiny_model(dir: &Path, extra: &[&str]) -> (String, PathBuf) {
     let cfg = dir.join("unet.toml");
     std::fs::write(
         &cfg,
         "steps = 4\nbatch = 8\n[unet]\nbase = 8\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n",
     )
     .unwrap();
-    let data = bars_idx(&dir);
+    let data = bars_idx(dir);
     let model = dir.join("model");
-    ok(&[
+    let mut args = vec![
         "train",
         "--data",
         &data,
@@ -24,27 +26,40 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
         s(&model),
         "--config",
         s(&cfg),
-    ]);
-    let sample = |out: &std::path::Path, extra: &[&str]| {
-        let mut args = vec![
-            "sample",
-            "--checkpoint",
-            s(&model),
-            "--num",
-            "6",
-            "--sampler",
-            "heun",
-            "--steps",
-            "3",
-            "--seed",
-            "4",
-            "--out",
-            s(out),
-        ];
-        args.extend_from_slice(extra);
-        ok(&args);
-        std::fs::read(out).unwrap()
-    };
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    (data, model)
+}
+
+/// `scoregen sample` of `num` images of `model` with Heun in 3 steps, seed 4, into `out`, with
+/// `extra` arguments; returns the bytes written.
+fn sample(model: &Path, num: &str, out: &Path, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec![
+        "sample",
+        "--checkpoint",
+        s(model),
+        "--num",
+        num,
+        "--sampler",
+        "heun",
+        "--steps",
+        "3",
+        "--seed",
+        "4",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn a_discriminator_trains_against_samples_and_guides_sampling() {
+    let dir = tmp("refine");
+    let (data, model) = tiny_model(&dir, &[]);
+    let sample = |out: &Path, extra: &[&str]| sample(&model, "6", out, extra);
     let fakes = dir.join("fakes.npy");
     sample(&fakes, &[]);
     let fake_arg = format!("npy:{}", s(&fakes));
@@ -191,43 +206,8 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
 #[test]
 fn a_class_conditional_discriminator_guides_class_conditional_sampling() {
     let dir = tmp("refine-classes");
-    let cfg = dir.join("unet.toml");
-    std::fs::write(
-        &cfg,
-        "steps = 4\nbatch = 8\n[unet]\nbase = 8\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n",
-    )
-    .unwrap();
-    let data = bars_idx(&dir);
-    let model = dir.join("model");
-    ok(&[
-        "train",
-        "--data",
-        &data,
-        "--class-conditional",
-        "--out",
-        s(&model),
-        "--config",
-        s(&cfg),
-    ]);
-    let sample = |out: &std::path::Path, extra: &[&str]| {
-        let mut args = vec![
-            "sample",
-            "--checkpoint",
-            s(&model),
-            "--num",
-            "8",
-            "--sampler",
-            "heun",
-            "--steps",
-            "3",
-            "--seed",
-            "5",
-            "--out",
-            s(out),
-        ];
-        args.extend_from_slice(extra);
-        ok(&args)
-    };
+    let (data, model) = tiny_model(&dir, &["--class-conditional"]);
+    let sample = |out: &Path, extra: &[&str]| sample(&model, "8", out, extra);
     // `--class all` writes fakes-labels.npy beside the samples.
     let fakes = dir.join("fakes.npy");
     sample(&fakes, &["--class", "all"]);
@@ -267,11 +247,9 @@ fn a_class_conditional_discriminator_guides_class_conditional_sampling() {
         serde_json::from_str(&std::fs::read_to_string(disc.join("discriminator.json")).unwrap())
             .unwrap();
     assert_eq!(meta["config"]["classes"].as_u64(), Some(4));
-    let plain = dir.join("plain.csv");
-    let guided = dir.join("guided.csv");
-    sample(&plain, &["--class", "2"]);
-    sample(
-        &guided,
+    let plain = sample(&dir.join("plain.csv"), &["--class", "2"]);
+    let guided = sample(
+        &dir.join("guided.csv"),
         &[
             "--class",
             "2",
@@ -281,10 +259,7 @@ fn a_class_conditional_discriminator_guides_class_conditional_sampling() {
             "3",
         ],
     );
-    assert_ne!(
-        std::fs::read(&plain).unwrap(),
-        std::fs::read(&guided).unwrap()
-    );
+    assert_ne!(plain, guided);
     let err = fails(&[
         "sample",
         "--checkpoint",
