@@ -247,6 +247,11 @@ fn a_class_conditional_discriminator_guides_class_conditional_sampling() {
         serde_json::from_str(&std::fs::read_to_string(disc.join("discriminator.json")).unwrap())
             .unwrap();
     assert_eq!(meta["config"]["classes"].as_u64(), Some(4));
+    // The noise levels default to the model's training distribution (ln σ ~ N(−1.2, 1.2²)).
+    assert_eq!(
+        (meta["p_mean"].as_f64(), meta["p_std"].as_f64()),
+        (Some(-1.2), Some(1.2))
+    );
     let plain = sample(&dir.join("plain.csv"), &["--class", "2"]);
     let guided = sample(
         &dir.join("guided.csv"),

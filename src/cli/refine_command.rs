@@ -248,6 +248,8 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         input_scale,
         generator: a.checkpoint.display().to_string(),
         steps: a.steps,
+        p_mean: opts.p_mean,
+        p_std: opts.p_std,
         real_images: real.rows.len() / d,
         fake_images: fake.rows.len() / d,
         heldout: heldout.clone(),

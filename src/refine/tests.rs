@@ -43,6 +43,8 @@ fn round_trip(
         input_scale,
         generator: "test".into(),
         steps: 400,
+        p_mean: -1.0,
+        p_std: 1.2,
         real_images: 4000,
         fake_images: 4000,
         heldout,

@@ -78,6 +78,10 @@ pub struct DiscriminatorMeta {
     pub generator: String,
     /// Training steps taken.
     pub steps: u64,
+    /// Mean of ln σ of the training noise levels.
+    pub p_mean: f64,
+    /// Standard deviation of ln σ.
+    pub p_std: f64,
     /// Data images it was trained on.
     pub real_images: usize,
     /// Sample images it was trained on.
