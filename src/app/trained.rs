@@ -58,6 +58,15 @@ impl<B: Backend> Trained<B> {
         self
     }
 
+    /// Image shape (C, H, W) of an image model; none for a model of points.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
+        self.meta
+            .config
+            .unet
+            .as_ref()
+            .map(|u| [u.channels, u.height, u.width])
+    }
+
     /// Data dimension.
     pub fn dim(&self) -> usize {
         self.meta.dim

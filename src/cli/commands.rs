@@ -18,7 +18,9 @@ use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
 use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
 
-pub use super::image_commands::{classifier, eval_images, is_image_source};
+pub use super::image_commands::{
+    classifier, eval_images, is_image_source, load_images_of_shape, require_image_model,
+};
 
 pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
     let mut cfg = match (&a.config, &a.init) {
@@ -259,12 +261,7 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             device,
         )?;
     }
-    let image_shape = model
-        .meta
-        .config
-        .unet
-        .as_ref()
-        .map(|u| [u.channels, u.height, u.width]);
+    let image_shape = model.image_shape();
     if image_shape.is_some() && !a.no_clip {
         cfg.clip = Some((-1.0, 1.0));
     }
@@ -594,27 +591,8 @@ fn inpaint_mask(spec: &str, [c, h, w]: [usize; 3], rng: &mut Rng) -> Result<Vec<
 pub fn inpaint<B: AutodiffBackend>(device: &B::Device, a: &InpaintArgs) -> Result<()> {
     use scoregen::tensor::{from_rows, to_vec};
     let model = Trained::<B::InnerBackend>::load(&a.checkpoint, true, device)?;
-    let Some(u) = model.meta.config.unet.clone() else {
-        bail!(
-            "{}: inpaint needs an image model (this one holds {}-dimensional points)",
-            a.checkpoint.display(),
-            model.dim()
-        );
-    };
-    let shape = [u.channels, u.height, u.width];
-    let images = data::load_images(&a.image)?;
-    if [images.channels, images.height, images.width] != shape {
-        bail!(
-            "{}: images are {}×{}×{} but the model takes {}×{}×{}",
-            a.image,
-            images.channels,
-            images.height,
-            images.width,
-            shape[0],
-            shape[1],
-            shape[2]
-        );
-    }
+    let shape = require_image_model(&model, &a.checkpoint, "inpaint")?;
+    let images = load_images_of_shape(&a.image, shape)?;
     let n = a.num.min(images.len()).max(1);
     let size = images.image_size();
     let mut y = images.pixels[..n * size].to_vec();

@@ -8,6 +8,41 @@ use scoregen::data;
 use scoregen::eval::{self, ClassifierMeta, ClassifierTraining, Figure};
 use scoregen::rng::Rng;
 
+/// The (C, H, W) of the image model `model` loaded from `dir`, or an error saying that `what`
+/// needs an image model.
+pub fn require_image_model<B: burn::tensor::backend::Backend>(
+    model: &scoregen::app::Trained<B>,
+    dir: &std::path::Path,
+    what: &str,
+) -> Result<[usize; 3]> {
+    match model.image_shape() {
+        Some(shape) => Ok(shape),
+        None => bail!(
+            "{}: {what} needs an image model (this one holds {}-dimensional points)",
+            dir.display(),
+            model.dim()
+        ),
+    }
+}
+
+/// The images of `spec`, which must have the model's image shape.
+pub fn load_images_of_shape(spec: &str, shape: [usize; 3]) -> Result<data::ImageSet> {
+    let set = data::load_images(spec)?;
+    let got = [set.channels, set.height, set.width];
+    if got != shape {
+        bail!(
+            "{spec}: images are {}×{}×{} but the model takes {}×{}×{}",
+            got[0],
+            got[1],
+            got[2],
+            shape[0],
+            shape[1],
+            shape[2]
+        );
+    }
+    Ok(set)
+}
+
 /// Whether a data argument names an image source (`idx:`, `cifar:`, `png:`, `npy:`).
 pub fn is_image_source(spec: &str) -> bool {
     ["idx:", "cifar:", "png:", "npy:"]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
+use super::image_commands::{load_images_of_shape, require_image_model};
 use scoregen::app::Trained;
-use scoregen::data;
 use scoregen::nn::DiscriminatorConfig;
 use scoregen::refine::{
     self, DiscriminatorGuidance, DiscriminatorMeta, DiscriminatorTraining, Labelled,
@@ -115,19 +115,7 @@ fn load_as_model_input<B: burn::tensor::backend::Backend>(
     shape: [usize; 3],
     conditional: bool,
 ) -> Result<Part> {
-    let set = data::load_images(spec)?;
-    let got = [set.channels, set.height, set.width];
-    if got != shape {
-        bail!(
-            "{spec}: images are {}×{}×{}, the model takes {}×{}×{}",
-            got[0],
-            got[1],
-            got[2],
-            shape[0],
-            shape[1],
-            shape[2]
-        );
-    }
+    let set = load_images_of_shape(spec, shape)?;
     if conditional && set.labels.is_none() {
         bail!("{spec}: --class-conditional needs the images' classes (npy:<images>,<labels>)");
     }
@@ -137,27 +125,12 @@ fn load_as_model_input<B: burn::tensor::backend::Backend>(
     })
 }
 
-/// The (C, H, W) of an image model, or an error for a point model.
-fn image_shape<B: burn::tensor::backend::Backend>(
-    model: &Trained<B>,
-    dir: &Path,
-) -> Result<[usize; 3]> {
-    match &model.meta.config.unet {
-        Some(u) => Ok([u.channels, u.height, u.width]),
-        None => bail!(
-            "{}: discriminator guidance needs an image model; this checkpoint holds {}-dimensional points",
-            dir.display(),
-            model.dim()
-        ),
-    }
-}
-
 pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorArgs) -> Result<()> {
     if !(0.0..1.0).contains(&a.heldout) {
         bail!("--heldout {}: must be a fraction in [0, 1)", a.heldout);
     }
     let model = Trained::<B::InnerBackend>::load(&a.checkpoint, true, device)?;
-    let shape = image_shape(&model, &a.checkpoint)?;
+    let shape = require_image_model(&model, &a.checkpoint, "discriminator guidance")?;
     let d: usize = shape.iter().product();
     let classes = if a.class_conditional {
         match model.num_classes() {
@@ -284,7 +257,7 @@ pub fn with_discriminator<B: AutodiffBackend>(
 ) -> Result<Trained<B::InnerBackend>> {
     let (net, meta) = refine::load_discriminator::<B>(dir, device)
         .with_context(|| format!("--discriminator {}", dir.display()))?;
-    let shape = image_shape(&model, dir)?;
+    let shape = require_image_model(&model, dir, "discriminator guidance")?;
     if net.image_shape() != shape {
         bail!(
             "--discriminator {}: it judges {:?} images, the model makes {:?}",

@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::nn::Discriminator;
-use crate::score::{time_column, ScoreCorrection};
+use crate::score::{per_row_times, time_column, ScoreCorrection};
 use crate::sde::Sde;
 
 /// The mean and standard deviation of the data's pixels (all pixels pooled), by which the
@@ -103,7 +103,7 @@ impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
         t: &[f64],
         classes: Option<&[usize]>,
     ) -> Vec<f32> {
-        let times = per_row(t, x.dims()[0]);
+        let times = per_row_times(t, x.dims()[0]);
         let (inp, c) = discriminator_input(
             self.sde.as_ref(),
             self.scale,
@@ -114,15 +114,6 @@ impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
     }
 }
 
-/// One time per row (a single time broadcasts).
-fn per_row(t: &[f64], n: usize) -> Vec<f64> {
-    if t.len() == 1 {
-        vec![t[0]; n]
-    } else {
-        t.to_vec()
-    }
-}
-
 impl<A: AutodiffBackend> ScoreCorrection<A::InnerBackend> for DiscriminatorGuidance<A> {
     fn correction(
         &self,
@@ -130,7 +121,7 @@ impl<A: AutodiffBackend> ScoreCorrection<A::InnerBackend> for DiscriminatorGuida
         t: &[f64],
         classes: Option<&[usize]>,
     ) -> Tensor<A::InnerBackend, 2> {
-        let times = per_row(t, x.dims()[0]);
+        let times = per_row_times(t, x.dims()[0]);
         let sigma = |t: f64| self.sde.std(t) / self.sde.mean_factor(t);
         let weight = |t: f64| match self.sigma_max {
             Some(max) if sigma(t) > max => 0.0,

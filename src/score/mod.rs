@@ -20,6 +20,16 @@ pub trait ScoreFn<B: Backend> {
     fn score(&self, x: Tensor<B, 2>, t: &[f64]) -> Tensor<B, 2>;
 }
 
+/// One time per row of an `n`-row batch: a single time (`t.len() == 1`) is repeated, per-row
+/// times are kept, as [`ScoreFn::score`] accepts either.
+pub fn per_row_times(t: &[f64], n: usize) -> Vec<f64> {
+    if t.len() == 1 {
+        vec![t[0]; n]
+    } else {
+        t.to_vec()
+    }
+}
+
 /// `[len(t), 1]` column of f(tᵢ); a single time broadcasts over the batch.
 pub fn time_column<B: Backend>(
     t: &[f64],

@@ -38,11 +38,7 @@ pub struct NeuralScore<'a, B: Backend, M: EpsModel<B>> {
 impl<B: Backend, M: EpsModel<B>> ScoreFn<B> for NeuralScore<'_, B, M> {
     fn score(&self, x: Tensor<B, 2>, t: &[f64]) -> Tensor<B, 2> {
         let n = x.dims()[0];
-        let times: Vec<f64> = if t.len() == 1 {
-            vec![t[0]; n]
-        } else {
-            t.to_vec()
-        };
+        let times = super::per_row_times(t, n);
         let t_col = time_column::<B>(&times, |v| v, &self.device);
         let inv_std = time_column::<B>(&times, |v| -1.0 / self.sde.std(v), &self.device);
         super::eps_of(
