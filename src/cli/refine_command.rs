@@ -65,7 +65,6 @@ pub struct DiscriminatorArgs {
 
 /// Images (the model's standardised rows) and, for a class-conditional discriminator, their
 /// class labels.
-#[derive(Default)]
 struct Part {
     rows: Vec<f32>,
     labels: Option<Vec<u32>>,

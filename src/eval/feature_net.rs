@@ -86,8 +86,7 @@ pub fn train_classifier<B: AutodiffBackend>(
             "steps and batch must be positive",
         ));
     }
-    B::seed(device, opts.seed);
-    let mut net = cfg.init::<B>(device);
+    let mut net = crate::nn::seeded::<B, _>(device, opts.seed, || cfg.init::<B>(device));
     let mut adam = Adam::<B::InnerBackend>::default();
     let mut rng = Rng::new(opts.seed);
     let (n, d) = (train.len(), train.image_size());

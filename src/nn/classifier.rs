@@ -70,8 +70,13 @@ impl ClassifierConfig {
         Ok(())
     }
 
-    /// Builds the network.
+    /// Builds the network, every parameter drawn now from the backend's generator (seed it
+    /// with [`crate::nn::seeded`] for a reproducible network).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Classifier<B> {
+        crate::nn::materialised(self.build(device))
+    }
+
+    fn build<B: Backend>(&self, device: &B::Device) -> Classifier<B> {
         let b = self.base;
         let gn = |c: usize| GroupNorm::new(8, c, device);
         let widths = [b, b, 2 * b, 4 * b];

@@ -65,8 +65,13 @@ impl DiscriminatorConfig {
         Ok(())
     }
 
-    /// Builds the network.
+    /// Builds the network, every parameter drawn now from the backend's generator (seed it
+    /// with [`crate::nn::seeded`] for a reproducible network).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Discriminator<B> {
+        crate::nn::materialised(self.build(device))
+    }
+
+    fn build<B: Backend>(&self, device: &B::Device) -> Discriminator<B> {
         let b = self.base;
         let temb = 4 * b;
         let widths = [b, b, 2 * b, 4 * b];

@@ -140,9 +140,15 @@ mod tests {
     #[test]
     fn matches_burns_cat_with_contiguous_gradients() {
         let dev = Default::default();
-        let a = Tensor::<Flex, 4>::random([3, 2, 4, 5], Distribution::Default, &dev);
-        let b = Tensor::<Flex, 4>::random([3, 5, 4, 5], Distribution::Default, &dev);
-        let r = Tensor::<A, 4>::random([3, 7, 4, 5], Distribution::Default, &dev);
+        let a = crate::nn::exclusive(|| {
+            Tensor::<Flex, 4>::random([3, 2, 4, 5], Distribution::Default, &dev)
+        });
+        let b = crate::nn::exclusive(|| {
+            Tensor::<Flex, 4>::random([3, 5, 4, 5], Distribution::Default, &dev)
+        });
+        let r = crate::nn::exclusive(|| {
+            Tensor::<A, 4>::random([3, 7, 4, 5], Distribution::Default, &dev)
+        });
         let run = |fused: bool| {
             let (a, b) = (
                 Tensor::<A, 4>::from_inner(a.clone()).require_grad(),

@@ -183,7 +183,9 @@ mod tests {
 
         // Gradients of Σ w·silu(x): with a non-uniform weight dy is a fresh buffer (in place),
         // with none (Σ silu(x)) a broadcast view of one value (copied).
-        let w = Tensor::<A, 3>::random([3, 160, 137], Distribution::Normal(0.0, 1.0), &dev);
+        let w = crate::nn::exclusive(|| {
+            Tensor::<A, 3>::random([3, 160, 137], Distribution::Normal(0.0, 1.0), &dev)
+        });
         let grad = |fused: bool, w: Option<Tensor<A, 3>>| match fused {
             true => value_and_grad(input::<A>(&dev), silu, w),
             false => value_and_grad(input::<A>(&dev), activation::silu, w),

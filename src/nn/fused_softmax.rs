@@ -273,7 +273,9 @@ mod tests {
     fn fused_softmax_matches_burns_gradients() {
         let dev = Default::default();
         for (batch, scale) in [(3, 1.5), (9, -0.25)] {
-            let w = Tensor::<A, 3>::random([batch, 180, 37], Distribution::Normal(0.0, 1.0), &dev);
+            let w = crate::nn::exclusive(|| {
+                Tensor::<A, 3>::random([batch, 180, 37], Distribution::Normal(0.0, 1.0), &dev)
+            });
             let grad = |fused: bool, w: Option<Tensor<A, 3>>| {
                 let x = input::<A>(batch, &dev);
                 match fused {

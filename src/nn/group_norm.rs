@@ -97,7 +97,9 @@ mod tests {
         let dev = Default::default();
         // Blocks of 2·7·6 = 84 values: one 64-wide step of the moments and a tail.
         let (n, c, h, w, g) = (3, 8, 7, 6, 4);
-        let x0 = Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(1.5, 2.0), &dev);
+        let x0 = crate::nn::exclusive(|| {
+            Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(1.5, 2.0), &dev)
+        });
         let gamma: Vec<f32> = (0..c).map(|i| 0.5 + 0.1 * i as f32).collect();
         let beta: Vec<f32> = (0..c).map(|i| -0.3 + 0.05 * i as f32).collect();
         let ours = {
@@ -121,7 +123,9 @@ mod tests {
             m
         };
         // A non-trivial scalar objective so the gradients differ per element.
-        let weights = Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
+        let weights = crate::nn::exclusive(|| {
+            Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev)
+        });
         // Output and the gradients of x, γ and β.
         let run = |f: &dyn Fn(Tensor<A, 4>) -> Tensor<A, 4>,
                    params: &dyn Fn(&Gradients) -> [Vec<f32>; 2]| {

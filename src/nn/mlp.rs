@@ -53,8 +53,15 @@ impl MlpConfig {
         Ok(())
     }
 
-    /// Builds the network for d-dimensional data; frequencies drawn from `seed`.
+    /// Builds the network for d-dimensional data: weights drawn from the backend's generator
+    /// seeded with `seed` (see [`super::seeded`]), frequencies from `seed`.
     pub fn init<B: Backend>(&self, dim: usize, seed: u64, device: &B::Device) -> MlpScoreNet<B> {
+        super::seeded::<B, _>(device, seed, || {
+            super::materialised(self.build(dim, seed, device))
+        })
+    }
+
+    fn build<B: Backend>(&self, dim: usize, seed: u64, device: &B::Device) -> MlpScoreNet<B> {
         let h = self.hidden;
         let half = self.fourier_features / 2;
         let mut rng = Rng::new(seed ^ 0xF0F0_1234);

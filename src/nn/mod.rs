@@ -1,5 +1,6 @@
 //! Score networks.
 
+mod backend_rng;
 mod classifier;
 mod discriminator;
 mod flex_native;
@@ -13,6 +14,7 @@ mod precision;
 mod score_net;
 mod unet;
 
+pub use backend_rng::{exclusive, materialised, seeded};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use fused_silu::silu;
@@ -22,4 +24,6 @@ pub use mlp::{MlpConfig, MlpScoreNet};
 pub use precision::{autocast, to_dtype, Precision};
 pub use score_net::{Guided, ScoreNet, WithLabels};
 pub(crate) use unet::conv;
+#[cfg(test)]
+pub(crate) use unet::tests::tiny as tiny_unet;
 pub use unet::{UNet, UNetConfig};

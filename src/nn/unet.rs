@@ -113,8 +113,15 @@ impl UNetConfig {
         Ok(())
     }
 
-    /// Builds the network; Fourier frequencies from `seed`.
+    /// Builds the network: weights drawn from the backend's generator seeded with `seed`
+    /// (see [`super::seeded`]), Fourier frequencies from `seed`.
     pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> UNet<B> {
+        super::seeded::<B, _>(device, seed, || {
+            super::materialised(self.build(seed, device))
+        })
+    }
+
+    fn build<B: Backend>(&self, seed: u64, device: &B::Device) -> UNet<B> {
         let base = self.base;
         let temb_dim = 4 * base;
         let half = base / 2;
@@ -265,9 +272,11 @@ impl<B: Backend> ResBlock<B> {
         let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
         let [n, c] = [h.dims()[0], h.dims()[1]];
         let h = h + self.temb.forward(silu(temb)).reshape([n, c, 1, 1]);
+        let h = self.norm2.forward_silu(h);
+        // The mask is drawn from the backend's shared generator, so under its lock.
         let h = self
             .conv2
-            .forward(self.dropout.forward(self.norm2.forward_silu(h)));
+            .forward(super::exclusive(|| self.dropout.forward(h)));
         match &self.shortcut {
             Some(s) => s.forward(x) + h,
             None => x + h,

@@ -237,10 +237,9 @@ pub fn train_ssnet<B: AutodiffBackend>(
         )));
     }
     let weights = class_weights(data.labels);
-    B::seed(device, opts.seed);
     let mut net = match start {
         Some((net, _)) => net,
-        None => cfg.init::<B>(device),
+        None => crate::nn::seeded::<B, _>(device, opts.seed, || cfg.init::<B>(device)),
     };
     let mut adam = Adam::<B::InnerBackend>::default();
     let mut rng = Rng::new(opts.seed);

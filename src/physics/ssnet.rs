@@ -72,8 +72,13 @@ impl SsnetConfig {
         self.base << l
     }
 
-    /// Builds the network.
+    /// Builds the network, every parameter drawn now from the backend's generator (seed it
+    /// with [`crate::nn::seeded`] for a reproducible network).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Ssnet<B> {
+        crate::nn::materialised(self.build(device))
+    }
+
+    fn build<B: Backend>(&self, device: &B::Device) -> Ssnet<B> {
         let block = |cin: usize, cout: usize| DoubleConv {
             conv1: conv(cin, cout, 3, 1, device),
             norm1: GroupNorm::new(8, cout, device),
@@ -245,8 +250,9 @@ mod tests {
             levels: 2,
         };
         let net = cfg.init::<Flex>(&dev);
-        let x =
-            Tensor::<Flex, 2>::random([2, 64], burn::tensor::Distribution::Uniform(0.0, 1.0), &dev);
+        let x = crate::nn::exclusive(|| {
+            Tensor::<Flex, 2>::random([2, 64], burn::tensor::Distribution::Uniform(0.0, 1.0), &dev)
+        });
         let img = x.clone().reshape([2, 1, 8, 8]);
         let close = |a: Tensor<Flex, 4>, b: Tensor<Flex, 4>| {
             let d: f32 = (a - b).abs().max().into_scalar();

@@ -191,8 +191,7 @@ pub fn train_discriminator<A: AutodiffBackend>(
             "steps must be positive and the batch at least 2",
         ));
     }
-    A::seed(device, opts.seed);
-    let mut net = cfg.init::<A>(device);
+    let mut net = crate::nn::seeded::<A, _>(device, opts.seed, || cfg.init::<A>(device));
     let mut adam = Adam::<A::InnerBackend>::default();
     let mut rng = Rng::new(opts.seed);
     let times = TimeSampler::Lognormal {

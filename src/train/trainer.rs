@@ -293,7 +293,6 @@ pub fn train_with<B: AutodiffBackend>(
                     ));
                 }
                 let wpath = dir.join(&m.weights_file);
-                B::seed(device, cfg.seed);
                 let model: ScoreNet<B> = load_named(
                     cfg.network::<B>(dim, cfg.seed, device)?,
                     &ck.tensors,
@@ -319,7 +318,6 @@ pub fn train_with<B: AutodiffBackend>(
                 };
                 let z = st.forward(&data.data);
                 let spec = cfg.sde_spec(max_pairwise_distance(&z, dim))?;
-                B::seed(device, cfg.seed);
                 let model = cfg.network::<B>(dim, cfg.seed, device)?;
                 let ema = model.valid();
                 (st, spec, Rng::new(cfg.seed), 0, model, ema, Adam::default())
@@ -439,6 +437,7 @@ pub fn train_with<B: AutodiffBackend>(
             None => l,
         })
     };
+    let dropout = cfg.unet.as_ref().is_some_and(|u| u.dropout > 0.0);
     let mut step = start;
     while step < end {
         step += 1;
@@ -457,7 +456,7 @@ pub fn train_with<B: AutodiffBackend>(
         // Mixed precision: this step's network is a cast copy of the f32 master weights.
         let cast = cfg.precision.step_copy(&model);
         let net = cast.as_ref().unwrap_or(&model);
-        let l = match &data.labels {
+        let forward = || match &data.labels {
             Some(labels) if classes > 0 => {
                 // Label dropout: the null class `classes` with probability `label_dropout`.
                 let y: Vec<i64> = idx
@@ -472,9 +471,16 @@ pub fn train_with<B: AutodiffBackend>(
                     .collect();
                 let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [cfg.batch]), device);
                 let labelled = WithLabels { net, labels: y };
-                objective(&parametrised(&labelled, sde.as_ref(), &cfg), x0, &mut rng)?
+                objective(&parametrised(&labelled, sde.as_ref(), &cfg), x0, &mut rng)
             }
-            _ => objective(&parametrised(net, sde.as_ref(), &cfg), x0, &mut rng)?,
+            _ => objective(&parametrised(net, sde.as_ref(), &cfg), x0, &mut rng),
+        };
+        // Dropout masks come from the backend's generator, which a checkpoint cannot hold:
+        // seeded from (seed, step) they are the same whether or not the run was resumed.
+        let l = if dropout {
+            crate::nn::seeded::<B, _>(device, step_seed(cfg.seed, step), forward)?
+        } else {
+            forward()?
         };
         drop(cast);
         let lv = scalar(l.clone());
@@ -551,6 +557,11 @@ pub fn train_with<B: AutodiffBackend>(
         },
         seconds: clock.elapsed().as_secs_f64(),
     })
+}
+
+/// The backend seed of training step `step`'s dropout masks.
+fn step_seed(seed: u64, step: u64) -> u64 {
+    Rng::new(seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
 }
 
 #[cfg(test)]

@@ -136,6 +136,56 @@ fn training_killed_and_resumed_matches_an_uninterrupted_run() {
 }
 
 #[test]
+fn a_unet_with_dropout_resumes_exactly() {
+    // Dropout masks come from the backend's generator, which no checkpoint holds: the trainer
+    // seeds them per step, so the resumed steps draw the masks the uninterrupted run drew. The
+    // learning rate is large enough (each Adam step moves a weight by about 1e-2) that other
+    // masks would show.
+    let dev = Default::default();
+    let mut rng = Rng::new(8);
+    let pixels = (0..16 * 64)
+        .map(|_| rng.uniform() as f32 * 2.0 - 1.0)
+        .collect();
+    let images = crate::data::Dataset::new(pixels, 64);
+    let cfg = TrainConfig {
+        steps: 6,
+        batch: 4,
+        checkpoint_every: 3,
+        standardize: false,
+        sample_grid: 0,
+        lr: 1e-2,
+        unet: Some(crate::nn::UNetConfig {
+            dropout: 0.5,
+            ..crate::nn::tiny_unet(8, 8, 0)
+        }),
+        ..Default::default()
+    };
+    let (a, b) = (tmpdir("dropout-a"), tmpdir("dropout-b"));
+    train::<A>(&cfg, &images, &a, &TrainOptions::default(), &dev).unwrap();
+    let stop = TrainOptions {
+        stop_after: Some(3),
+        ..Default::default()
+    };
+    train::<A>(&cfg, &images, &b, &stop, &dev).unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        ..Default::default()
+    };
+    train::<A>(&cfg, &images, &b, &resume, &dev).unwrap();
+    let (ca, cb) = (Checkpoint::load(&a).unwrap(), Checkpoint::load(&b).unwrap());
+    assert_eq!((ca.meta.step, cb.meta.step), (6, 6));
+    let ma = named_params(&ca.model::<Flex>(false, &dev).unwrap());
+    let mb = named_params(&cb.model::<Flex>(false, &dev).unwrap());
+    let diff = ma
+        .iter()
+        .zip(&mb)
+        .flat_map(|((_, ta), (_, tb))| ta.data.iter().zip(&tb.data))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "resumed weights differ by {diff}");
+}
+
+#[test]
 fn loss_falls_and_bad_runs_fail_clearly() {
     let dev = Default::default();
     let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
