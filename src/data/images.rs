@@ -115,7 +115,12 @@ fn parse_idx(path: &Path, expect_dims: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     let dims: Vec<usize> = (0..nd)
         .map(|i| u32::from_be_bytes(b[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
         .collect();
-    let need: usize = dims.iter().product();
+    let need = super::byte_len(&dims, 1).ok_or_else(|| {
+        Error::data(
+            path,
+            format!("IDX dimensions {dims:?} are too large (corrupt header?)"),
+        )
+    })?;
     if b.len() - head != need {
         return Err(Error::data(
             path,

@@ -37,6 +37,13 @@ fn idx_reads_gzip_and_raw_and_reports_bad_files() {
         .unwrap_err()
         .to_string()
         .contains("truncated"));
+    std::fs::write(
+        d.join("huge"),
+        idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &px),
+    )
+    .unwrap();
+    let e = read_idx(&d.join("huge"), None).unwrap_err().to_string();
+    assert!(e.contains("too large") && e.contains("huge"), "{e}");
     std::fs::write(d.join("lab3"), idx_bytes(&[3], &[1, 2, 3])).unwrap();
     assert!(read_idx(&d.join("img.gz"), Some(&d.join("lab3")))
         .unwrap_err()

@@ -15,6 +15,12 @@ pub use npy::{read_npy, read_npy_array, write_npy, write_npy_shaped, NpyArray};
 pub use standardize::Standardizer;
 pub use toy::{Toy, TOY_NAMES};
 
+/// Bytes of an array of `shape` with `width`-byte elements, or `None` when a (corrupt) header's
+/// sizes overflow `usize`.
+pub(crate) fn byte_len(shape: &[usize], width: usize) -> Option<usize> {
+    shape.iter().try_fold(width, |n, &d| n.checked_mul(d))
+}
+
 use std::path::Path;
 
 use crate::error::{Error, Result};

@@ -90,15 +90,15 @@ pub fn read_npy_array(path: &Path) -> Result<NpyArray> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad("malformed shape")))
         .collect::<Result<_>>()?;
-    let numel: usize = shape.iter().product();
+    let need = super::byte_len(&shape, width)
+        .ok_or_else(|| bad(&format!("shape {shape:?} is too large (corrupt header?)")))?;
     let body = &bytes[hstart + hlen..];
-    if body.len() != numel * width {
+    if body.len() != need {
         return Err(Error::data(
             path,
             format!(
-                "data is {} bytes, shape {shape:?} needs {} (truncated file?)",
+                "data is {} bytes, shape {shape:?} needs {need} (truncated file?)",
                 body.len(),
-                numel * width
             ),
         ));
     }
@@ -198,6 +198,14 @@ mod tests {
         let a = read_npy_array(&p).unwrap();
         assert_eq!(a.shape, vec![4]);
         assert_eq!(a.data, vec![0.0, 2.0, -7.0, 1048576.0]);
+        // A corrupt shape whose size overflows is an error naming it, not an overflow.
+        std::fs::write(
+            &p,
+            npy_bytes("<f4", "(4294967296, 4294967296, 16)", &[0; 8]),
+        )
+        .unwrap();
+        let e = read_npy_array(&p).unwrap_err().to_string();
+        assert!(e.contains("too large") && e.contains("labels.npy"), "{e}");
         assert!(!a.is_u8);
         let i4s: Vec<u8> = values
             .iter()

@@ -97,8 +97,9 @@ pub fn read(path: &Path) -> Result<Contents> {
             .get("data_offsets")
             .and_then(|s| serde_json::from_value(s.clone()).ok())
             .ok_or_else(|| bad(format!("tensor `{name}` has no valid data_offsets")))?;
-        let numel: usize = shape.iter().product();
-        if offs[1] < offs[0] || offs[1] - offs[0] != numel * width {
+        let need = crate::data::byte_len(&shape, width)
+            .ok_or_else(|| bad(format!("tensor `{name}`: shape {shape:?} is too large")))?;
+        if offs[1] < offs[0] || offs[1] - offs[0] != need {
             return Err(bad(format!(
                 "tensor `{name}`: offsets {offs:?} do not fit shape {shape:?}"
             )));
@@ -170,5 +171,14 @@ mod tests {
         garbled[8] = b'#';
         std::fs::write(&p, &garbled).unwrap();
         assert!(read(&p).unwrap_err().to_string().contains("corrupt"));
+        // A shape whose size overflows is reported, not multiplied out.
+        let header =
+            br#"{"t":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}}"#;
+        let mut huge = (header.len() as u64).to_le_bytes().to_vec();
+        huge.extend_from_slice(header);
+        huge.extend_from_slice(&[0; 4]);
+        std::fs::write(&p, &huge).unwrap();
+        let e = read(&p).unwrap_err().to_string();
+        assert!(e.contains("too large") && e.contains("`t`"), "{e}");
     }
 }
