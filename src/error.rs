@@ -44,6 +44,9 @@ pub enum Error {
     /// Training diverged (NaN or infinite loss).
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// Sampling ended with NaN or infinite values.
+    #[error("sampling diverged: {0}")]
+    Sampling(String),
     /// A requested feature is not available for this combination (sampler × SDE, device...).
     #[error("{0}")]
     Unsupported(String),

@@ -7,8 +7,10 @@ use std::path::Path;
 
 use burn::backend::{Autodiff, Flex};
 use scoregen::data::{
-    read_cifar, read_csv, read_idx, read_npy_array, read_png_file, write_csv, write_npy_shaped, Toy,
+    read_cifar, read_csv, read_idx, read_npy_array, read_png_file, write_csv, write_npy_shaped,
+    Dataset, Toy,
 };
+use scoregen::nn::UNetConfig;
 use scoregen::rng::Rng;
 use scoregen::train::{safetensors, train, Checkpoint, TrainConfig, TrainOptions};
 
@@ -115,20 +117,11 @@ fn corrupted_data_files_are_errors_not_panics() {
     survives("png", &png_path, 300, |p| read_png_file(p).map(|s| s.len()));
 }
 
-#[test]
-fn corrupted_checkpoints_are_errors_not_panics() {
-    let dir = common::tmp("corrupt-checkpoint");
-    let mut cfg = TrainConfig {
-        steps: 2,
-        batch: 16,
-        checkpoint_every: 2,
-        ..Default::default()
-    };
-    cfg.model.hidden = 8;
-    cfg.model.blocks = 1;
-    let data = Toy::Moons.sample(64, &mut Rng::new(1));
+/// Checks a checkpoint of `cfg` trained on `data`, and corrupted copies of its files.
+fn corrupt_checkpoint(name: &str, cfg: &TrainConfig, data: &Dataset) {
+    let dir = common::tmp(name);
     let dev = Default::default();
-    train::<Autodiff<Flex>>(&cfg, &data, &dir, &TrainOptions::default(), &dev).unwrap();
+    train::<Autodiff<Flex>>(cfg, data, &dir, &TrainOptions::default(), &dev).unwrap();
     let load = |d: &Path| {
         Checkpoint::load(d).and_then(|c| c.model::<Flex>(true, &Default::default()).map(|_| ()))
     };
@@ -140,7 +133,34 @@ fn corrupted_checkpoints_are_errors_not_panics() {
     survives("checkpoint weights", &dir.join(&weights), 100, |_| {
         load(&dir)
     });
-    survives("checkpoint.json", &dir.join("checkpoint.json"), 300, |_| {
-        load(&dir)
+    survives(
+        "checkpoint.json",
+        &dir.join("checkpoint.json"),
+        2000,
+        |_| load(&dir),
+    );
+}
+
+#[test]
+fn corrupted_checkpoints_are_errors_not_panics() {
+    let points = Toy::Moons.sample(64, &mut Rng::new(1));
+    corrupt_checkpoint("corrupt-mlp", &common::tiny_point_config(2), &points);
+    // A U-Net of 8×8 images (its configuration has more sizes to corrupt).
+    let mut rng = Rng::new(2);
+    let images = Dataset::new((0..16 * 64).map(|_| rng.uniform() as f32).collect(), 64);
+    let mut cfg = common::tiny_point_config(1);
+    cfg.standardize = false;
+    cfg.sample_grid = 0;
+    cfg.unet = Some(UNetConfig {
+        channels: 1,
+        height: 8,
+        width: 8,
+        base: 8,
+        mult: vec![1, 2],
+        attn_levels: vec![1],
+        groups: 4,
+        num_classes: 0,
+        ..Default::default()
     });
+    corrupt_checkpoint("corrupt-unet", &cfg, &images);
 }

@@ -123,7 +123,18 @@ impl<B: Backend> Trained<B> {
             }
             None => sample(cfg, score, sde, n, d, rng, dev, observe)?,
         };
-        Ok((self.meta.standardizer.inverse(&to_vec(out.x)), out.nfe))
+        let x = to_vec(out.x);
+        let bad = x.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::Sampling(format!(
+                "{bad} of the {} values are not finite after {:?} with {} steps; its step size, \
+                 snr or η is too large for this model, or it needs more steps",
+                x.len(),
+                cfg.kind,
+                cfg.effective_steps()
+            )));
+        }
+        Ok((self.meta.standardizer.inverse(&x), out.nfe))
     }
 
     /// Class-conditional samples of `class` with classifier-free guidance weight `guidance`

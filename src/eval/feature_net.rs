@@ -189,6 +189,6 @@ pub fn load_classifier<B: Backend>(
         "no classifier.json here (train one with `scoregen classifier --data <images> --out <dir>`)",
     )?;
     meta.config.validate()?;
-    let net = load_network(dir, STEM, meta.config.init::<B>(device))?;
+    let net = load_network(dir, STEM, meta.config.skeleton::<B>(device))?;
     Ok((net, meta))
 }

@@ -142,6 +142,12 @@ impl LossConfig {
                 format!("must be a positive number, not {}", self.p_std),
             ));
         }
+        if !(self.ssm_h.is_finite() && self.ssm_h > 0.0) {
+            return Err(Error::config(
+                "loss.ssm_h",
+                format!("must be a positive number, not {}", self.ssm_h),
+            ));
+        }
         Ok(())
     }
 

@@ -52,6 +52,17 @@ impl ClassifierConfig {
 
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
+        super::check_sizes(
+            &[
+                ("classifier.channels", self.channels),
+                ("classifier.height", self.height),
+                ("classifier.width", self.width),
+                ("classifier.base", self.base),
+                ("classifier.classes", self.classes),
+                ("classifier.features", self.features),
+            ],
+            &[],
+        )?;
         if self.channels == 0 || self.height == 0 || self.width == 0 {
             return Err(Error::config("classifier", "image sizes must be positive"));
         }
@@ -73,10 +84,12 @@ impl ClassifierConfig {
     /// Builds the network, every parameter drawn now from the backend's generator (seed it
     /// with [`crate::nn::seeded`] for a reproducible network).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Classifier<B> {
-        crate::nn::materialised(self.build(device))
+        crate::nn::materialised(self.skeleton(device))
     }
 
-    fn build<B: Backend>(&self, device: &B::Device) -> Classifier<B> {
+    /// The network with its weights not yet drawn (burn initialises parameters lazily), to
+    /// load saved weights into ([`crate::train::params::load_named`]).
+    pub fn skeleton<B: Backend>(&self, device: &B::Device) -> Classifier<B> {
         let b = self.base;
         let gn = |c: usize| GroupNorm::new(8, c, device);
         let widths = [b, b, 2 * b, 4 * b];

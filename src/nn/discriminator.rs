@@ -50,6 +50,16 @@ pub struct DiscriminatorConfig {
 impl DiscriminatorConfig {
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
+        super::check_sizes(
+            &[
+                ("discriminator.channels", self.channels),
+                ("discriminator.height", self.height),
+                ("discriminator.width", self.width),
+                ("discriminator.base", self.base),
+                ("discriminator.classes", self.classes),
+            ],
+            &[],
+        )?;
         if self.channels == 0 || self.height == 0 || self.width == 0 {
             return Err(Error::config(
                 "discriminator",
@@ -68,10 +78,12 @@ impl DiscriminatorConfig {
     /// Builds the network, every parameter drawn now from the backend's generator (seed it
     /// with [`crate::nn::seeded`] for a reproducible network).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Discriminator<B> {
-        crate::nn::materialised(self.build(device))
+        crate::nn::materialised(self.skeleton(device))
     }
 
-    fn build<B: Backend>(&self, device: &B::Device) -> Discriminator<B> {
+    /// The network with its weights not yet drawn (burn initialises parameters lazily), to
+    /// load saved weights into ([`crate::train::params::load_named`]).
+    pub fn skeleton<B: Backend>(&self, device: &B::Device) -> Discriminator<B> {
         let b = self.base;
         let temb = 4 * b;
         let widths = [b, b, 2 * b, 4 * b];

@@ -9,6 +9,7 @@
 use super::fused_norm;
 use super::precision::to_dtype;
 use burn::module::{Module, Param};
+use burn::nn::Initializer;
 use burn::tensor::{activation::silu, backend::Backend, Tensor};
 
 /// GroupNorm with a learnt per-channel scale γ (init 1) and shift β (init 0).
@@ -24,8 +25,8 @@ impl<B: Backend> GroupNorm<B> {
     /// `groups` groups over `channels` channels (groups must divide channels), ε = 1e-5.
     pub fn new(groups: usize, channels: usize, device: &B::Device) -> Self {
         GroupNorm {
-            gamma: Param::from_tensor(Tensor::ones([channels], device)),
-            beta: Param::from_tensor(Tensor::zeros([channels], device)),
+            gamma: Initializer::Ones.init([channels], device),
+            beta: Initializer::Zeros.init([channels], device),
             groups,
             epsilon: 1e-5,
         }

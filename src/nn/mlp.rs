@@ -41,8 +41,21 @@ impl Default for MlpConfig {
 impl MlpConfig {
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
+        super::check_sizes(
+            &[
+                ("model.hidden", self.hidden),
+                ("model.fourier_features", self.fourier_features),
+            ],
+            &[("model.blocks", self.blocks)],
+        )?;
         if self.hidden == 0 || self.blocks == 0 {
             return Err(Error::config("model.hidden/blocks", "must be positive"));
+        }
+        if !(self.fourier_scale.is_finite() && self.fourier_scale > 0.0) {
+            return Err(Error::config(
+                "model.fourier_scale",
+                format!("must be a positive number, not {}", self.fourier_scale),
+            ));
         }
         if self.fourier_features < 2 || !self.fourier_features.is_multiple_of(2) {
             return Err(Error::config(
@@ -57,11 +70,18 @@ impl MlpConfig {
     /// seeded with `seed` (see [`super::seeded`]), frequencies from `seed`.
     pub fn init<B: Backend>(&self, dim: usize, seed: u64, device: &B::Device) -> MlpScoreNet<B> {
         super::seeded::<B, _>(device, seed, || {
-            super::materialised(self.build(dim, seed, device))
+            super::materialised(self.skeleton(dim, seed, device))
         })
     }
 
-    fn build<B: Backend>(&self, dim: usize, seed: u64, device: &B::Device) -> MlpScoreNet<B> {
+    /// The network with its weights not yet drawn (burn initialises parameters lazily), to
+    /// load saved weights into ([`crate::train::params::load_named`]).
+    pub fn skeleton<B: Backend>(
+        &self,
+        dim: usize,
+        seed: u64,
+        device: &B::Device,
+    ) -> MlpScoreNet<B> {
         let h = self.hidden;
         let half = self.fourier_features / 2;
         let mut rng = Rng::new(seed ^ 0xF0F0_1234);

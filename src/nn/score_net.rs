@@ -27,6 +27,28 @@ impl<B: Backend> ScoreNet<B> {
         seed: u64,
         device: &B::Device,
     ) -> Result<Self> {
+        Self::make(mlp, unet, dim, seed, device, true)
+    }
+
+    /// [`ScoreNet::init`] with the weights not yet drawn, to load saved weights into.
+    pub fn skeleton(
+        mlp: &MlpConfig,
+        unet: Option<&UNetConfig>,
+        dim: usize,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Self> {
+        Self::make(mlp, unet, dim, seed, device, false)
+    }
+
+    fn make(
+        mlp: &MlpConfig,
+        unet: Option<&UNetConfig>,
+        dim: usize,
+        seed: u64,
+        device: &B::Device,
+        draw: bool,
+    ) -> Result<Self> {
         match unet {
             Some(u) => {
                 u.validate()?;
@@ -39,11 +61,19 @@ impl<B: Backend> ScoreNet<B> {
                         u.channels * u.height * u.width
                     )));
                 }
-                Ok(ScoreNet::UNet(u.init(seed, device)))
+                Ok(ScoreNet::UNet(if draw {
+                    u.init(seed, device)
+                } else {
+                    u.skeleton(seed, device)
+                }))
             }
             None => {
                 mlp.validate()?;
-                Ok(ScoreNet::Mlp(mlp.init(dim, seed, device)))
+                Ok(ScoreNet::Mlp(if draw {
+                    mlp.init(dim, seed, device)
+                } else {
+                    mlp.skeleton(dim, seed, device)
+                }))
             }
         }
     }

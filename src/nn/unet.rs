@@ -80,15 +80,30 @@ impl Default for UNetConfig {
 impl UNetConfig {
     /// Checks the sizes fit together.
     pub fn validate(&self) -> Result<()> {
+        super::check_sizes(
+            &[
+                ("unet.channels", self.channels),
+                ("unet.height", self.height),
+                ("unet.width", self.width),
+                ("unet.base", self.base),
+                ("unet.groups", self.groups),
+                ("unet.num_classes", self.num_classes),
+            ],
+            &[
+                ("unet.mult (levels)", self.mult.len()),
+                ("unet.res_blocks", self.res_blocks),
+                ("unet.mult", self.mult.iter().copied().max().unwrap_or(0)),
+            ],
+        )?;
         if self.channels == 0 || self.height == 0 || self.width == 0 {
             return Err(Error::config(
-                "model.channels/height/width",
+                "unet.channels/height/width",
                 "must be positive",
             ));
         }
         if self.mult.is_empty() || self.base == 0 || self.res_blocks == 0 {
             return Err(Error::config(
-                "model.mult/base/res_blocks",
+                "unet.mult/base/res_blocks",
                 "need at least one level, block and channel",
             ));
         }
@@ -96,19 +111,25 @@ impl UNetConfig {
             let c = self.base * m;
             if c == 0 || self.groups == 0 || !c.is_multiple_of(self.groups) {
                 return Err(Error::config(
-                    "model.groups",
+                    "unet.groups",
                     format!("{} groups do not divide {c} channels", self.groups),
                 ));
             }
         }
         if let Some(&l) = self.attn_levels.iter().find(|&&l| l >= self.mult.len()) {
             return Err(Error::config(
-                "model.attn_levels",
+                "unet.attn_levels",
                 format!("level {l} does not exist ({} levels)", self.mult.len()),
             ));
         }
+        if !(self.fourier_scale.is_finite() && self.fourier_scale > 0.0) {
+            return Err(Error::config(
+                "unet.fourier_scale",
+                format!("must be a positive number, not {}", self.fourier_scale),
+            ));
+        }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::config("model.dropout", "must be in [0, 1)"));
+            return Err(Error::config("unet.dropout", "must be in [0, 1)"));
         }
         Ok(())
     }
@@ -117,11 +138,13 @@ impl UNetConfig {
     /// (see [`super::seeded`]), Fourier frequencies from `seed`.
     pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> UNet<B> {
         super::seeded::<B, _>(device, seed, || {
-            super::materialised(self.build(seed, device))
+            super::materialised(self.skeleton(seed, device))
         })
     }
 
-    fn build<B: Backend>(&self, seed: u64, device: &B::Device) -> UNet<B> {
+    /// The network with its weights not yet drawn (burn initialises parameters lazily), to
+    /// load saved weights into ([`crate::train::params::load_named`]).
+    pub fn skeleton<B: Backend>(&self, seed: u64, device: &B::Device) -> UNet<B> {
         let base = self.base;
         let temb_dim = 4 * base;
         let half = base / 2;

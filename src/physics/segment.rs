@@ -424,7 +424,7 @@ pub fn load_ssnet<B: Backend>(dir: &Path, device: &B::Device) -> Result<(Ssnet<B
         "no ssnet.json here (train one with `scoregen physics ssnet train --data <events.npy> --out <dir>`)",
     )?;
     meta.config.validate()?;
-    let net = load_network(dir, STEM, meta.config.init::<B>(device))?;
+    let net = load_network(dir, STEM, meta.config.skeleton::<B>(device))?;
     Ok((net, meta))
 }
 

@@ -48,6 +48,7 @@ impl SsnetConfig {
 
     /// Checks the sizes fit together.
     pub fn validate(&self) -> Result<()> {
+        crate::nn::check_sizes(&[("ssnet.base", self.base), ("ssnet.size", self.size)], &[])?;
         if self.levels == 0 || self.levels > 6 {
             return Err(Error::config("ssnet.levels", "must be 1 to 6"));
         }
@@ -75,10 +76,12 @@ impl SsnetConfig {
     /// Builds the network, every parameter drawn now from the backend's generator (seed it
     /// with [`crate::nn::seeded`] for a reproducible network).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Ssnet<B> {
-        crate::nn::materialised(self.build(device))
+        crate::nn::materialised(self.skeleton(device))
     }
 
-    fn build<B: Backend>(&self, device: &B::Device) -> Ssnet<B> {
+    /// The network with its weights not yet drawn (burn initialises parameters lazily), to
+    /// load saved weights into ([`crate::train::params::load_named`]).
+    pub fn skeleton<B: Backend>(&self, device: &B::Device) -> Ssnet<B> {
         let block = |cin: usize, cout: usize| DoubleConv {
             conv1: conv(cin, cout, 3, 1, device),
             norm1: GroupNorm::new(8, cout, device),

@@ -291,6 +291,6 @@ pub fn load_discriminator<B: Backend>(
         "no discriminator.json here (train one with `scoregen discriminator --checkpoint <model> --real <data> --fake <samples> --out <dir>`)",
     )?;
     meta.config.validate()?;
-    let net = load_network(dir, STEM, meta.config.init::<B>(device))?;
+    let net = load_network(dir, STEM, meta.config.skeleton::<B>(device))?;
     Ok((net, meta))
 }

@@ -165,6 +165,42 @@ impl SamplerConfig {
         c
     }
 
+    /// Checks every option's range (each sampler reads only its own, but a NaN or a negative
+    /// size anywhere is a mistake worth naming).
+    pub fn check(&self) -> Result<()> {
+        let bad =
+            |field: &str, why: &str, v: f64| Err(Error::config(field, format!("{why}, got {v}")));
+        if !(self.snr.is_finite() && self.snr >= 0.0) {
+            return bad("snr", "must be a finite number ≥ 0", self.snr);
+        }
+        if !(self.step_size.is_finite() && self.step_size >= 0.0) {
+            return bad("step_size", "must be a finite number ≥ 0", self.step_size);
+        }
+        if !(0.0..=1.0).contains(&self.eta) {
+            return bad(
+                "eta",
+                "must be in [0, 1] (0: deterministic DDIM, 1: DDPM-like noise)",
+                self.eta,
+            );
+        }
+        for (field, v) in [("rtol", self.rtol), ("atol", self.atol)] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(field, "must be a finite number > 0", v);
+            }
+        }
+        if let Some((lo, hi)) = self.clip {
+            // Clamped in f32.
+            let (l, h) = (lo as f32, hi as f32);
+            if !(l.is_finite() && h.is_finite() && l < h) {
+                return Err(Error::config(
+                    "clip",
+                    format!("needs finite lo < hi, got ({lo}, {hi})"),
+                ));
+            }
+        }
+        self.heun.check()
+    }
+
     /// Steps actually used.
     pub fn effective_steps(&self) -> usize {
         if self.steps == 0 {
@@ -191,7 +227,7 @@ pub fn sample<B: Backend, S: ScoreFn<B>>(
     if steps == 0 && cfg.kind != SamplerKind::Ode {
         return Err(Error::config("steps", "must be at least 1"));
     }
-    cfg.heun.check()?;
+    cfg.check()?;
     if cfg.kind == SamplerKind::Langevin {
         let x = randn::<B>(rng, n, d, device);
         return Ok(langevin(

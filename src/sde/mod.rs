@@ -154,11 +154,25 @@ impl SdeSpec {
     }
 }
 
+/// The largest ∫₀¹ β(t) dt = (β_min + β_max)/2 accepted: ᾱ(1) = e^(−∫β) ≥ e^(−40), so that
+/// the EDM samplers' σ(1)² = 1/ᾱ − 1 and the other ratios stay finite in f32 (usual: β_max = 20).
+pub const MAX_BETA_INTEGRAL: f64 = 40.0;
+
 pub(crate) fn check_betas(beta_min: f64, beta_max: f64) -> Result<()> {
     if !(beta_min > 0.0 && beta_max > beta_min && beta_max.is_finite()) {
         return Err(Error::config(
             "sde.beta_min/beta_max",
             format!("need 0 < beta_min < beta_max, got {beta_min}, {beta_max}"),
+        ));
+    }
+    if (beta_min + beta_max) / 2.0 > MAX_BETA_INTEGRAL {
+        return Err(Error::config(
+            "sde.beta_min/beta_max",
+            format!(
+                "(beta_min + beta_max)/2 = {} exceeds {MAX_BETA_INTEGRAL}: the signal would \
+                 vanish below f32's range (the usual beta_max is 20)",
+                (beta_min + beta_max) / 2.0
+            ),
         ));
     }
     Ok(())

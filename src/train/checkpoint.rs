@@ -175,10 +175,10 @@ impl Checkpoint {
 
     /// Builds the network with the `model.` (or, with `ema`, the `ema.`) weights.
     pub fn model<B: Backend>(&self, ema: bool, device: &B::Device) -> Result<ScoreNet<B>> {
-        let net = self
-            .meta
-            .config
-            .network::<B>(self.meta.dim, self.meta.config.seed, device)?;
+        let net =
+            self.meta
+                .config
+                .network_skeleton::<B>(self.meta.dim, self.meta.config.seed, device)?;
         let prefix = if ema { "ema." } else { "model." };
         load_named(
             net,

@@ -132,8 +132,32 @@ impl TrainConfig {
                 format!("must be in [0, 1), got {}", self.ema_decay),
             ));
         }
-        if self.grad_clip < 0.0 {
-            return Err(Error::config("grad_clip", "must be ≥ 0"));
+        if !(self.grad_clip >= 0.0 && self.grad_clip.is_finite()) {
+            return Err(Error::config(
+                "grad_clip",
+                format!(
+                    "must be ≥ 0 and finite (0 turns clipping off), got {}",
+                    self.grad_clip
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.lr_min_factor) {
+            return Err(Error::config(
+                "lr_min_factor",
+                format!("must be in [0, 1], got {}", self.lr_min_factor),
+            ));
+        }
+        // Settings the chosen SDE does not use are still written to checkpoint.json, which
+        // cannot hold NaN or ∞.
+        for (field, v) in [
+            ("sigma_min", self.sigma_min),
+            ("sigma_max", self.sigma_max.unwrap_or(1.0)),
+            ("beta_min", self.beta_min),
+            ("beta_max", self.beta_max),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::config(field, format!("must be finite, got {v}")));
+            }
         }
         if !(0.0..1.0).contains(&self.label_dropout) {
             return Err(Error::config("label_dropout", "must be in [0, 1)"));
@@ -170,6 +194,16 @@ impl TrainConfig {
         device: &B::Device,
     ) -> Result<ScoreNet<B>> {
         ScoreNet::init(&self.model, self.unet.as_ref(), dim, seed, device)
+    }
+
+    /// [`TrainConfig::network`] with its weights not yet drawn, to load saved weights into.
+    pub fn network_skeleton<B: burn::tensor::backend::Backend>(
+        &self,
+        dim: usize,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<ScoreNet<B>> {
+        ScoreNet::skeleton(&self.model, self.unet.as_ref(), dim, seed, device)
     }
 
     /// The SDE, with `auto_sigma_max` used for VE when `sigma_max` is not set.

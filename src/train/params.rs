@@ -65,6 +65,25 @@ impl<B: Backend> ModuleVisitor<B> for Collector<B> {
     }
 }
 
+/// Names and shapes of the float parameters, without initialising lazy ones.
+struct Shapes {
+    path: Path,
+    out: Vec<(String, Vec<usize>)>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Shapes {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.enter(name);
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.out
+            .push((self.path.joined(), param.lazy_shape().dims::<D>().to_vec()));
+    }
+}
+
 fn collect<B: Backend, M: Module<B>>(module: &M) -> Vec<Named<B>> {
     let mut c = Collector {
         path: Path::default(),
@@ -153,32 +172,43 @@ pub fn load_named<B: Backend, M: Module<B>>(
     prefix: &str,
     context: &std::path::Path,
 ) -> Result<M> {
-    let mut problems = Vec::new();
-    let module = map_named(module, &mut |name, cur, shape| {
-        let key = format!("{prefix}{name}");
-        match values.get(&key) {
-            None => {
-                problems.push(format!("tensor `{key}` is missing"));
-                None
+    // Names and shapes first, before any parameter is drawn: a corrupt configuration of
+    // enormous sizes is reported instead of allocated.
+    let mut shapes = Shapes {
+        path: Path::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut shapes);
+    let problems: Vec<String> = shapes
+        .out
+        .iter()
+        .filter_map(|(name, shape)| {
+            let key = format!("{prefix}{name}");
+            match values.get(&key) {
+                None => Some(format!("tensor `{key}` is missing")),
+                Some(h) if &h.shape != shape => Some(format!(
+                    "tensor `{key}` has shape {:?}, the model needs {shape:?}",
+                    h.shape
+                )),
+                Some(_) => None,
             }
-            Some(h) if h.shape != shape => {
-                problems.push(format!(
-                    "tensor `{key}` has shape {:?}, the model needs {:?}",
-                    h.shape, shape
-                ));
-                None
-            }
-            Some(h) => Some(Tensor::from_data(
-                TensorData::new(h.data.clone(), [h.data.len()]),
-                &cur.device(),
-            )),
-        }
-    });
-    if problems.is_empty() {
-        Ok(module)
-    } else {
-        Err(Error::checkpoint(context, problems.join("; ")))
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(Error::checkpoint(context, problems.join("; ")));
     }
+    // Every name and shape is known to match. Taking a lazy parameter draws its initial value
+    // (then replaced), so under the backend generator's lock like every draw.
+    Ok(crate::nn::exclusive(|| {
+        map_named(module, &mut |name, cur, _| {
+            values.get(&format!("{prefix}{name}")).map(|h| {
+                Tensor::from_data(
+                    TensorData::new(h.data.clone(), [h.data.len()]),
+                    &cur.device(),
+                )
+            })
+        })
+    }))
 }
 
 /// The parameter ids of `module` by name (to look gradients up).

@@ -244,13 +244,13 @@ pub fn train_with<B: AutodiffBackend>(
                 let m = &ck.meta;
                 let wpath = out.join(&m.weights_file);
                 let model: ScoreNet<B> = load_named(
-                    cfg.network::<B>(dim, m.config.seed, device)?,
+                    cfg.network_skeleton::<B>(dim, m.config.seed, device)?,
                     &ck.tensors,
                     "model.",
                     &wpath,
                 )?;
                 let ema = load_named(
-                    cfg.network::<B::InnerBackend>(dim, m.config.seed, device)?,
+                    cfg.network_skeleton::<B::InnerBackend>(dim, m.config.seed, device)?,
                     &ck.tensors,
                     "ema.",
                     &wpath,
@@ -294,7 +294,7 @@ pub fn train_with<B: AutodiffBackend>(
                 }
                 let wpath = dir.join(&m.weights_file);
                 let model: ScoreNet<B> = load_named(
-                    cfg.network::<B>(dim, cfg.seed, device)?,
+                    cfg.network_skeleton::<B>(dim, cfg.seed, device)?,
                     &ck.tensors,
                     "ema.",
                     &wpath,

@@ -157,3 +157,17 @@ pub fn bars_idx(dir: &Path) -> String {
         s(&dir.join("lab.idx"))
     )
 }
+
+/// The configuration of a `steps`-step training of a tiny point model (an MLP with 8 hidden
+/// units and one block, batch 8, one checkpoint at the end).
+pub fn tiny_point_config(steps: u64) -> scoregen::train::TrainConfig {
+    let mut c = scoregen::train::TrainConfig {
+        steps,
+        batch: 8,
+        checkpoint_every: steps,
+        ..Default::default()
+    };
+    c.model.hidden = 8;
+    c.model.blocks = 1;
+    c
+}

@@ -1,0 +1,195 @@
+//! Out-of-range settings (zero, negative, NaN, infinite, huge) in a training configuration or
+//! a sampler's options are refused with an error or give a finite result; never a panic, and
+//! never a run that reports success with non-finite numbers.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use burn::backend::{Autodiff, Flex};
+use scoregen::app::Trained;
+use scoregen::data::Toy;
+use scoregen::rng::Rng;
+use scoregen::samplers::{SamplerConfig, SamplerKind};
+use scoregen::train::{train, TrainConfig, TrainOptions};
+
+mod common;
+
+const BAD: [f64; 6] = [0.0, -1.0, f64::NAN, f64::INFINITY, -f64::INFINITY, 1e300];
+
+fn base() -> TrainConfig {
+    common::tiny_point_config(3)
+}
+
+type Edit = (&'static str, fn(&mut TrainConfig, f64));
+
+#[test]
+fn bad_training_settings_are_refused_or_harmless() {
+    let data = Toy::Moons.sample(32, &mut Rng::new(1));
+    let edits: [Edit; 16] = [
+        ("lr", |c, v| c.lr = v),
+        ("lr_min_factor", |c, v| c.lr_min_factor = v),
+        ("grad_clip", |c, v| c.grad_clip = v),
+        ("ema_decay", |c, v| c.ema_decay = v),
+        ("sigma_min", |c, v| c.sigma_min = v),
+        ("sigma_max", |c, v| c.sigma_max = Some(v)),
+        ("beta_min (vp)", |c, v| {
+            c.sde = "vp".into();
+            c.beta_min = v
+        }),
+        ("beta_max (subvp)", |c, v| {
+            c.sde = "subvp".into();
+            c.beta_max = v
+        }),
+        ("label_dropout", |c, v| c.label_dropout = v),
+        ("sigma_data", |c, v| c.sigma_data = v),
+        ("loss.p_std", |c, v| {
+            c.loss.times = scoregen::losses::TimeSampling::Lognormal;
+            c.loss.p_std = v
+        }),
+        ("loss.p_mean", |c, v| {
+            c.loss.times = scoregen::losses::TimeSampling::Lognormal;
+            c.loss.p_mean = v
+        }),
+        ("loss.ssm_h", |c, v| {
+            c.loss.kind = scoregen::losses::LossKind::Ssm;
+            c.loss.ssm_h = v
+        }),
+        ("model.fourier_scale", |c, v| c.model.fourier_scale = v),
+        ("steps", |c, _| c.steps = 0),
+        ("batch", |c, _| c.batch = 0),
+    ];
+    let dev = Default::default();
+    let mut failures = Vec::new();
+    for (name, edit) in edits {
+        for v in BAD {
+            let mut cfg = base();
+            edit(&mut cfg, v);
+            let out = common::tmp("bad-settings");
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                train::<Autodiff<Flex>>(&cfg, &data, &out, &TrainOptions::default(), &dev)
+            }));
+            match r {
+                Err(_) => failures.push(format!("{name} = {v}: panicked")),
+                Ok(Ok(s)) if !(s.last_loss.is_finite() && s.first_loss.is_finite()) => {
+                    failures.push(format!("{name} = {v}: succeeded with loss {}", s.last_loss))
+                }
+                Ok(Ok(_)) => {
+                    // Accepted: the checkpoint must sample finite values.
+                    let m = match Trained::<Flex>::load(&out, true, &dev) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            failures.push(format!("{name} = {v}: accepted, then unloadable: {e}"));
+                            continue;
+                        }
+                    };
+                    let sc = SamplerConfig {
+                        steps: 5,
+                        ..SamplerConfig::new(SamplerKind::Ddim)
+                    };
+                    let x = m.sample(&sc, 4, &mut Rng::new(3), &mut |_, _| {});
+                    if let Ok((x, _)) = x {
+                        if !x.iter().all(|v| v.is_finite()) {
+                            failures.push(format!("{name} = {v}: non-finite samples"));
+                        }
+                    }
+                }
+                Ok(Err(_)) => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A 3-step model of `sde` in a fresh directory.
+fn tiny_model(sde: &str, beta_max: f64) -> common::TmpDir {
+    let mut cfg = base();
+    cfg.sde = sde.into();
+    cfg.beta_max = beta_max;
+    let out = common::tmp("bad-settings-model");
+    let data = Toy::Moons.sample(32, &mut Rng::new(1));
+    train::<Autodiff<Flex>>(
+        &cfg,
+        &data,
+        &out,
+        &TrainOptions::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    out
+}
+
+type SamplerEdit = (&'static str, fn(&mut SamplerConfig, f64));
+
+#[test]
+fn bad_sampler_settings_are_refused_or_harmless() {
+    let edits: [SamplerEdit; 10] = [
+        ("snr", |c, v| c.snr = v),
+        ("step_size", |c, v| c.step_size = v),
+        ("eta", |c, v| c.eta = v),
+        ("rtol", |c, v| c.rtol = v),
+        ("atol", |c, v| c.atol = v),
+        ("s_churn", |c, v| c.heun.s_churn = v),
+        ("s_tmin", |c, v| c.heun.s_tmin = v),
+        ("s_tmax", |c, v| c.heun.s_tmax = v),
+        ("s_noise", |c, v| c.heun.s_noise = v),
+        ("clip", |c, v| c.clip = Some((v, 1.0))),
+    ];
+    let mut failures = Vec::new();
+    for sde in ["ve", "vp"] {
+        let out = tiny_model(sde, 20.0);
+        let model = Trained::<Flex>::load(&out, true, &Default::default()).unwrap();
+        for (kind_name, kind) in SamplerKind::ALL {
+            for (name, edit) in edits {
+                for v in BAD {
+                    let mut sc = SamplerConfig {
+                        steps: 4,
+                        corrector_steps: 1,
+                        ..SamplerConfig::new(kind)
+                    };
+                    edit(&mut sc, v);
+                    let r = catch_unwind(AssertUnwindSafe(|| {
+                        model.sample(&sc, 4, &mut Rng::new(3), &mut |_, _| {})
+                    }));
+                    let what = format!("{sde} {kind_name} {name} = {v}");
+                    match r {
+                        Err(_) => failures.push(format!("{what}: panicked")),
+                        Ok(Ok((x, _))) if !x.iter().all(|v| v.is_finite()) => {
+                            failures.push(format!("{what}: non-finite samples"))
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_largest_accepted_beta_still_samples_finite_values() {
+    // (β_min + β_max)/2 at the limit (β_min = 0.1), for both SDEs that use β; just above it is
+    // refused.
+    let limit = 2.0 * scoregen::sde::MAX_BETA_INTEGRAL - 0.1;
+    for sde in ["vp", "subvp"] {
+        let out = tiny_model(sde, limit);
+        let model = Trained::<Flex>::load(&out, true, &Default::default()).unwrap();
+        for (kind_name, kind) in SamplerKind::ALL {
+            let sc = SamplerConfig {
+                steps: 4,
+                ..SamplerConfig::new(kind)
+            };
+            match model.sample(&sc, 4, &mut Rng::new(3), &mut |_, _| {}) {
+                Ok((x, _)) => assert!(x.iter().all(|v| v.is_finite())),
+                // Samplers that do not support the SDE say so; none may diverge.
+                Err(e) => assert!(
+                    !matches!(e, scoregen::Error::Sampling(_)),
+                    "{sde} {kind_name} at β_max = {limit}: {e}"
+                ),
+            }
+        }
+        let mut cfg = base();
+        cfg.sde = sde.into();
+        cfg.beta_max = limit + 1.0;
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("beta_max"), "{e}");
+    }
+}
