@@ -22,6 +22,23 @@ pub fn column<B: Backend>(values: &[f64], device: &B::Device) -> Tensor<B, 2> {
     from_rows(v, n, 1, device)
 }
 
+/// Refuses `rows × cols` f32 values (`what`, e.g. "1000 samples of 4096 values") that this
+/// machine cannot allocate: an error instead of an abort when a count is mistyped. Probes with
+/// a reservation that is released at once (no memory is touched).
+pub fn check_allocatable(rows: usize, cols: usize, what: &str) -> crate::Result<()> {
+    let too_big = |n: Option<usize>| {
+        crate::Error::Shape(format!(
+            "{what}: {} f32 values ({:.3e} bytes) cannot be allocated on this machine",
+            n.map_or("more than usize::MAX".to_string(), |n| n.to_string()),
+            rows as f64 * cols as f64 * 4.0
+        ))
+    };
+    let n = rows.checked_mul(cols).ok_or_else(|| too_big(None))?;
+    Vec::<f32>::new()
+        .try_reserve_exact(n)
+        .map_err(|_| too_big(Some(n)))
+}
+
 /// Copies a tensor's values to a host vector (row-major).
 pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     let data = t.into_data().convert::<f32>();

@@ -100,11 +100,11 @@ fn bad_training_settings_are_refused_or_harmless() {
 }
 
 /// A 3-step model of `sde` in a fresh directory.
-fn tiny_model(sde: &str, beta_max: f64) -> common::TmpDir {
+fn tiny_model(name: &str, sde: &str, beta_max: f64) -> common::TmpDir {
     let mut cfg = base();
     cfg.sde = sde.into();
     cfg.beta_max = beta_max;
-    let out = common::tmp("bad-settings-model");
+    let out = common::tmp(name);
     let data = Toy::Moons.sample(32, &mut Rng::new(1));
     train::<Autodiff<Flex>>(
         &cfg,
@@ -135,7 +135,7 @@ fn bad_sampler_settings_are_refused_or_harmless() {
     ];
     let mut failures = Vec::new();
     for sde in ["ve", "vp"] {
-        let out = tiny_model(sde, 20.0);
+        let out = tiny_model(&format!("sampler-settings-{sde}"), sde, 20.0);
         let model = Trained::<Flex>::load(&out, true, &Default::default()).unwrap();
         for (kind_name, kind) in SamplerKind::ALL {
             for (name, edit) in edits {
@@ -170,7 +170,7 @@ fn the_largest_accepted_beta_still_samples_finite_values() {
     // refused.
     let limit = 2.0 * scoregen::sde::MAX_BETA_INTEGRAL - 0.1;
     for sde in ["vp", "subvp"] {
-        let out = tiny_model(sde, limit);
+        let out = tiny_model(&format!("largest-beta-{sde}"), sde, limit);
         let model = Trained::<Flex>::load(&out, true, &Default::default()).unwrap();
         for (kind_name, kind) in SamplerKind::ALL {
             let sc = SamplerConfig {
@@ -192,4 +192,102 @@ fn the_largest_accepted_beta_still_samples_finite_values() {
         let e = cfg.validate().unwrap_err().to_string();
         assert!(e.contains("beta_max"), "{e}");
     }
+}
+
+/// Runs scoregen with `args`, which must stop with an ordinary error (exit code 1, no panic,
+/// no abort) whose message contains `needle`.
+fn refused(args: &[&str], needle: &str) {
+    let o = common::run(args);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && e.contains(needle) && !e.contains("panicked"),
+        "scoregen {args:?}: {:?}\n{e}",
+        o.status
+    );
+}
+
+#[test]
+fn counts_too_large_for_memory_are_errors_not_aborts() {
+    let dir = common::tmp("huge-counts");
+    let p = |name: &str| dir.join(name).to_string_lossy().to_string();
+    let huge = "99999999999999";
+    let model = tiny_model("huge-counts-model", "ve", 20.0);
+    let m = model.to_string_lossy().to_string();
+    let out = p("x.npy");
+    refused(
+        &["sample", "--checkpoint", &m, "--num", huge, "--out", &out],
+        "cannot be allocated",
+    );
+    refused(
+        &[
+            "sample",
+            "--checkpoint",
+            &m,
+            "--num",
+            "3",
+            "--steps",
+            huge,
+            "--out",
+            &out,
+        ],
+        "at most 1000000",
+    );
+    refused(
+        &[
+            "physics", "simulate", "--num", huge, "--size", "16", "--out", &out,
+        ],
+        "cannot be allocated",
+    );
+    refused(
+        &[
+            "physics", "simulate", "--num", "2", "--size", huge, "--out", &out,
+        ],
+        "size",
+    );
+    refused(
+        &[
+            "train",
+            "--data",
+            "toy:moons",
+            "--batch",
+            huge,
+            "--out",
+            &p("t"),
+        ],
+        "batch",
+    );
+    let ev = p("ev.npy");
+    common::ok(&[
+        "physics", "simulate", "--num", "12", "--size", "16", "--out", &ev,
+    ]);
+    let classes = format!("npy:{ev},{}", p("ev-labels.npy"));
+    let pixels = format!("npy:{ev},{}", p("ev-pixels.npy"));
+    refused(
+        &[
+            "classifier",
+            "--data",
+            &classes,
+            "--batch",
+            huge,
+            "--out",
+            &p("c"),
+        ],
+        "batch",
+    );
+    refused(
+        &[
+            "physics",
+            "ssnet",
+            "train",
+            "--data",
+            &pixels,
+            "--heldout",
+            "2",
+            "--batch",
+            huge,
+            "--out",
+            &p("s"),
+        ],
+        "batch",
+    );
 }

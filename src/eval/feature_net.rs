@@ -80,10 +80,13 @@ pub fn train_classifier<B: AutodiffBackend>(
     let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
     let cfg = ClassifierConfig::for_images(train.channels, train.height, train.width, classes);
     cfg.validate()?;
-    if opts.batch == 0 || opts.steps == 0 {
+    if opts.batch == 0 || opts.batch > crate::nn::MAX_SIZE || opts.steps == 0 {
         return Err(Error::config(
             "classifier",
-            "steps and batch must be positive",
+            format!(
+                "steps must be positive and the batch 1 to {}",
+                crate::nn::MAX_SIZE
+            ),
         ));
     }
     let mut net = crate::nn::seeded::<B, _>(device, opts.seed, || cfg.init::<B>(device));

@@ -81,8 +81,9 @@ pub fn sibling(path: &Path, what: &str) -> PathBuf {
 /// and any prefix of a larger run is the smaller run).
 pub fn simulate(cfg: &SimConfig, num: usize, seed: u64) -> Result<Events> {
     cfg.validate()?;
-    let mut master = Rng::new(seed);
     let s2 = cfg.size * cfg.size;
+    crate::tensor::check_allocatable(num, 2 * s2, &format!("{num} events of {s2} pixels"))?;
+    let mut master = Rng::new(seed);
     let mut out = Events {
         size: cfg.size,
         images: Vec::with_capacity(num * s2),

@@ -136,6 +136,7 @@ impl SimConfig {
                 return Err(Error::config(field, format!("must be positive, got {v}")));
             }
         }
+        crate::nn::check_sizes(&[("size", self.size)], &[])?;
         if self.class_weights.iter().any(|w| w.is_nan() || *w < 0.0)
             || self.class_weights.iter().sum::<f64>() <= 0.0
         {

@@ -103,6 +103,9 @@ impl SamplerKind {
     }
 }
 
+/// The most steps (or corrector steps) a sampler may be asked for.
+pub const MAX_STEPS: usize = 1_000_000;
+
 /// A sampler with all its options.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -170,6 +173,15 @@ impl SamplerConfig {
     pub fn check(&self) -> Result<()> {
         let bad =
             |field: &str, why: &str, v: f64| Err(Error::config(field, format!("{why}, got {v}")));
+        if self.steps > MAX_STEPS || self.corrector_steps > MAX_STEPS {
+            return Err(Error::config(
+                "steps",
+                format!(
+                    "{} steps and {} corrector steps: at most {MAX_STEPS} each",
+                    self.steps, self.corrector_steps
+                ),
+            ));
+        }
         if !(self.snr.is_finite() && self.snr >= 0.0) {
             return bad("snr", "must be a finite number ≥ 0", self.snr);
         }
@@ -228,6 +240,7 @@ pub fn sample<B: Backend, S: ScoreFn<B>>(
         return Err(Error::config("steps", "must be at least 1"));
     }
     cfg.check()?;
+    crate::tensor::check_allocatable(n, d, &format!("{n} samples of {d} values"))?;
     if cfg.kind == SamplerKind::Langevin {
         let x = randn::<B>(rng, n, d, device);
         return Ok(langevin(

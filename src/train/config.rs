@@ -120,6 +120,16 @@ impl TrainConfig {
         if self.batch == 0 {
             return Err(Error::config("batch", "must be at least 1"));
         }
+        if self.batch > crate::nn::MAX_SIZE {
+            return Err(Error::config(
+                "batch",
+                format!(
+                    "{} is more than the {} allowed",
+                    self.batch,
+                    crate::nn::MAX_SIZE
+                ),
+            ));
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::config(
                 "lr",

@@ -387,7 +387,7 @@ pub fn train_with<B: AutodiffBackend>(
         indicatif::ProgressBar::hidden()
     };
     let clock = std::time::Instant::now();
-    let mut losses = Vec::with_capacity((end - start) as usize);
+    let mut losses = Vec::new();
     let mut last_loss = f64::NAN;
     let save = |cfg: &TrainConfig,
                 step: u64,
