@@ -256,12 +256,59 @@ fn counts_too_large_for_memory_are_errors_not_aborts() {
         ],
         "batch",
     );
+    refused(
+        &[
+            "likelihood",
+            "--checkpoint",
+            &m,
+            "--data",
+            "toy:moons",
+            "--hutchinson",
+            huge,
+        ],
+        "hutchinson",
+    );
     let ev = p("ev.npy");
     common::ok(&[
         "physics", "simulate", "--num", "12", "--size", "16", "--out", &ev,
     ]);
     let classes = format!("npy:{ev},{}", p("ev-labels.npy"));
     let pixels = format!("npy:{ev},{}", p("ev-pixels.npy"));
+    let tiny_unet = p("tiny.toml");
+    std::fs::write(
+        &tiny_unet,
+        "steps = 2\nbatch = 4\ncheckpoint_every = 2\nsample_grid = 0\n[unet]\nchannels = 1\n\
+         height = 16\nwidth = 16\nbase = 8\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n",
+    )
+    .unwrap();
+    let im = p("im");
+    common::ok(&[
+        "train",
+        "--data",
+        &format!("npy:{ev}"),
+        "--config",
+        &tiny_unet,
+        "--out",
+        &im,
+    ]);
+    refused(
+        &[
+            "inpaint",
+            "--checkpoint",
+            &im,
+            "--image",
+            &format!("npy:{ev}"),
+            "--mask",
+            "half",
+            "--num",
+            "2",
+            "--steps",
+            huge,
+            "--out",
+            &p("ip.png"),
+        ],
+        "steps",
+    );
     refused(
         &[
             "classifier",

@@ -17,6 +17,9 @@ pub use trained::{nll_of_points, Trained};
 use crate::error::{Error, Result};
 use crate::likelihood::Divergence;
 
+/// The most Hutchinson–Skilling probes per likelihood evaluation.
+pub const MAX_PROBES: usize = 10_000;
+
 /// The divergence for `hutchinson` probes (Gaussian or Rademacher), or when the user does not
 /// choose: exact up to 16 dimensions, else one Rademacher probe.
 pub fn default_divergence(
@@ -26,6 +29,10 @@ pub fn default_divergence(
 ) -> Result<Divergence> {
     match hutchinson {
         Some(0) => Err(Error::config("hutchinson", "needs at least one probe")),
+        Some(k) if k > MAX_PROBES => Err(Error::config(
+            "hutchinson",
+            format!("{k} probes: at most {MAX_PROBES} (the estimate's variance falls as 1/K)"),
+        )),
         Some(k) if gaussian => Ok(Divergence::Gaussian { probes: k }),
         Some(k) => Ok(Divergence::Rademacher { probes: k }),
         None if dim <= 16 => Ok(Divergence::Exact),

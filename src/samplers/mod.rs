@@ -21,7 +21,7 @@ pub use inpaint::{pc_inpaint, Basis};
 pub use langevin::{annealed_langevin, langevin};
 pub use ode::{probability_flow, rk45, Rk45Options, Rk45Stats};
 pub use pc::{pc_sampler, pc_vp_algorithm3, Predictor};
-pub use registry::{sample, SamplerConfig, SamplerKind};
+pub use registry::{sample, SamplerConfig, SamplerKind, MAX_STEPS};
 pub use steps::{denoise, langevin_corrector_step, tweedie_x0};
 
 use burn::tensor::{backend::Backend, Tensor};
