@@ -37,6 +37,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+mod json_float;
 pub mod kernel_cache;
 pub mod likelihood;
 pub mod linalg;

@@ -164,3 +164,56 @@ fn corrupted_checkpoints_are_errors_not_panics() {
     });
     corrupt_checkpoint("corrupt-unet", &cfg, &images);
 }
+
+#[test]
+fn corrupted_ssnet_and_classifier_directories_are_errors_not_panics() {
+    let dir = common::tmp("corrupt-nets");
+    let p = |name: &str| dir.join(name).to_string_lossy().to_string();
+    let ev = p("ev.npy");
+    common::ok(&[
+        "physics", "simulate", "--num", "12", "--size", "16", "--out", &ev,
+    ]);
+    let (ssnet, classifier) = (dir.join("ssnet"), dir.join("classifier"));
+    common::ok(&[
+        "physics",
+        "ssnet",
+        "train",
+        "--data",
+        &format!("npy:{ev},{}", p("ev-pixels.npy")),
+        "--heldout",
+        "2",
+        "--steps",
+        "1",
+        "--base",
+        "8",
+        "--levels",
+        "2",
+        "--out",
+        &ssnet.to_string_lossy(),
+    ]);
+    common::ok(&[
+        "classifier",
+        "--data",
+        &format!("npy:{ev},{}", p("ev-labels.npy")),
+        "--heldout",
+        "2",
+        "--steps",
+        "1",
+        "--out",
+        &classifier.to_string_lossy(),
+    ]);
+    let dev = Default::default();
+    let load_ssnet = |_: &Path| scoregen::physics::segment::load_ssnet::<Flex>(&ssnet, &dev);
+    let load_classifier = |_: &Path| scoregen::eval::load_classifier::<Flex>(&classifier, &dev);
+    load_ssnet(&ssnet).unwrap();
+    // Trained without --first, the classifier has no held-out images and records its accuracy
+    // as NaN (`null`), which has to load too.
+    let (_, meta) = load_classifier(&classifier).unwrap();
+    assert!(meta.heldout_accuracy.is_nan() && meta.heldout_images == 0);
+    for (file, rounds) in [("ssnet.json", 1000), ("ssnet.safetensors", 100)] {
+        survives(file, &ssnet.join(file), rounds, load_ssnet);
+    }
+    for (file, rounds) in [("classifier.json", 1000), ("classifier.safetensors", 100)] {
+        survives(file, &classifier.join(file), rounds, load_classifier);
+    }
+}

@@ -96,12 +96,15 @@ pub fn classifier<B: AutodiffBackend>(device: &B::Device, a: &ClassifierArgs) ->
         heldout_images: heldout.len(),
     };
     eval::save_classifier(&a.out, &net, &meta)?;
+    let measured = if heldout.is_empty() {
+        "no held-out images (--first N holds out the images after the first N)".to_string()
+    } else {
+        format!("held-out accuracy {acc:.4} on {} images", heldout.len())
+    };
     println!(
-        "classifier: {} steps in {:.1} s; held-out accuracy {:.4} on {} images → {}",
+        "classifier: {} steps in {:.1} s; {measured} → {}",
         a.steps,
         t.elapsed().as_secs_f64(),
-        acc,
-        heldout.len(),
         a.out.display()
     );
     Ok(())

@@ -53,7 +53,8 @@ pub struct ClassifierMeta {
     pub steps: u64,
     /// Images it was trained on.
     pub train_images: usize,
-    /// Accuracy on the held-out images (NaN when none were held out).
+    /// Accuracy on the held-out images (NaN, `null` in the file, when none were held out).
+    #[serde(with = "crate::json_float::nan_as_null")]
     pub heldout_accuracy: f64,
     /// Held-out images.
     pub heldout_images: usize,

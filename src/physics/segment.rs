@@ -52,17 +52,22 @@ impl Default for SsnetTraining {
     }
 }
 
-/// Per-class pixel accuracy of a segmentation against the true labels.
+/// Per-class pixel accuracy of a segmentation against the true labels (NaN, `null` in JSON, for a
+/// class with no pixels).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SegmentationAccuracy {
     /// Fraction of true background pixels labelled background.
+    #[serde(with = "crate::json_float::nan_as_null")]
     pub background: f64,
     /// Fraction of true track pixels labelled track.
+    #[serde(with = "crate::json_float::nan_as_null")]
     pub track: f64,
     /// Fraction of true shower pixels labelled shower.
+    #[serde(with = "crate::json_float::nan_as_null")]
     pub shower: f64,
     /// Accuracy over the non-zero pixels (true track/shower pixels, and background pixels whose
     /// value reaches the threshold).
+    #[serde(with = "crate::json_float::nan_as_null")]
     pub nonzero: f64,
     /// True pixels per class.
     pub pixels: [usize; 3],
