@@ -268,6 +268,22 @@ fn counts_too_large_for_memory_are_errors_not_aborts() {
         ],
         "hutchinson",
     );
+    let png = p("f.png");
+    for (flag, field) in [("--size", "size"), ("--density-grid", "density_grid")] {
+        refused(
+            &[
+                "plot",
+                "score-field",
+                "--checkpoint",
+                &m,
+                flag,
+                huge,
+                "--out",
+                &png,
+            ],
+            field,
+        );
+    }
     let ev = p("ev.npy");
     common::ok(&[
         "physics", "simulate", "--num", "12", "--size", "16", "--out", &ev,

@@ -45,6 +45,27 @@ impl Default for FigureOptions {
     }
 }
 
+impl FigureOptions {
+    /// Refuses sizes that cannot make a figure: a side of 16 to 8 192 pixels, at most 4 096
+    /// density points and 1 000 arrows per side, at most 10 000 000 samples.
+    pub fn check(&self) -> Result<()> {
+        for (field, v, lo, hi) in [
+            ("size", self.size, 16, 8192),
+            ("density_grid", self.density_grid, 2, 4096),
+            ("arrows", self.arrows, 2, 1000),
+            ("samples", self.samples, 0, 10_000_000),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(crate::error::Error::config(
+                    field,
+                    format!("{v} is outside {lo}..={hi}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn lattice(b: Bounds, n: usize) -> Vec<f32> {
     let mut pts = Vec::with_capacity(2 * n * n);
     for j in 0..n {
@@ -135,6 +156,7 @@ pub fn exact_score_field<B: Backend>(
     opts: &FigureOptions,
     device: &B::Device,
 ) -> Result<()> {
+    opts.check()?;
     let mut rng = Rng::new(opts.seed);
     let reference = gmm.sample(4000, &mut rng);
     let bounds = Bounds::of_points(&reference, 0.12);
@@ -202,6 +224,7 @@ pub fn model_score_field<B: AutodiffBackend>(
     path: &Path,
     opts: &FigureOptions,
 ) -> Result<()> {
+    opts.check()?;
     if model.dim() != 2 {
         return Err(crate::error::Error::Shape(format!(
             "score-field plots need 2-D data; this model has {} dimensions",

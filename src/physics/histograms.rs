@@ -18,6 +18,9 @@ pub struct Binning {
     pub bins: usize,
 }
 
+/// The most bins a histogram may have.
+pub const MAX_BINS: usize = 1_000_000;
+
 impl Binning {
     /// `bins` bins spanning the finite values of `reference` (one unit wide around a constant).
     pub fn spanning(reference: &[f64], bins: usize) -> Result<Self> {
@@ -25,9 +28,10 @@ impl Binning {
         let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
-        if bins == 0 || !lo.is_finite() {
+        if bins == 0 || bins > MAX_BINS || !lo.is_finite() {
             return Err(Error::Shape(format!(
-                "a histogram needs bins > 0 and at least one finite value ({} values, {bins} bins)",
+                "a histogram needs 1 to {MAX_BINS} bins and at least one finite value ({} values, \
+                 {bins} bins)",
                 reference.len()
             )));
         }
@@ -136,6 +140,11 @@ mod tests {
         assert_eq!(h[9], 0.5);
         assert!((h.iter().sum::<f64>() - 1.0).abs() < 1e-15);
         assert!(Binning::spanning(&[], 5).is_err());
+        assert!(Binning::spanning(&[1.0], MAX_BINS).is_ok());
+        let e = Binning::spanning(&[1.0], MAX_BINS + 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bins"), "{e}");
         let c = Binning::spanning(&[3.0, 3.0], 4).unwrap();
         assert_eq!(c.index(3.0), 2);
     }
