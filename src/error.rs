@@ -80,6 +80,18 @@ impl Error {
         }
     }
 
+    /// Ok for a finite `v > 0`, else a configuration error for `field`.
+    pub fn require_positive(field: &str, v: f64) -> Result<()> {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(Error::config(
+                field,
+                format!("must be a positive number, not {v}"),
+            ))
+        }
+    }
+
     /// A configuration error for `field`.
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {

@@ -81,15 +81,13 @@ pub fn train_classifier<B: AutodiffBackend>(
     let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
     let cfg = ClassifierConfig::for_images(train.channels, train.height, train.width, classes);
     cfg.validate()?;
-    if opts.batch == 0 || opts.batch > crate::nn::MAX_SIZE || opts.steps == 0 {
+    if opts.batch == 0 || opts.steps == 0 {
         return Err(Error::config(
             "classifier",
-            format!(
-                "steps must be positive and the batch 1 to {}",
-                crate::nn::MAX_SIZE
-            ),
+            "steps and batch must be positive",
         ));
     }
+    crate::nn::check_sizes(&[("classifier batch", opts.batch)], &[])?;
     let mut net = crate::nn::seeded::<B, _>(device, opts.seed, || cfg.init::<B>(device));
     let mut adam = Adam::<B::InnerBackend>::default();
     let mut rng = Rng::new(opts.seed);

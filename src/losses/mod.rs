@@ -136,18 +136,8 @@ impl LossConfig {
         if !self.p_mean.is_finite() {
             return Err(Error::config("loss.p_mean", "must be a finite number"));
         }
-        if !(self.p_std.is_finite() && self.p_std > 0.0) {
-            return Err(Error::config(
-                "loss.p_std",
-                format!("must be a positive number, not {}", self.p_std),
-            ));
-        }
-        if !(self.ssm_h.is_finite() && self.ssm_h > 0.0) {
-            return Err(Error::config(
-                "loss.ssm_h",
-                format!("must be a positive number, not {}", self.ssm_h),
-            ));
-        }
+        Error::require_positive("loss.p_std", self.p_std)?;
+        Error::require_positive("loss.ssm_h", self.ssm_h)?;
         Ok(())
     }
 

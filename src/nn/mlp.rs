@@ -51,12 +51,7 @@ impl MlpConfig {
         if self.hidden == 0 || self.blocks == 0 {
             return Err(Error::config("model.hidden/blocks", "must be positive"));
         }
-        if !(self.fourier_scale.is_finite() && self.fourier_scale > 0.0) {
-            return Err(Error::config(
-                "model.fourier_scale",
-                format!("must be a positive number, not {}", self.fourier_scale),
-            ));
-        }
+        Error::require_positive("model.fourier_scale", self.fourier_scale)?;
         if self.fourier_features < 2 || !self.fourier_features.is_multiple_of(2) {
             return Err(Error::config(
                 "model.fourier_features",

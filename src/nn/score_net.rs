@@ -27,7 +27,10 @@ impl<B: Backend> ScoreNet<B> {
         seed: u64,
         device: &B::Device,
     ) -> Result<Self> {
-        Self::make(mlp, unet, dim, seed, device, true)
+        let net = Self::skeleton(mlp, unet, dim, seed, device)?;
+        Ok(super::seeded::<B, _>(device, seed, || {
+            super::materialised(net)
+        }))
     }
 
     /// [`ScoreNet::init`] with the weights not yet drawn, to load saved weights into.
@@ -37,17 +40,6 @@ impl<B: Backend> ScoreNet<B> {
         dim: usize,
         seed: u64,
         device: &B::Device,
-    ) -> Result<Self> {
-        Self::make(mlp, unet, dim, seed, device, false)
-    }
-
-    fn make(
-        mlp: &MlpConfig,
-        unet: Option<&UNetConfig>,
-        dim: usize,
-        seed: u64,
-        device: &B::Device,
-        draw: bool,
     ) -> Result<Self> {
         match unet {
             Some(u) => {
@@ -61,19 +53,11 @@ impl<B: Backend> ScoreNet<B> {
                         u.channels * u.height * u.width
                     )));
                 }
-                Ok(ScoreNet::UNet(if draw {
-                    u.init(seed, device)
-                } else {
-                    u.skeleton(seed, device)
-                }))
+                Ok(ScoreNet::UNet(u.skeleton(seed, device)))
             }
             None => {
                 mlp.validate()?;
-                Ok(ScoreNet::Mlp(if draw {
-                    mlp.init(dim, seed, device)
-                } else {
-                    mlp.skeleton(dim, seed, device)
-                }))
+                Ok(ScoreNet::Mlp(mlp.skeleton(dim, seed, device)))
             }
         }
     }

@@ -122,12 +122,7 @@ impl UNetConfig {
                 format!("level {l} does not exist ({} levels)", self.mult.len()),
             ));
         }
-        if !(self.fourier_scale.is_finite() && self.fourier_scale > 0.0) {
-            return Err(Error::config(
-                "unet.fourier_scale",
-                format!("must be a positive number, not {}", self.fourier_scale),
-            ));
-        }
+        Error::require_positive("unet.fourier_scale", self.fourier_scale)?;
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::config("unet.dropout", "must be in [0, 1)"));
         }

@@ -206,15 +206,13 @@ pub fn train_ssnet<B: AutodiffBackend>(
     progress: &mut dyn FnMut(u64, f64, u64, Option<f64>),
 ) -> Result<TrainedSsnet<B::InnerBackend>> {
     data.check()?;
-    if data.is_empty() || opts.batch == 0 || opts.batch > crate::nn::MAX_SIZE || opts.steps == 0 {
+    if data.is_empty() || opts.batch == 0 || opts.steps == 0 {
         return Err(Error::config(
             "ssnet",
-            format!(
-                "needs events, positive steps and a batch of 1 to {}",
-                crate::nn::MAX_SIZE
-            ),
+            "needs events, and positive steps and batch",
         ));
     }
+    crate::nn::check_sizes(&[("ssnet batch", opts.batch)], &[])?;
     let start = match &opts.init {
         Some(dir) => Some(load_ssnet::<B>(dir, device)?),
         None => None,

@@ -185,15 +185,13 @@ pub fn train_discriminator<A: AutodiffBackend>(
     let d = cfg.channels * cfg.height * cfg.width;
     let n_real = check_set(real, d, cfg.classes, "--real", 1)?;
     let n_fake = check_set(fake, d, cfg.classes, "--fake", 1)?;
-    if opts.batch < 2 || opts.batch > crate::nn::MAX_SIZE || opts.steps == 0 {
+    if opts.batch < 2 || opts.steps == 0 {
         return Err(Error::config(
             "discriminator",
-            format!(
-                "steps must be positive and the batch 2 to {}",
-                crate::nn::MAX_SIZE
-            ),
+            "steps must be positive and the batch at least 2",
         ));
     }
+    crate::nn::check_sizes(&[("discriminator batch", opts.batch)], &[])?;
     let mut net = crate::nn::seeded::<A, _>(device, opts.seed, || cfg.init::<A>(device));
     let mut adam = Adam::<A::InnerBackend>::default();
     let mut rng = Rng::new(opts.seed);

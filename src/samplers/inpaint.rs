@@ -87,19 +87,10 @@ pub fn pc_inpaint<B: Backend, S: ScoreFn<B>>(
     observe: Observer<B>,
 ) -> Result<Sampled<B>> {
     let [n, d] = y.dims();
-    let max = super::registry::MAX_STEPS;
-    if steps == 0 || steps > max || corrector_steps > max {
-        return Err(Error::config(
-            "steps",
-            format!("{steps} steps and {corrector_steps} corrector steps: 1 to {max} each"),
-        ));
+    if steps == 0 {
+        return Err(Error::config("steps", "must be at least 1"));
     }
-    if !(snr.is_finite() && snr >= 0.0) {
-        return Err(Error::config(
-            "snr",
-            format!("must be a finite number ≥ 0, got {snr}"),
-        ));
-    }
+    super::registry::check_steps_and_snr(steps, corrector_steps, snr)?;
     if mask.dims() != [n, d] {
         return Err(Error::Shape(format!(
             "mask is {:?} but the data are {:?}",

@@ -106,6 +106,26 @@ impl SamplerKind {
 /// The most steps (or corrector steps) a sampler may be asked for.
 pub const MAX_STEPS: usize = 1_000_000;
 
+/// Refuses more than [`MAX_STEPS`] steps or corrector steps, and a corrector signal-to-noise
+/// ratio that is not a finite number ≥ 0 (shared by [`SamplerConfig::check`] and inpainting).
+pub(crate) fn check_steps_and_snr(steps: usize, corrector_steps: usize, snr: f64) -> Result<()> {
+    if steps > MAX_STEPS || corrector_steps > MAX_STEPS {
+        return Err(Error::config(
+            "steps",
+            format!(
+                "{steps} steps and {corrector_steps} corrector steps: at most {MAX_STEPS} each"
+            ),
+        ));
+    }
+    if !(snr.is_finite() && snr >= 0.0) {
+        return Err(Error::config(
+            "snr",
+            format!("must be a finite number ≥ 0, got {snr}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A sampler with all its options.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -173,18 +193,7 @@ impl SamplerConfig {
     pub fn check(&self) -> Result<()> {
         let bad =
             |field: &str, why: &str, v: f64| Err(Error::config(field, format!("{why}, got {v}")));
-        if self.steps > MAX_STEPS || self.corrector_steps > MAX_STEPS {
-            return Err(Error::config(
-                "steps",
-                format!(
-                    "{} steps and {} corrector steps: at most {MAX_STEPS} each",
-                    self.steps, self.corrector_steps
-                ),
-            ));
-        }
-        if !(self.snr.is_finite() && self.snr >= 0.0) {
-            return bad("snr", "must be a finite number ≥ 0", self.snr);
-        }
+        check_steps_and_snr(self.steps, self.corrector_steps, self.snr)?;
         if !(self.step_size.is_finite() && self.step_size >= 0.0) {
             return bad("step_size", "must be a finite number ≥ 0", self.step_size);
         }

@@ -120,16 +120,7 @@ impl TrainConfig {
         if self.batch == 0 {
             return Err(Error::config("batch", "must be at least 1"));
         }
-        if self.batch > crate::nn::MAX_SIZE {
-            return Err(Error::config(
-                "batch",
-                format!(
-                    "{} is more than the {} allowed",
-                    self.batch,
-                    crate::nn::MAX_SIZE
-                ),
-            ));
-        }
+        crate::nn::check_sizes(&[("batch", self.batch)], &[])?;
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::config(
                 "lr",
