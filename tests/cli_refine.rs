@@ -55,6 +55,77 @@ fn sample(model: &Path, num: &str, out: &Path, extra: &[&str]) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+/// `scoregen discriminator` for `model` between `data` and `fake` into `out`, a small network
+/// unless `extra` says otherwise.
+fn disc_args<'a>(
+    model: &'a Path,
+    data: &'a str,
+    fake: &'a str,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "discriminator",
+        "--checkpoint",
+        s(model),
+        "--real",
+        data,
+        "--fake",
+        fake,
+        "--out",
+        s(out),
+        "--base",
+        "8",
+        "--batch",
+        "8",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `scoregen select` of the samples `fake` of `model` by the discriminator `disc` into `out`.
+fn select_args<'a>(
+    model: &'a Path,
+    disc: &'a Path,
+    fake: &'a str,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "select",
+        "--checkpoint",
+        s(model),
+        "--discriminator",
+        s(disc),
+        "--fake",
+        fake,
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `scoregen sample` of two images of `model` guided by `disc` into `out`.
+fn guided_args<'a>(model: &'a Path, disc: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "sample",
+        "--checkpoint",
+        s(model),
+        "--num",
+        "2",
+        "--discriminator",
+        s(disc),
+        "--out",
+        s(out),
+    ]
+}
+
+/// The values of an NPY file.
+fn read_npy_f32(p: &Path) -> Vec<f32> {
+    scoregen::data::read_npy_array(p).unwrap().data
+}
+
 #[test]
 fn a_discriminator_trains_against_samples_and_guides_sampling() {
     let dir = tmp("refine");
@@ -64,25 +135,13 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
     sample(&fakes, &[]);
     let fake_arg = format!("npy:{}", s(&fakes));
     let disc = dir.join("disc");
-    let out = ok(&[
-        "discriminator",
-        "--checkpoint",
-        s(&model),
-        "--real",
+    let out = ok(&disc_args(
+        &model,
         &data,
-        "--fake",
         &fake_arg,
-        "--base",
-        "8",
-        "--steps",
-        "6",
-        "--batch",
-        "8",
-        "--heldout",
-        "0.25",
-        "--out",
-        s(&disc),
-    ]);
+        &disc,
+        &["--steps", "6", "--heldout", "0.25"],
+    ));
     assert!(out.contains("held-out accuracy at σ in [0, 0.1)"), "{out}");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(disc.join("discriminator.json")).unwrap())
@@ -149,58 +208,112 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
     let small_path = dir.join("small.idx");
     std::fs::write(&small_path, &small).unwrap();
     let small_arg = format!("idx:{}", s(&small_path));
-    let err = fails(&[
-        "discriminator",
-        "--checkpoint",
-        s(&model),
-        "--real",
-        &data,
-        "--fake",
-        &small_arg,
-        "--out",
-        s(&dir.join("d2")),
-    ]);
+    let d2 = dir.join("d2");
+    let err = fails(&disc_args(&model, &data, &small_arg, &d2, &[]));
     assert!(err.contains("small.idx") && err.contains("1×4×4"), "{err}");
-    let err = fails(&[
-        "discriminator",
-        "--checkpoint",
-        s(checkpoint()),
-        "--real",
-        &data,
-        "--fake",
-        &fake_arg,
-        "--out",
-        s(&dir.join("d3")),
-    ]);
+    let d3 = dir.join("d3");
+    let err = fails(&disc_args(checkpoint(), &data, &fake_arg, &d3, &[]));
     assert!(err.contains("image model"), "{err}");
-    let err = fails(&[
-        "sample",
-        "--checkpoint",
-        s(&model),
-        "--num",
-        "2",
-        "--discriminator",
-        s(&dir.join("nothing")),
-        "--out",
-        s(&dir.join("x.npy")),
-    ]);
+    let (nothing, x) = (dir.join("nothing"), dir.join("x.npy"));
+    let err = fails(&guided_args(&model, &nothing, &x));
     assert!(
         err.contains("nothing") && err.contains("scoregen discriminator"),
         "{err}"
     );
-    let err = fails(&[
-        "discriminator",
-        "--checkpoint",
-        s(&model),
-        "--class-conditional",
-        "--real",
+    let d4 = dir.join("d4");
+    let err = fails(&disc_args(
+        &model,
         &data,
-        "--fake",
         &fake_arg,
-        "--out",
-        s(&dir.join("d4")),
-    ]);
+        &d4,
+        &["--class-conditional"],
+    ));
     assert!(err.contains("unconditional model"), "{err}");
+    // Rejection sampling with the discriminator: the kept images are some of the samples.
+    let fake_px = read_npy_f32(&fakes);
+    let select = |out: &Path, extra: &[&str]| {
+        let said = ok(&select_args(&model, &disc, &fake_arg, out, extra));
+        (said, read_npy_f32(out))
+    };
+    // The smallest logit as bound keeps every sample.
+    let (said, all) = select(&dir.join("all.npy"), &["--quantile", "0"]);
+    assert!(said.contains("kept 6 of 6"), "{said}");
+    assert_eq!(all.len(), fake_px.len());
+    assert!(all.iter().zip(&fake_px).all(|(a, b)| (a - b).abs() < 1e-6));
+    let (said, two) = select(&dir.join("two.npy"), &["--quantile", "0", "--num", "2"]);
+    assert!(said.contains("kept 2 of 6"), "{said}");
+    assert_eq!(two[..], all[..2 * 64]);
+    // The exact rule keeps the sample of the largest logit and perhaps others, each one of the
+    // samples; the same seed keeps the same.
+    let (_, some) = select(&dir.join("some.npy"), &["--seed", "3"]);
+    assert!(!some.is_empty() && some.len() <= fake_px.len());
+    for img in some.chunks(64) {
+        assert!(fake_px.chunks(64).any(|f| f == img));
+    }
+    assert_eq!(select(&dir.join("some2.npy"), &["--seed", "3"]).1, some);
+    assert!(!dir.join("some-labels.npy").exists());
+    for (arg, val) in [("--quantile", "1.5"), ("--sigma", "0"), ("--draws", "0")] {
+        let bad = dir.join("bad.npy");
+        let err = fails(&select_args(&model, &disc, &fake_arg, &bad, &[arg, val]));
+        assert!(
+            err.contains(&arg[2..]) || err.contains(val),
+            "{arg} {val}: {err}"
+        );
+    }
+    // A discriminator of zero-suppressed images selects but does not guide.
+    let zdisc = dir.join("zdisc");
+    ok(&disc_args(
+        &model,
+        &data,
+        &fake_arg,
+        &zdisc,
+        &["--steps", "2", "--zero-below", "0.3"],
+    ));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(zdisc.join("discriminator.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["zero_below"].as_f64(), Some(0.3));
+    let z0 = dir.join("z0");
+    let err = fails(&disc_args(
+        &model,
+        &data,
+        &fake_arg,
+        &z0,
+        &["--zero-below", "0"],
+    ));
+    assert!(
+        err.contains("--zero-below") && err.contains("(0, 1]"),
+        "{err}"
+    );
+    // A damaged threshold in discriminator.json is refused when loading.
+    let bad = dir.join("zbad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(
+        zdisc.join("discriminator.safetensors"),
+        bad.join("discriminator.safetensors"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(zdisc.join("discriminator.json")).unwrap();
+    std::fs::write(
+        bad.join("discriminator.json"),
+        text.replace("\"zero_below\": 0.3", "\"zero_below\": 5.0"),
+    )
+    .unwrap();
+    let zb = dir.join("zb.npy");
+    let err = fails(&select_args(&model, &bad, &fake_arg, &zb, &[]));
+    assert!(err.contains("zero_below") && err.contains("5"), "{err}");
+    let x = dir.join("x.npy");
+    let err = fails(&guided_args(&model, &zdisc, &x));
+    assert!(err.contains("zero-suppressed"), "{err}");
+    let z = dir.join("z.npy");
+    let said = ok(&select_args(
+        &model,
+        &zdisc,
+        &fake_arg,
+        &z,
+        &["--quantile", "0"],
+    ));
+    assert!(said.contains("kept 6 of 6"), "{said}");
 }
 
 #[test]
@@ -215,24 +328,13 @@ fn a_class_conditional_discriminator_guides_class_conditional_sampling() {
     assert!(labels.is_file());
     let disc = dir.join("disc");
     let train_disc = |fake: &str| {
-        run(&[
-            "discriminator",
-            "--checkpoint",
-            s(&model),
-            "--class-conditional",
-            "--real",
+        run(&disc_args(
+            &model,
             &data,
-            "--fake",
             fake,
-            "--base",
-            "8",
-            "--steps",
-            "4",
-            "--batch",
-            "8",
-            "--out",
-            s(&disc),
-        ])
+            &disc,
+            &["--class-conditional", "--steps", "4"],
+        ))
     };
     let unlabelled = format!("npy:{}", s(&fakes));
     let o = train_disc(&unlabelled);
@@ -265,16 +367,7 @@ fn a_class_conditional_discriminator_guides_class_conditional_sampling() {
         ],
     );
     assert_ne!(plain, guided);
-    let err = fails(&[
-        "sample",
-        "--checkpoint",
-        s(&model),
-        "--num",
-        "2",
-        "--discriminator",
-        s(&disc),
-        "--out",
-        s(&dir.join("x.csv")),
-    ]);
+    let x = dir.join("x.csv");
+    let err = fails(&guided_args(&model, &disc, &x));
     assert!(err.contains("needs --class"), "{err}");
 }

@@ -230,7 +230,7 @@ fn write_points(path: &Path, x: &[f32], dim: usize) -> Result<()> {
 }
 
 /// `dir/name-labels.npy` beside `dir/name.npy`.
-fn labels_path(out: &Path) -> std::path::PathBuf {
+pub fn labels_path(out: &Path) -> std::path::PathBuf {
     let stem = out
         .file_stem()
         .and_then(|s| s.to_str())

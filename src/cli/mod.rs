@@ -25,6 +25,7 @@ mod image_commands;
 mod physics_commands;
 mod physics_tables;
 mod refine_command;
+mod select_command;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,9 @@ enum Command {
     /// Train a time-dependent discriminator between data and an image model's samples, for
     /// discriminator guidance (`sample --discriminator`; Kim et al. 2023).
     Discriminator(refine_command::DiscriminatorArgs),
+    /// Keep an image model's samples by discriminator rejection sampling (Azadi et al. 2019):
+    /// each with probability ∝ d/(1 − d) of a `scoregen discriminator` trained against them.
+    Select(select_command::SelectArgs),
     /// Figures.
     #[command(subcommand)]
     Plot(PlotCommand),
@@ -504,6 +508,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Discriminator(a) => {
             on_device!(device(&a.device)?, refine_command::discriminator(&a))
         }
+        Command::Select(a) => on_device!(device(&a.device)?, select_command::select(&a)),
         Command::Plot(PlotCommand::ScoreField(a)) => {
             on_device!(device(&a.device)?, score_field(&a))
         }

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::image_commands::{load_images_of_shape, require_image_model};
 use scoregen::app::Trained;
-use scoregen::nn::DiscriminatorConfig;
+use scoregen::nn::{Discriminator, DiscriminatorConfig};
 use scoregen::refine::{
     self, DiscriminatorGuidance, DiscriminatorMeta, DiscriminatorTraining, Labelled,
 };
@@ -55,6 +55,12 @@ pub struct DiscriminatorArgs {
     /// Standard deviation of ln σ [default: the model's loss.p_std].
     #[arg(long)]
     p_std: Option<f64>,
+    /// Judge zero-suppressed images: pixels below this value (in the images' [0, 1] units) count
+    /// as 0 on both sides, as a detector reads out above a threshold (0.02 for `physics simulate`
+    /// events), so that sub-threshold detail cannot tell samples from data. Such a discriminator
+    /// selects samples (`scoregen select`); it does not guide sampling.
+    #[arg(long)]
+    zero_below: Option<f64>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -113,8 +119,12 @@ fn load_as_model_input<B: burn::tensor::backend::Backend>(
     model: &Trained<B>,
     shape: [usize; 3],
     conditional: bool,
+    zero_below: Option<f64>,
 ) -> Result<Part> {
-    let set = load_images_of_shape(spec, shape)?;
+    let mut set = load_images_of_shape(spec, shape)?;
+    if let Some(t) = zero_below {
+        refine::zero_suppress(&mut set.pixels, t);
+    }
     if conditional && set.labels.is_none() {
         bail!("{spec}: --class-conditional needs the images' classes (npy:<images>,<labels>)");
     }
@@ -143,7 +153,10 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         0
     };
     let conditional = classes > 0;
-    let mut real = load_as_model_input(&a.real, &model, shape, conditional)?;
+    if let Some(t) = a.zero_below {
+        refine::check_zero_below(t).context("--zero-below")?;
+    }
+    let mut real = load_as_model_input(&a.real, &model, shape, conditional, a.zero_below)?;
     if let Some(m) = a.max_real {
         real.truncate(m, d);
     }
@@ -155,7 +168,8 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
     };
     let (mut fake, mut fake_held) = (empty(), empty());
     for f in &a.fake {
-        let (train, held) = load_as_model_input(f, &model, shape, conditional)?.split(d, a.heldout);
+        let (train, held) =
+            load_as_model_input(f, &model, shape, conditional, a.zero_below)?.split(d, a.heldout);
         fake.extend(train);
         fake_held.extend(held);
     }
@@ -222,6 +236,7 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
         steps: a.steps,
         p_mean: opts.p_mean,
         p_std: opts.p_std,
+        zero_below: a.zero_below,
         real_images: real.rows.len() / d,
         fake_images: fake.rows.len() / d,
         heldout: heldout.clone(),
@@ -243,20 +258,16 @@ pub fn discriminator<B: AutodiffBackend>(device: &B::Device, a: &DiscriminatorAr
     Ok(())
 }
 
-/// `model` with discriminator guidance of weight `weight` by the discriminator in `dir`, which
-/// must have been trained for the model's SDE, image shape and classes; a class-conditional one
-/// needs class-conditional sampling (`by_class`).
-pub fn with_discriminator<B: AutodiffBackend>(
-    model: Trained<B::InnerBackend>,
+/// The discriminator in `dir` with its metadata, checked against `model`: trained for the
+/// model's SDE, image shape and classes.
+pub fn load_for_model<M: Backend, D: Backend>(
+    model: &Trained<M>,
     dir: &Path,
-    weight: f64,
-    sigma_max: Option<f64>,
-    by_class: bool,
-    device: &B::Device,
-) -> Result<Trained<B::InnerBackend>> {
-    let (net, meta) = refine::load_discriminator::<B>(dir, device)
+    device: &D::Device,
+) -> Result<(Discriminator<D>, DiscriminatorMeta)> {
+    let (net, meta) = refine::load_discriminator::<D>(dir, device)
         .with_context(|| format!("--discriminator {}", dir.display()))?;
-    let shape = require_image_model(&model, dir, "discriminator guidance")?;
+    let shape = require_image_model(model, dir, "a discriminator")?;
     if net.image_shape() != shape {
         bail!(
             "--discriminator {}: it judges {:?} images, the model makes {:?}",
@@ -279,6 +290,26 @@ pub fn with_discriminator<B: AutodiffBackend>(
             dir.display(),
             net.num_classes(),
             model.num_classes()
+        );
+    }
+    Ok((net, meta))
+}
+
+/// `model` with discriminator guidance of weight `weight` by the discriminator in `dir` (see
+/// [`load_for_model`]); a class-conditional one needs class-conditional sampling (`by_class`).
+pub fn with_discriminator<B: AutodiffBackend>(
+    model: Trained<B::InnerBackend>,
+    dir: &Path,
+    weight: f64,
+    sigma_max: Option<f64>,
+    by_class: bool,
+    device: &B::Device,
+) -> Result<Trained<B::InnerBackend>> {
+    let (net, meta) = load_for_model::<_, B>(&model, dir, device)?;
+    if let Some(t) = meta.zero_below {
+        bail!(
+            "--discriminator {}: it judges zero-suppressed images (--zero-below {t}), whose gradient says nothing below the threshold; use it with `scoregen select`",
+            dir.display()
         );
     }
     if net.num_classes() > 0 && !by_class {

@@ -9,15 +9,22 @@
 //! data where the model falls short, without retraining the model. Both sides are perturbed by
 //! the model's own SDE, in the model's standardised coordinates, so the correction adds to the
 //! model's score like the score itself ([`crate::score::ScoreCorrection`]).
+//!
+//! The same discriminator also selects finished samples: discriminator rejection sampling
+//! (Azadi et al. 2019) keeps each with probability ∝ d/(1 − d) at a low noise level ([`judge`],
+//! [`rejection_sample`]).
 
 mod guidance;
+mod select;
 mod train;
 
 #[cfg(test)]
 mod tests;
 
 pub use guidance::{discriminator_input, DiscriminatorGuidance, InputScale};
+pub use select::{judge, logit_bound, rejection_sample, rejection_sample_by_class};
 pub use train::{
-    heldout_accuracy, load_discriminator, save_discriminator, train_discriminator, BandAccuracy,
-    DiscriminatorMeta, DiscriminatorTraining, Labelled,
+    check_zero_below, heldout_accuracy, load_discriminator, save_discriminator,
+    train_discriminator, zero_suppress, BandAccuracy, DiscriminatorMeta, DiscriminatorTraining,
+    Labelled,
 };

@@ -45,6 +45,7 @@ fn round_trip(
         steps: 400,
         p_mean: -1.0,
         p_std: 1.2,
+        zero_below: None,
         real_images: 4000,
         fake_images: 4000,
         heldout,
@@ -115,6 +116,29 @@ fn gaussian_images(n: usize, mean: f32, std: f32, rng: &mut Rng) -> Vec<f32> {
         .collect()
 }
 
+/// A 4×4 discriminator trained with `opts` between 4 000 data images of N(`real`, τ²) pixels and
+/// 4 000 samples of N(`fake`, τ²) pixels (drawn from `rng`), on the VP SDE.
+fn trained_on_gaussians(
+    real: f32,
+    fake: f32,
+    tau: f32,
+    opts: &DiscriminatorTraining,
+    rng: &mut Rng,
+) -> (crate::nn::Discriminator<Flex>, InputScale) {
+    let real = gaussian_images(4000, real, tau, rng);
+    let fake = gaussian_images(4000, fake, tau, rng);
+    train_discriminator::<A>(
+        &small(4, 4),
+        vp().as_ref(),
+        unlabelled(&real),
+        unlabelled(&fake),
+        opts,
+        &Default::default(),
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
     // Data N(+½·1, ¼I), model samples N(−½·1, ¼I) on 4×4 images. Under the VP SDE both stay
@@ -126,8 +150,6 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
     let sde = vp();
     let tau = 0.5f32;
     let mut rng = Rng::new(11);
-    let real = gaussian_images(4000, 0.5, tau, &mut rng);
-    let fake = gaussian_images(4000, -0.5, tau, &mut rng);
     let opts = DiscriminatorTraining {
         steps: 400,
         batch: 64,
@@ -137,16 +159,7 @@ fn a_trained_discriminator_recovers_the_density_ratio_of_two_gaussians() {
         p_std: 1.2,
     };
     let cfg = small(4, 4);
-    let (net, scale) = train_discriminator::<A>(
-        &cfg,
-        sde.as_ref(),
-        unlabelled(&real),
-        unlabelled(&fake),
-        &opts,
-        &dev,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let (net, scale) = trained_on_gaussians(0.5, -0.5, tau, &opts, &mut rng);
     let held_real = gaussian_images(500, 0.5, tau, &mut rng);
     let held_fake = gaussian_images(500, -0.5, tau, &mut rng);
     let acc = heldout_accuracy(
@@ -356,4 +369,109 @@ fn a_class_conditional_discriminator_sees_samples_of_the_wrong_class() {
         let mean = g.iter().map(|v| *v as f64).sum::<f64>() / g.len() as f64;
         assert!(mean * sign > 0.5, "class {class}: mean correction {mean}");
     }
+}
+
+#[test]
+fn rejection_by_a_trained_discriminator_moves_samples_to_the_data() {
+    // Data N(+0.1, ¼) pixels, samples N(−0.1, ¼) on 4×4 images: the sets overlap, and the exact
+    // log ratio of their noised laws at noise level σ (m ≈ 1) is linear in the pixel sum,
+    // ℓ(x) = 0.2 Σx/(τ² + σ²). The judged logits must follow it, and rejection with them must move
+    // the kept samples' mean pixel from −0.1 towards +0.1.
+    let dev = Default::default();
+    let sde = vp();
+    let tau = 0.5f32;
+    let mut rng = Rng::new(31);
+    let opts = DiscriminatorTraining {
+        steps: 600,
+        batch: 128,
+        lr: 3e-3,
+        seed: 9,
+        p_mean: -1.5,
+        p_std: 1.0,
+    };
+    let (net, scale) = trained_on_gaussians(0.1, -0.1, tau, &opts, &mut rng);
+    let pool = gaussian_images(4000, -0.1, tau, &mut rng);
+    let sigma = 0.1;
+    let logits = judge(
+        &net,
+        sde.as_ref(),
+        scale,
+        unlabelled(&pool),
+        sigma,
+        4,
+        1,
+        &dev,
+    )
+    .unwrap();
+    assert_eq!(logits.len(), 4000);
+    // Same seed, same logits.
+    let again = judge(
+        &net,
+        sde.as_ref(),
+        scale,
+        unlabelled(&pool),
+        sigma,
+        4,
+        1,
+        &dev,
+    )
+    .unwrap();
+    assert_eq!(logits, again);
+    let sums: Vec<f64> = pool
+        .chunks(16)
+        .map(|r| r.iter().map(|&v| v as f64).sum())
+        .collect();
+    let exact: Vec<f64> = sums
+        .iter()
+        .map(|s| 0.2 * s / (tau as f64 * tau as f64 + sigma * sigma))
+        .collect();
+    let l: Vec<f64> = logits.iter().map(|&v| v as f64).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (ml, me) = (mean(&l), mean(&exact));
+    let cov = l
+        .iter()
+        .zip(&exact)
+        .map(|(a, b)| (a - ml) * (b - me))
+        .sum::<f64>();
+    let var = |v: &[f64], m: f64| v.iter().map(|a| (a - m).powi(2)).sum::<f64>();
+    let corr = cov / (var(&l, ml) * var(&exact, me)).sqrt();
+    let slope = cov / var(&exact, me);
+    assert!(corr > 0.9, "correlation of judged and exact logits {corr}");
+    assert!(
+        (0.5..1.5).contains(&slope),
+        "slope of judged on exact logits {slope}"
+    );
+    let bound = logit_bound(&logits, 0.99).unwrap();
+    let kept = rejection_sample(&logits, bound, &mut Rng::new(2));
+    let kept_mean = kept.iter().map(|&i| sums[i]).sum::<f64>() / (16 * kept.len()) as f64;
+    assert!(
+        kept.len() > 100 && kept_mean > 0.03,
+        "{} kept, mean pixel {kept_mean} (pool −0.1, data +0.1)",
+        kept.len()
+    );
+    // Errors name what is wrong.
+    for (s, d) in [(0.0, 1), (f64::NAN, 1), (0.1, 0)] {
+        assert!(judge(&net, sde.as_ref(), scale, unlabelled(&pool), s, d, 1, &dev).is_err());
+    }
+    let err = judge(
+        &net,
+        sde.as_ref(),
+        scale,
+        unlabelled(&pool[..20]),
+        0.1,
+        1,
+        1,
+        &dev,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("samples to judge"), "{err}");
+}
+
+#[test]
+fn zero_suppression_sets_what_lies_below_the_threshold_to_background() {
+    // [0, 1] values 0.01, 0.019, 0.02, 0.5, 1 in the loaders' [−1, 1] coordinates.
+    let mut p = [-0.98f32, -0.962, -0.96, 0.0, 1.0];
+    zero_suppress(&mut p, 0.02);
+    assert_eq!(p, [-1.0, -1.0, -0.96, 0.0, 1.0]);
 }

@@ -82,12 +82,40 @@ pub struct DiscriminatorMeta {
     pub p_mean: f64,
     /// Standard deviation of ln σ.
     pub p_std: f64,
+    /// The threshold below which it sees pixels as 0 ([`zero_suppress`]; none: raw images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_below: Option<f64>,
     /// Data images it was trained on.
     pub real_images: usize,
     /// Sample images it was trained on.
     pub fake_images: usize,
     /// Held-out accuracy per noise-level band.
     pub heldout: Vec<BandAccuracy>,
+}
+
+/// Zero suppression as a detector's readout does it: every pixel of `pixels` (the [−1, 1] image
+/// coordinates of scoregen's loaders) whose [0, 1] value (p + 1)/2 lies below `threshold` is set
+/// to the background −1. A discriminator trained on zero-suppressed images estimates the density
+/// ratio of the suppressed images only, so it cannot tell samples apart by sub-threshold detail;
+/// rejection sampling with it matches the law of what lies above the threshold.
+pub fn zero_suppress(pixels: &mut [f32], threshold: f64) {
+    for p in pixels {
+        if (((*p as f64) + 1.0) / 2.0) < threshold {
+            *p = -1.0;
+        }
+    }
+}
+
+/// Checks a zero-suppression threshold: a pixel value in (0, 1].
+pub fn check_zero_below(threshold: f64) -> Result<()> {
+    if threshold > 0.0 && threshold <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "zero_below",
+            format!("{threshold}: must be a pixel value in (0, 1]"),
+        ))
+    }
 }
 
 /// Checks that `rows` holds whole images of `dim` values and at least `min` of them.
@@ -118,7 +146,13 @@ pub struct Labelled<'a> {
 }
 
 /// Checks `set` against `net`'s shape and classes; returns its number of images.
-fn check_set(set: Labelled, d: usize, classes: usize, what: &str, min: usize) -> Result<usize> {
+pub(super) fn check_set(
+    set: Labelled,
+    d: usize,
+    classes: usize,
+    what: &str,
+    min: usize,
+) -> Result<usize> {
     let n = count_rows(set.rows, d, what, min)?;
     if classes > 0 {
         let labels = set.labels.ok_or_else(|| {
@@ -144,7 +178,7 @@ fn check_set(set: Labelled, d: usize, classes: usize, what: &str, min: usize) ->
 }
 
 /// The logits of `idx`'s rows of `set`, perturbed at `times`.
-fn logits_of<B: Backend>(
+pub(super) fn logits_of<B: Backend>(
     net: &Discriminator<B>,
     sde: &dyn Sde,
     scale: InputScale,
@@ -292,6 +326,9 @@ pub fn load_discriminator<B: Backend>(
         "no discriminator.json here (train one with `scoregen discriminator --checkpoint <model> --real <data> --fake <samples> --out <dir>`)",
     )?;
     meta.config.validate()?;
+    if let Some(t) = meta.zero_below {
+        check_zero_below(t)?;
+    }
     let net = load_network(dir, STEM, meta.config.skeleton::<B>(device))?;
     Ok((net, meta))
 }
