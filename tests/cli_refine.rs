@@ -252,7 +252,14 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
     }
     assert_eq!(select(&dir.join("some2.npy"), &["--seed", "3"]).1, some);
     assert!(!dir.join("some-labels.npy").exists());
-    for (arg, val) in [("--quantile", "1.5"), ("--sigma", "0"), ("--draws", "0")] {
+    for (arg, val) in [
+        ("--quantile", "1.5"),
+        ("--sigma", "0"),
+        ("--sigma", "1e300"),
+        ("--draws", "0"),
+        ("--draws", "5000"),
+        ("--num", "0"),
+    ] {
         let bad = dir.join("bad.npy");
         let err = fails(&select_args(&model, &disc, &fake_arg, &bad, &[arg, val]));
         assert!(

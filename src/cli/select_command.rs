@@ -117,6 +117,9 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
         }
     };
     if let Some(m) = a.num {
+        if m == 0 {
+            bail!("--num 0: keep at least one sample");
+        }
         kept.truncate(m);
     }
     if kept.is_empty() {

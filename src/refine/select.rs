@@ -19,6 +19,9 @@ use crate::tensor::to_vec;
 /// Images judged per forward pass.
 const CHUNK: usize = 256;
 
+/// Most perturbations per image whose logits [`judge`] averages.
+pub const MAX_DRAWS: usize = 1000;
+
 /// The logit ℓ = log(d/(1 − d)) of every image of `set` (the generator's standardised rows),
 /// perturbed by `sde` to the noise level σ = s(t)/m(t) = `sigma` and averaged over `draws`
 /// perturbations (seeded by `seed`): the discriminator is trained on noised states, so a small σ
@@ -35,10 +38,17 @@ pub fn judge<B: Backend>(
     device: &B::Device,
 ) -> Result<Vec<f32>> {
     Error::require_positive("noise level sigma", sigma)?;
-    if draws == 0 {
+    let top = sde.edm_sigma(sde.t_end());
+    if sigma > top {
+        return Err(Error::config(
+            "noise level sigma",
+            format!("{sigma} is above the SDE's largest noise level {top:.4}"),
+        ));
+    }
+    if !(1..=MAX_DRAWS).contains(&draws) {
         return Err(Error::config(
             "draws",
-            "at least one perturbation per image",
+            format!("{draws}: between 1 and {MAX_DRAWS} perturbations per image"),
         ));
     }
     let d = net.image_shape().iter().product::<usize>();

@@ -450,7 +450,7 @@ fn rejection_by_a_trained_discriminator_moves_samples_to_the_data() {
         kept.len()
     );
     // Errors name what is wrong.
-    for (s, d) in [(0.0, 1), (f64::NAN, 1), (0.1, 0)] {
+    for (s, d) in [(0.0, 1), (f64::NAN, 1), (1e300, 1), (0.1, 0), (0.1, 1001)] {
         assert!(judge(&net, sde.as_ref(), scale, unlabelled(&pool), s, d, 1, &dev).is_err());
     }
     let err = judge(
