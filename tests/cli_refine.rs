@@ -251,6 +251,13 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
         assert!(fake_px.chunks(64).any(|f| f == img));
     }
     assert_eq!(select(&dir.join("some2.npy"), &["--seed", "3"]).1, some);
+    // An ensemble averages its members' logits: the same discriminator twice selects as once.
+    let twice = select(
+        &dir.join("twice.npy"),
+        &["--seed", "3", "--discriminator", s(&disc)],
+    )
+    .1;
+    assert_eq!(twice, some);
     assert!(!dir.join("some-labels.npy").exists());
     for (arg, val) in [
         ("--quantile", "1.5"),
@@ -320,6 +327,11 @@ fn a_discriminator_trains_against_samples_and_guides_sampling() {
         &z,
         &["--quantile", "0"],
     ));
+    assert!(said.contains("kept 6 of 6"), "{said}");
+    // Members of an ensemble each see the images as they were trained to (raw, suppressed).
+    let both = dir.join("both.npy");
+    let extra = ["--discriminator", s(&disc), "--quantile", "0"];
+    let said = ok(&select_args(&model, &zdisc, &fake_arg, &both, &extra));
     assert!(said.contains("kept 6 of 6"), "{said}");
 }
 

@@ -19,9 +19,9 @@ pub struct SelectArgs {
     #[arg(long)]
     checkpoint: PathBuf,
     /// A discriminator trained against the model's samples (`scoregen discriminator`); judge
-    /// samples it did not see in training.
-    #[arg(long)]
-    discriminator: PathBuf,
+    /// samples it did not see in training. Repeat for an ensemble: their logits are averaged.
+    #[arg(long, required = true)]
+    discriminator: Vec<PathBuf>,
     /// The samples to select from (npy: as `scoregen sample` writes them, with
     /// `,<labels>` for a class-conditional discriminator); repeat for several files.
     #[arg(long, required = true)]
@@ -60,7 +60,11 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
     }
     let model = Trained::<B::InnerBackend>::load(&a.checkpoint, true, device)?;
     let shape = require_image_model(&model, &a.checkpoint, "discriminator rejection sampling")?;
-    let (net, meta) = load_for_model::<_, B::InnerBackend>(&model, &a.discriminator, device)?;
+    let mut discs = Vec::new();
+    for dir in &a.discriminator {
+        discs.push(load_for_model::<_, B::InnerBackend>(&model, dir, device)?);
+    }
+    let conditional = discs.iter().any(|(net, _)| net.num_classes() > 0);
     let (mut pixels, mut per_file) = (Vec::new(), Vec::new());
     for f in &a.fake {
         let set = load_images_of_shape(f, shape)?;
@@ -70,7 +74,7 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
     // Labels for all files or for none.
     let labels: Option<Vec<u32>> = match per_file.iter().find(|(_, l)| l.is_none()) {
         None => Some(per_file.into_iter().flat_map(|(_, l)| l.unwrap_or_default()).collect()),
-        Some((f, _)) if net.num_classes() > 0 => bail!(
+        Some((f, _)) if conditional => bail!(
             "{f}: a class-conditional discriminator needs the samples' classes (npy:<images>,<labels>)"
         ),
         Some((f, _)) if per_file.iter().any(|(_, l)| l.is_some()) => {
@@ -78,33 +82,40 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
         }
         Some(_) => None,
     };
-    let rows = match meta.zero_below {
-        Some(t) => {
-            let mut seen = pixels.clone();
-            refine::zero_suppress(&mut seen, t);
-            model.meta.standardizer.forward(&seen)
-        }
-        None => model.meta.standardizer.forward(&pixels),
-    };
     let d: usize = shape.iter().product();
-    let n = rows.len() / d;
-    let logits = refine::judge(
-        &net,
-        model.sde.as_ref(),
-        meta.input_scale,
-        Labelled {
-            rows: &rows,
-            labels: labels.as_deref(),
-        },
-        a.sigma,
-        a.draws,
-        a.seed,
-        device,
-    )?;
+    let n = pixels.len() / d;
+    // The ensemble's logit: the mean of the discriminators' logits.
+    let mut logits = vec![0.0f32; n];
+    for (net, meta) in &discs {
+        let rows = match meta.zero_below {
+            Some(t) => {
+                let mut seen = pixels.clone();
+                refine::zero_suppress(&mut seen, t);
+                model.meta.standardizer.forward(&seen)
+            }
+            None => model.meta.standardizer.forward(&pixels),
+        };
+        let l = refine::judge(
+            net,
+            model.sde.as_ref(),
+            meta.input_scale,
+            Labelled {
+                rows: &rows,
+                labels: labels.as_deref(),
+            },
+            a.sigma,
+            a.draws,
+            a.seed,
+            device,
+        )?;
+        for (sum, v) in logits.iter_mut().zip(l) {
+            *sum += v / discs.len() as f32;
+        }
+    }
     let mut rng = Rng::new(a.seed ^ 0xd125);
     let (mut kept, bound) = match &labels {
         // Its logits compare each image with the data of its class: select class by class.
-        Some(l) if net.num_classes() > 0 => (
+        Some(l) if conditional => (
             refine::rejection_sample_by_class(&logits, l, a.quantile, &mut rng)?,
             "per class".to_string(),
         ),
