@@ -43,7 +43,7 @@ pub struct SelectArgs {
     /// Perturbations per sample whose logits are averaged.
     #[arg(long, default_value_t = 4)]
     draws: usize,
-    /// Keep at most N samples (the first N accepted, in input order).
+    /// Keep at most N samples (a uniform subset of those accepted, in input order).
     #[arg(long)]
     num: Option<usize>,
     /// Random seed (perturbations and acceptance draws).
@@ -131,7 +131,17 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
         if m == 0 {
             bail!("--num 0: keep at least one sample");
         }
-        kept.truncate(m);
+        if kept.len() > m {
+            // A uniform subset of the kept samples, whatever the order of the input (a file
+            // sorted by class keeps its mix).
+            let mut pick: Vec<usize> = rng
+                .distinct(kept.len(), m)
+                .iter()
+                .map(|&j| kept[j])
+                .collect();
+            pick.sort_unstable();
+            kept = pick;
+        }
     }
     if kept.is_empty() {
         bail!("no sample kept of {n} (bound {bound}); a lower --quantile keeps more");
