@@ -112,24 +112,35 @@ impl Part {
     }
 }
 
-/// Images of `spec` as the model's standardised rows, checked against its image shape, with
-/// their labels when `conditional`.
-fn load_as_model_input<B: burn::tensor::backend::Backend>(
+/// Images (pixels in [−1, 1]) as a discriminator sees them: zero-suppressed below its
+/// threshold, if it has one, then in the model's standardised coordinates.
+pub fn discriminator_rows<B: Backend>(
+    model: &Trained<B>,
+    mut pixels: Vec<f32>,
+    zero_below: Option<f64>,
+) -> Vec<f32> {
+    if let Some(t) = zero_below {
+        refine::zero_suppress(&mut pixels, t);
+    }
+    model.meta.standardizer.forward(&pixels)
+}
+
+/// Images of `spec` as a discriminator with threshold `zero_below` sees them
+/// ([`discriminator_rows`]), checked against the model's image shape, with their labels when
+/// `conditional`.
+fn load_as_model_input<B: Backend>(
     spec: &str,
     model: &Trained<B>,
     shape: [usize; 3],
     conditional: bool,
     zero_below: Option<f64>,
 ) -> Result<Part> {
-    let mut set = load_images_of_shape(spec, shape)?;
-    if let Some(t) = zero_below {
-        refine::zero_suppress(&mut set.pixels, t);
-    }
+    let set = load_images_of_shape(spec, shape)?;
     if conditional && set.labels.is_none() {
         bail!("{spec}: --class-conditional needs the images' classes (npy:<images>,<labels>)");
     }
     Ok(Part {
-        rows: model.meta.standardizer.forward(&set.pixels),
+        rows: discriminator_rows(model, set.pixels, zero_below),
         labels: if conditional { set.labels } else { None },
     })
 }

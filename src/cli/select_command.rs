@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use super::image_commands::{load_images_of_shape, require_image_model};
-use super::refine_command::load_for_model;
+use super::refine_command::{discriminator_rows, load_for_model};
 use scoregen::app::Trained;
 use scoregen::data;
 use scoregen::refine::{self, Labelled};
@@ -87,14 +87,7 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
     // The ensemble's logit: the mean of the discriminators' logits.
     let mut logits = vec![0.0f32; n];
     for (net, meta) in &discs {
-        let rows = match meta.zero_below {
-            Some(t) => {
-                let mut seen = pixels.clone();
-                refine::zero_suppress(&mut seen, t);
-                model.meta.standardizer.forward(&seen)
-            }
-            None => model.meta.standardizer.forward(&pixels),
-        };
+        let rows = discriminator_rows(&model, pixels.clone(), meta.zero_below);
         let l = refine::judge(
             net,
             model.sde.as_ref(),
