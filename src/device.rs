@@ -49,6 +49,7 @@ fn cuda_available(index: usize) -> Result<()> {
     use burn::backend::cuda::{Cuda, CudaDevice};
     use burn::tensor::Tensor;
     crate::kernel_cache::configure_cuda_kernel_cache();
+    crate::cuda_conv::configure_cuda_conv()?;
     // cubecl panics (in its device thread, too) when the driver is missing; silence the panic
     // messages during the probe and turn the failure into an error.
     let previous = std::panic::take_hook();

@@ -33,6 +33,7 @@
 
 pub mod allocator;
 pub mod app;
+pub mod cuda_conv;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use scoregen::app::bench::{bench_unet, mnist_unet, run_bench, BenchConfig, BenchRecord};
+use scoregen::cuda_conv::{CudaConv, CUDA_CONV_VAR};
+use scoregen::device::DeviceSpec;
 use scoregen::nn::Precision;
 use scoregen::samplers::SamplerKind;
 
@@ -161,19 +163,27 @@ fn row(r: &BenchRecord) -> String {
 /// Runs `scoregen bench` on the backend of the chosen device.
 pub fn bench<AB: AutodiffBackend>(device: &AB::Device, args: &BenchArgs) -> Result<()> {
     let cfg = args.config()?;
+    // On CUDA the convolution kernels are part of what is measured (src/cuda_conv.rs).
+    let device_name = match args.device.parse::<DeviceSpec>()? {
+        DeviceSpec::Cpu => args.device.clone(),
+        DeviceSpec::Cuda(_) => {
+            let conv = CudaConv::from_var(std::env::var(CUDA_CONV_VAR).ok().as_deref())?;
+            format!("{} (convolutions: {conv:?})", args.device)
+        }
+    };
     eprintln!(
         "scoregen {} bench on {} in {} (median of {} runs after {} warm-up)",
         env!("CARGO_PKG_VERSION"),
-        args.device,
+        device_name,
         cfg.precision.name(),
         cfg.repeats,
         cfg.warmup
     );
-    let records = run_bench::<AB>(&cfg, device, &args.device, &mut |r| eprintln!("{}", row(r)))?;
+    let records = run_bench::<AB>(&cfg, device, &device_name, &mut |r| eprintln!("{}", row(r)))?;
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "framework": "scoregen",
         "version": env!("CARGO_PKG_VERSION"),
-        "device": args.device,
+        "device": device_name,
         "precision": cfg.precision.name(),
         "records": records,
     }))?;

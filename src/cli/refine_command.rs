@@ -278,7 +278,13 @@ pub fn load_for_model<M: Backend, D: Backend>(
 ) -> Result<(Discriminator<D>, DiscriminatorMeta)> {
     let (net, meta) = refine::load_discriminator::<D>(dir, device)
         .with_context(|| format!("--discriminator {}", dir.display()))?;
-    let shape = require_image_model(model, dir, "a discriminator")?;
+    let Some(shape) = model.image_shape() else {
+        bail!(
+            "--discriminator {}: a discriminator judges images, but the model holds {}-dimensional points",
+            dir.display(),
+            model.dim()
+        );
+    };
     if net.image_shape() != shape {
         bail!(
             "--discriminator {}: it judges {:?} images, the model makes {:?}",

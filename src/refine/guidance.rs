@@ -96,8 +96,10 @@ impl<A: AutodiffBackend> DiscriminatorGuidance<A> {
     }
 
     /// logit d(x, t) of each row (inner backend, no graph kept), of the classes `classes` for a
-    /// class-conditional discriminator.
-    pub fn logits(
+    /// class-conditional discriminator: what [`ScoreCorrection::correction`] differentiates,
+    /// for the finite-difference test of its gradient.
+    #[cfg(test)]
+    pub(crate) fn logits(
         &self,
         x: Tensor<A::InnerBackend, 2>,
         t: &[f64],
