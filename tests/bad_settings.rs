@@ -354,3 +354,73 @@ fn counts_too_large_for_memory_are_errors_not_aborts() {
         "batch",
     );
 }
+
+#[test]
+fn zero_counts_are_refused_naming_the_option() {
+    let dir = common::tmp("zero-counts");
+    let model = tiny_model("zero-counts-model", "ve", 20.0);
+    let m = model.to_string_lossy().to_string();
+    let out = dir.join("x.npy").to_string_lossy().to_string();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["sample", "--checkpoint", &m, "--num", "0", "--out", &out],
+            "--num",
+        ),
+        (
+            &["sample", "--checkpoint", &m, "--steps", "0", "--out", &out],
+            "--steps",
+        ),
+        (
+            &[
+                "likelihood",
+                "--checkpoint",
+                &m,
+                "--data",
+                "toy:moons",
+                "--first",
+                "0",
+            ],
+            "--first",
+        ),
+        (
+            &["physics", "simulate", "--num", "0", "--out", &out],
+            "--num",
+        ),
+        (
+            &[
+                "train",
+                "--data",
+                "toy:moons",
+                "--first",
+                "0",
+                "--out",
+                &out,
+            ],
+            "--first",
+        ),
+        (
+            &[
+                "eval",
+                "--real",
+                "toy:moons",
+                "--fake",
+                "toy:moons",
+                "--max-points",
+                "0",
+            ],
+            "--max-points",
+        ),
+    ];
+    for (args, option) in cases {
+        let o = common::run(args);
+        let e = String::from_utf8_lossy(&o.stderr);
+        // clap's usage error (exit code 2), naming the option and the value.
+        assert!(
+            o.status.code() == Some(2) && e.contains(option) && e.contains("'0'"),
+            "scoregen {args:?}: {:?}\n{e}",
+            o.status
+        );
+    }
+    // Nothing was written.
+    assert!(!std::path::Path::new(&out).exists());
+}

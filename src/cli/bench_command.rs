@@ -31,13 +31,13 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     sample_batches: Option<Vec<usize>>,
     /// MLP batch (2-D data).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = crate::cli::at_least_one())]
     mlp_batch: usize,
     /// Samplers measured; empty (`--samplers ''`) to skip sampling.
     #[arg(long, value_delimiter = ',', default_value = "ddpm,ddim,pc,ode")]
     samplers: Vec<String>,
     /// Steps per sampler run (`ode` is adaptive, with rtol = atol = --ode-tol).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::cli::at_least_one())]
     steps: usize,
     /// RK45 tolerance of `ode`.
     #[arg(long, default_value_t = 1e-3)]
@@ -47,13 +47,13 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
     nfe_sweep: Vec<String>,
     /// Batch of the NFE sweep.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::cli::at_least_one())]
     sweep_batch: usize,
     /// Untimed runs before the timed ones.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
     /// Timed runs; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::cli::at_least_one())]
     repeats: usize,
     /// f32, or bf16: training steps in mixed precision (bf16 compute, f32 master weights),
     /// forward passes and samplers on bf16 weights (for GPUs with bf16 tensor cores; the CPU

@@ -34,6 +34,13 @@ use clap::{Parser, Subcommand};
 
 use scoregen::device::DeviceSpec;
 
+/// clap's parser of a count that must be at least 1: `--num 0`, `--steps 0`, `--first 0` and the
+/// like are refused while the command line is parsed, naming the option, instead of producing
+/// empty outputs or figures over no items.
+pub(crate) fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
 /// Score-based generative modelling: train, sample, likelihood, plots.
 #[derive(Parser, Debug)]
 #[command(name = "scoregen", version, about, long_about = None)]
@@ -79,7 +86,7 @@ enum Command {
     Config,
     /// List the samplers and toy data sets.
     List,
-    /// The end-to-end demo on the mixture of two Gaussians (no downloads, ~2 min on 2 cores).
+    /// The end-to-end demo on the mixture of two Gaussians (no downloads, about 10 s on 2 cores after the build).
     Demo(DemoArgs),
     /// Throughput: training steps/s, forward passes and sampler NFE/s of the MLP and the MNIST
     /// U-Net, as JSON (compare with PyTorch through bench/torch_bench.py and bench/compare.py).
@@ -93,7 +100,7 @@ struct TrainArgs {
     #[arg(long)]
     data: String,
     /// Use only the first N items of the data (e.g. 8000 of the MNIST test split for training).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     first: Option<usize>,
     /// Train a class-conditional U-Net on the labels of the image data (with label dropout, for
     /// classifier-free guidance).
@@ -122,7 +129,7 @@ struct TrainArgs {
     #[arg(long)]
     steps: Option<u64>,
     /// Batch size.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     batch: Option<usize>,
     /// Peak learning rate.
     #[arg(long)]
@@ -131,7 +138,7 @@ struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Points drawn from a toy data set.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = crate::cli::at_least_one())]
     toy_samples: usize,
     /// Continue the checkpoint in --out.
     #[arg(long)]
@@ -194,13 +201,13 @@ struct SampleArgs {
     #[arg(long)]
     checkpoint: PathBuf,
     /// Number of samples.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::cli::at_least_one())]
     num: usize,
     /// Sampler (see `scoregen list`).
     #[arg(long, default_value = "pc")]
     sampler: String,
     /// Steps (noise levels for annealed-langevin); default depends on the sampler.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     steps: Option<usize>,
     /// Langevin corrector steps (pc, pc-vp) or steps per level (annealed-langevin).
     #[arg(long)]
@@ -283,10 +290,10 @@ struct LikelihoodArgs {
     #[arg(long)]
     data: String,
     /// Use only the first N items.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     first: Option<usize>,
     /// Hutchinson–Skilling trace estimator with K Rademacher probes (default: exact trace up to 16-D).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     hutchinson: Option<usize>,
     /// Gaussian instead of Rademacher probes for --hutchinson.
     #[arg(long, requires = "hutchinson")]
@@ -299,7 +306,7 @@ struct LikelihoodArgs {
     #[arg(long)]
     dequantize: Option<u32>,
     /// Points drawn for toy:NAME data.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::cli::at_least_one())]
     toy_samples: usize,
     /// Print one JSON object.
     #[arg(long)]
@@ -326,10 +333,10 @@ struct InpaintArgs {
     #[arg(long, default_value = "half")]
     mask: String,
     /// Number of images.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::cli::at_least_one())]
     num: usize,
     /// PC steps.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = crate::cli::at_least_one())]
     steps: usize,
     /// Output PNG: a grid of the masked inputs (missing pixels grey) followed by their completions.
     #[arg(long)]
@@ -363,10 +370,10 @@ struct EvalArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// At most this many points per set (the statistics cost O(n²)).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = crate::cli::at_least_one())]
     max_points: usize,
     /// Points drawn for toy:NAME real data.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = crate::cli::at_least_one())]
     toy_samples: usize,
     /// Print one JSON object.
     #[arg(long)]
@@ -383,7 +390,7 @@ struct ClassifierArgs {
     #[arg(long)]
     data: String,
     /// Train on the first N images; up to --heldout of the rest measure the accuracy.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     first: Option<usize>,
     /// Held-out images for the reported accuracy.
     #[arg(long, default_value_t = 2000)]
@@ -395,7 +402,7 @@ struct ClassifierArgs {
     #[arg(long, default_value_t = 1500)]
     steps: u64,
     /// Batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::cli::at_least_one())]
     batch: usize,
     /// Peak learning rate (warm-up, then cosine).
     #[arg(long, default_value_t = 2e-3)]
@@ -435,13 +442,13 @@ struct ScoreFieldArgs {
     #[arg(long)]
     out: PathBuf,
     /// Image side in pixels.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = 640, value_parser = crate::cli::at_least_one())]
     size: usize,
     /// Samples drawn (annealed Langevin).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::cli::at_least_one())]
     samples: usize,
     /// Density lattice per side (a trained model needs one ODE solve per point).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::cli::at_least_one())]
     density_grid: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]

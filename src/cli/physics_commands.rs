@@ -42,10 +42,10 @@ pub struct PhysicsEvalArgs {
     #[arg(long)]
     ssnet: PathBuf,
     /// At most this many events per set (each real half and the generated set).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = crate::cli::at_least_one())]
     max_events: usize,
     /// Histogram bins.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = crate::cli::at_least_one())]
     bins: usize,
     /// Random seed of the real split.
     #[arg(long, default_value_t = 0)]
@@ -86,7 +86,7 @@ pub struct SsnetTrainArgs {
     #[arg(long)]
     data: String,
     /// Train on the first N events (default: all but the held-out ones).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     first: Option<usize>,
     /// Events after the training ones to measure per-class accuracy on.
     #[arg(long, default_value_t = 200)]
@@ -95,17 +95,17 @@ pub struct SsnetTrainArgs {
     #[arg(long, default_value_t = 600)]
     steps: u64,
     /// Events per batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::cli::at_least_one())]
     batch: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
     /// Channels at full resolution (a multiple of 8) [default: 16, or the --init network's].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     base: Option<usize>,
     /// Resolution levels (each halves the image; more levels see more context) [default: 4 for
     /// events of 64 pixels or more, else 3, or the --init network's].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     levels: Option<usize>,
     /// Pixels below this value are background (the simulator's label threshold).
     #[arg(long, default_value_t = 0.02)]
@@ -155,10 +155,10 @@ pub struct SsnetApplyArgs {
 #[derive(clap::Args, Debug)]
 pub struct SimulateArgs {
     /// Number of events.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::cli::at_least_one())]
     num: usize,
     /// Image side in pixels (3 mm pitch).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     size: Option<usize>,
     /// Output NPY of images.
     #[arg(long)]

@@ -29,7 +29,7 @@ pub struct DiscriminatorArgs {
     #[arg(long)]
     class_conditional: bool,
     /// Use at most the first N data images.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     max_real: Option<usize>,
     /// Fraction of the data and of each sample file held out for the reported accuracy.
     #[arg(long, default_value_t = 0.1)]
@@ -38,13 +38,13 @@ pub struct DiscriminatorArgs {
     #[arg(long)]
     out: PathBuf,
     /// Channels of the first stage (doubled twice); a multiple of 8.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::cli::at_least_one())]
     base: usize,
     /// Adam steps.
     #[arg(long, default_value_t = 1500)]
     steps: u64,
     /// Batch size (half data, half samples).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::cli::at_least_one())]
     batch: usize,
     /// Peak learning rate (warm-up, then cosine).
     #[arg(long, default_value_t = 1e-3)]

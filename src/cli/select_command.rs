@@ -41,10 +41,10 @@ pub struct SelectArgs {
     #[arg(long, default_value_t = 0.05)]
     sigma: f64,
     /// Perturbations per sample whose logits are averaged.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = crate::cli::at_least_one())]
     draws: usize,
     /// Keep at most N samples (a uniform subset of those accepted, in input order).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one())]
     num: Option<usize>,
     /// Random seed (perturbations and acceptance draws).
     #[arg(long, default_value_t = 0)]
@@ -121,9 +121,6 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
         }
     };
     if let Some(m) = a.num {
-        if m == 0 {
-            bail!("--num 0: keep at least one sample");
-        }
         if kept.len() > m {
             // A uniform subset of the kept samples, whatever the order of the input (a file
             // sorted by class keeps its mix).
