@@ -76,6 +76,102 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         "--out",
         s(&npy),
     ]);
+    // A trajectory figure: one row per sample, the final samples in the last column.
+    let (y, traj) = (dir.join("y.npy"), dir.join("traj.png"));
+    let traj_args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "sample",
+            "--checkpoint",
+            s(&run),
+            "--num",
+            "3",
+            "--sampler",
+            "ddim",
+            "--steps",
+            "12",
+            "--seed",
+            "7",
+            "--out",
+            s(&y),
+            "--trajectory",
+            s(&traj),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        v.extend(extra.iter().map(|a| a.to_string()));
+        v
+    };
+    let said = common::run(
+        &traj_args(&["--frames", "5"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert!(
+        said.status.success() && err.contains("3 samples × 5 moments"),
+        "{err}"
+    );
+    let final_images = scoregen::data::read_npy_array(&y).unwrap();
+    assert_eq!(final_images.shape, vec![3, 1, 8, 8]);
+    let dec = png::Decoder::new(std::io::Cursor::new(std::fs::read(&traj).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    // 5 columns × 3 rows of 8×8 images at 2× with 2-pixel borders.
+    assert_eq!((w, h), (5 * 18 + 2, 3 * 18 + 2));
+    let mut rgb = vec![0u8; reader.output_buffer_size()];
+    reader.next_frame(&mut rgb).unwrap();
+    // Tile (row i, column j), pixel (py, px) of the 8×8 image: its red byte.
+    let byte = |i: usize, j: usize, py: usize, px: usize| {
+        let (x, yy) = (2 + j * 18 + 2 * px, 2 + i * 18 + 2 * py);
+        rgb[(yy * w + x) * 3] as f32
+    };
+    let mut last_diff: f32 = 0.0;
+    let mut first_vs_last = 0.0;
+    for i in 0..3 {
+        for py in 0..8 {
+            for px in 0..8 {
+                // The .npy holds the final samples in [0, 1].
+                let want = final_images.data[i * 64 + py * 8 + px] * 255.0;
+                last_diff = last_diff.max((byte(i, 4, py, px) - want).abs());
+                first_vs_last += (byte(i, 0, py, px) - byte(i, 4, py, px)).abs() / 192.0;
+            }
+        }
+    }
+    assert!(last_diff <= 1.0, "last column vs the samples: {last_diff}");
+    // The first column is the prior's noise, far from the final images.
+    assert!(
+        first_vs_last > 30.0,
+        "first vs last column: {first_vs_last}"
+    );
+    for (extra, needle) in [
+        (vec!["--frames", "1"], "frames"),
+        (vec!["--frames", "101"], "frames"),
+    ] {
+        let args = traj_args(&extra);
+        let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+    let gif = dir.join("traj.gif");
+    let mut args = traj_args(&[]);
+    let at = args.iter().position(|a| a == s(&traj)).unwrap();
+    args[at] = s(&gif).to_string();
+    let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("traj.gif") && e.contains(".png"), "{e}");
+    let points = dir.join("p.csv");
+    let e = fails(&[
+        "sample",
+        "--checkpoint",
+        s(checkpoint()),
+        "--num",
+        "3",
+        "--out",
+        s(&points),
+        "--trajectory",
+        s(&traj),
+    ]);
+    assert!(e.contains("image models"), "{e}");
     // Class-conditional training on the labels, then guided sampling of one class.
     let cond = dir.join("cond");
     ok(&[

@@ -7,6 +7,7 @@ mod figure;
 mod loss_curve;
 mod peak_memory;
 mod trained;
+pub mod trajectory;
 
 pub use demo::{run_demo, DemoOptions, DemoReport, SamplerResult, NLL_POINTS};
 pub use figure::{exact_score_field, model_score_field, FigureOptions};

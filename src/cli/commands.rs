@@ -5,17 +5,20 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
 
 use super::{
     DemoArgs, EvalArgs, InpaintArgs, LikelihoodArgs, PhysicsMeasure, PhysicsTimes, SampleArgs,
     ScoreFieldArgs, TrainArgs,
 };
+use scoregen::app::trajectory::{write_trajectory_figure, TrajectoryRecorder, TRAJECTORY_ROWS};
 use scoregen::app::{self, FigureOptions, Trained};
 use scoregen::data::{self, write_csv, write_npy, Toy, TOY_NAMES};
 use scoregen::losses::{LossKind, TimeSampler};
 use scoregen::nn::Precision;
 use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
+use scoregen::tensor::to_vec;
 use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
 
 pub use super::image_commands::{
@@ -296,11 +299,37 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             Some(vec![c; a.num])
         }
     };
+    let mut recorder = match (&a.trajectory, image_shape) {
+        (None, _) => None,
+        (Some(p), _) if p.extension().and_then(|e| e.to_str()) != Some("png") => {
+            bail!("--trajectory {}: the figure must end in .png", p.display())
+        }
+        (Some(p), None) => bail!(
+            "--trajectory {}: trajectory figures are for image models; this checkpoint holds {}-dimensional points (see `scoregen plot score-field`)",
+            p.display(),
+            model.dim()
+        ),
+        (Some(_), Some(_)) => Some(TrajectoryRecorder::new(a.frames)?),
+    };
+    let rows = a.num.min(TRAJECTORY_ROWS);
+    let mut observe = |t: f64, x: &Tensor<B::InnerBackend, 2>| {
+        if let Some(r) = recorder.as_mut() {
+            r.offer(t, || to_vec(x.clone().narrow(0, 0, rows)));
+        }
+    };
     let (x, nfe) = match &classes {
-        Some(c) => model.sample_classes(&cfg, c, a.guidance, &mut rng, &mut |_, _| {})?,
-        None => model.sample(&cfg, a.num, &mut rng, &mut |_, _| {})?,
+        Some(c) => model.sample_classes(&cfg, c, a.guidance, &mut rng, &mut observe)?,
+        None => model.sample(&cfg, a.num, &mut rng, &mut observe)?,
     };
     let secs = t.elapsed().as_secs_f64();
+    if let (Some(path), Some(r), Some(shape)) = (&a.trajectory, recorder, image_shape) {
+        let seen = r.seen();
+        let cols = write_trajectory_figure(path, r, &model.meta.standardizer, &x, rows, shape)?;
+        eprintln!(
+            "trajectory: {rows} samples × {cols} moments (of {seen} states) → {}",
+            path.display()
+        );
+    }
     match image_shape {
         Some(shape) if ext == "png" => scoregen::plot::image_grid(&a.out, &x, shape, 2)?,
         Some([c, h, w]) if ext == "npy" => {

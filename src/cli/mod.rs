@@ -272,6 +272,14 @@ struct SampleArgs {
     /// as N×C×H×W in [0, 1] (readable as `npy:` image data).
     #[arg(long)]
     out: PathBuf,
+    /// Image models: also write a trajectory figure (.png) here, one row per sample (the first
+    /// 16) and one column per moment of the sampler's run, from the prior on the left to the
+    /// final sample on the right (states clamped to the data range).
+    #[arg(long)]
+    trajectory: Option<PathBuf>,
+    /// Columns of the trajectory figure (2–100).
+    #[arg(long, default_value_t = 10, requires = "trajectory")]
+    frames: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,

@@ -7,6 +7,25 @@ use crate::error::{Error, Result};
 /// Tiles `n` channel-first images (C = 1 or 3, values in [−1, 1]) into a near-square grid with a
 /// 2-pixel border, `scale`× nearest-neighbour enlarged, and writes a PNG atomically.
 pub fn image_grid(path: &Path, pixels: &[f32], shape: [usize; 3], scale: usize) -> Result<()> {
+    let n = pixels.len() / shape.iter().product::<usize>().max(1);
+    image_grid_columns(
+        path,
+        pixels,
+        shape,
+        scale,
+        (n as f64).sqrt().ceil() as usize,
+    )
+}
+
+/// [`image_grid`] with `cols` images per row (row-major: image k at row k / cols, column
+/// k mod cols), e.g. one sample's trajectory per row.
+pub fn image_grid_columns(
+    path: &Path,
+    pixels: &[f32],
+    shape: [usize; 3],
+    scale: usize,
+    cols: usize,
+) -> Result<()> {
     let [c, h, w] = shape;
     if c != 1 && c != 3 {
         return Err(Error::Shape(format!(
@@ -18,7 +37,7 @@ pub fn image_grid(path: &Path, pixels: &[f32], shape: [usize; 3], scale: usize) 
     if n == 0 {
         return Err(Error::Shape("no images to draw".into()));
     }
-    let cols = (n as f64).sqrt().ceil() as usize;
+    let cols = cols.clamp(1, n);
     let rows = n.div_ceil(cols);
     let s = scale.max(1);
     let (tw, th) = (w * s + 2, h * s + 2);

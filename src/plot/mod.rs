@@ -11,5 +11,5 @@ mod text;
 pub use axes::{framed_canvas, nice_ticks, tick_label, Labels, Scale};
 pub use canvas::{Bounds, Canvas, Rgb};
 pub use figures::{line_plot, overlay_histograms, score_field_figure, ScoreFieldData};
-pub use grid::image_grid;
+pub use grid::{image_grid, image_grid_columns};
 pub use text::{text_height, text_width};
