@@ -172,6 +172,26 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         s(&traj),
     ]);
     assert!(e.contains("image models"), "{e}");
+    // The same samples as one PNG per image in a new folder, which png: reads back.
+    let folder = dir.join("pngs");
+    let mut args = traj_args(&[]);
+    let at = args.iter().position(|a| a == s(&y)).unwrap();
+    args[at] = s(&folder).to_string();
+    args.truncate(args.len() - 2); // no --trajectory
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&args);
+    let back = scoregen::data::read_png_dir(&folder).unwrap();
+    assert!(folder.join("000002.png").is_file() && back.labels.is_none());
+    assert_eq!(back.pixels.len(), final_images.data.len());
+    for (a, u) in back.pixels.iter().zip(&final_images.data) {
+        assert!(
+            (a - (2.0 * u - 1.0)).abs() <= 1.0 / 127.5 + 1e-5,
+            "{a} vs {u}"
+        );
+    }
+    // A folder is not written into twice.
+    let e = fails(&args);
+    assert!(e.contains("not empty"), "{e}");
     // Class-conditional training on the labels, then guided sampling of one class.
     let cond = dir.join("cond");
     ok(&[
@@ -189,24 +209,34 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
             .unwrap();
     assert_eq!(meta["config"]["unet"]["num_classes"].as_u64(), Some(4));
     let g2 = dir.join("class2.png");
-    ok(&[
-        "sample",
-        "--checkpoint",
-        s(&cond),
-        "--num",
-        "4",
-        "--sampler",
-        "ddim",
-        "--steps",
-        "3",
-        "--class",
-        "2",
-        "--guidance",
-        "1.5",
-        "--out",
-        s(&g2),
-    ]);
+    // Samples of class 2 of the conditional model.
+    let class2 = |num: &str, out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--checkpoint",
+            s(&cond),
+            "--num",
+            num,
+            "--sampler",
+            "ddim",
+            "--steps",
+            "3",
+            "--class",
+            "2",
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        ok(&args);
+    };
+    class2("4", &g2, &["--guidance", "1.5"]);
     assert!(g2.is_file());
+    // One class sub-folder per class, even without samples, so that png: reads the classes back.
+    let by_class = dir.join("by-class");
+    class2("3", &by_class, &[]);
+    let back = scoregen::data::read_png_dir(&by_class).unwrap();
+    assert_eq!(back.class_names, vec!["0", "1", "2", "3"]);
+    assert_eq!(back.labels, Some(vec![2, 2, 2]));
     let err = fails(&[
         "sample",
         "--checkpoint",

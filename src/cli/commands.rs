@@ -249,8 +249,16 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_string();
-    if !matches!(ext.as_str(), "csv" | "npy" | "png") {
-        bail!("{}: output must end in .csv, .npy or .png", a.out.display());
+    // No extension: a folder of PNG files, one per image.
+    let folder = a.out.extension().is_none();
+    if !folder && !matches!(ext.as_str(), "csv" | "npy" | "png") {
+        bail!(
+            "{}: output must end in .csv, .npy or .png, or be a folder (no extension) for one PNG per image",
+            a.out.display()
+        );
+    }
+    if folder {
+        data::check_png_folder_target(&a.out)?;
     }
     let mut model = Trained::<B::InnerBackend>::load(&a.checkpoint, !a.no_ema, device)?
         .with_precision(a.precision);
@@ -268,9 +276,9 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     if image_shape.is_some() && !a.no_clip {
         cfg.clip = Some((-1.0, 1.0));
     }
-    if ext == "png" && image_shape.is_none() {
+    if (ext == "png" || folder) && image_shape.is_none() {
         bail!(
-            "{}: PNG sample grids need an image model; this checkpoint holds {}-dimensional points (write .csv or .npy)",
+            "{}: PNG outputs (a grid or a folder) need an image model; this checkpoint holds {}-dimensional points (write .csv or .npy)",
             a.out.display(),
             model.dim()
         );
@@ -331,6 +339,11 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         );
     }
     match image_shape {
+        Some(shape) if folder => {
+            let k = model.num_classes();
+            let labelled = classes.as_deref().map(|c| (c, k));
+            data::write_png_folder(&a.out, &x, shape, labelled)?;
+        }
         Some(shape) if ext == "png" => scoregen::plot::image_grid(&a.out, &x, shape, 2)?,
         Some([c, h, w]) if ext == "npy" => {
             let unit: Vec<f32> = x

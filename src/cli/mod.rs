@@ -268,8 +268,10 @@ struct SampleArgs {
     /// Use the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,
-    /// Output .csv or .npy; for image models also .png (a sample grid). Image models write .npy
-    /// as N×C×H×W in [0, 1] (readable as `npy:` image data).
+    /// Output .csv or .npy; for image models also .png (a sample grid) or a new folder (a path
+    /// without extension): one PNG per image, in class sub-folders for class-conditional
+    /// sampling (the input of external FID tools; `png:<folder>` reads it back). Image models
+    /// write .npy as N×C×H×W in [0, 1] (readable as `npy:` image data).
     #[arg(long)]
     out: PathBuf,
     /// Image models: also write a trajectory figure (.png) here, one row per sample (the first

@@ -4,6 +4,7 @@
 mod csv;
 mod images;
 mod npy;
+mod png_folder;
 mod standardize;
 mod toy;
 
@@ -12,6 +13,7 @@ pub use images::{
     load_images, read_cifar, read_idx, read_npy_images, read_png_dir, read_png_file, ImageSet,
 };
 pub use npy::{read_npy, read_npy_array, write_npy, write_npy_shaped, NpyArray};
+pub use png_folder::{check_png_folder_target, write_png, write_png_folder};
 pub use standardize::Standardizer;
 pub use toy::{Toy, TOY_NAMES};
 

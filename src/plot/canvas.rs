@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// An RGB colour.
 pub type Rgb = [u8; 3];
@@ -190,18 +190,7 @@ impl Canvas {
 
 /// Writes interleaved 8-bit RGB pixels (`width·height·3` bytes) as a PNG, atomically.
 pub(crate) fn write_rgb_png(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<()> {
-    let mut buf = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut buf, width as u32, height as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc
-            .write_header()
-            .map_err(|e| Error::data(path, e.to_string()))?;
-        w.write_image_data(rgb)
-            .map_err(|e| Error::data(path, e.to_string()))?;
-    }
-    crate::train::atomic_write(path, &buf)
+    crate::data::write_png(path, width, height, 3, rgb)
 }
 
 /// The viridis colour map (Smith & van der Walt), 9 anchors, linear in between; `v` ∈ [0, 1].
