@@ -84,6 +84,21 @@ pub fn probability_flow_nll<B: AutodiffBackend, S: ScoreFn<B>>(
     opts: Rk45Options,
     rng: &mut Rng,
 ) -> Result<Nll> {
+    probability_flow_nll_observed(score, sde, x0, divergence, opts, rng, &mut |_| {})
+}
+
+/// [`probability_flow_nll`], calling `progress` with the time t of every accepted ODE step (from
+/// t_min up to the SDE's end), e.g. for a progress bar: an image's likelihood takes thousands of
+/// network evaluations.
+pub fn probability_flow_nll_observed<B: AutodiffBackend, S: ScoreFn<B>>(
+    score: &S,
+    sde: &dyn Sde,
+    x0: Tensor<B::InnerBackend, 2>,
+    divergence: Divergence,
+    opts: Rk45Options,
+    rng: &mut Rng,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Nll> {
     let [n, d] = x0.dims();
     let device = x0.device();
     let probes: Vec<Tensor<B::InnerBackend, 2>> = match divergence {
@@ -138,7 +153,9 @@ pub fn probability_flow_nll<B: AutodiffBackend, S: ScoreFn<B>>(
         Tensor::cat(vec![drift, div], 1)
     };
     let y0 = Tensor::cat(vec![x0, Tensor::zeros([n, 1], &device)], 1);
-    let (y, _) = rk45(&mut f, y0, sde.t_min(), sde.t_end(), opts, &mut |_, _| {})?;
+    let (y, _) = rk45(&mut f, y0, sde.t_min(), sde.t_end(), opts, &mut |t, _| {
+        progress(t)
+    })?;
     let x_t = y.clone().narrow(1, 0, d);
     let delta = to_vec(y.narrow(1, d, 1));
     let prior = to_vec(prior_logp(sde, x_t));
@@ -195,6 +212,42 @@ mod tests {
         };
         let nll = probability_flow_nll(&score, score.sde(), xt, div, opts, &mut rng).unwrap();
         (nll, exact)
+    }
+
+    #[test]
+    fn the_observed_nll_reports_increasing_times_up_to_the_end_and_the_same_result() {
+        let dev = Default::default();
+        let spec = SdeSpec::default_for("vp").unwrap();
+        let score = GmmScore::<B>::new(gaussian(), &spec, &dev).unwrap();
+        let x = gaussian().sample(16, &mut Rng::new(3));
+        let opts = Rk45Options {
+            rtol: 1e-5,
+            atol: 1e-5,
+            ..Default::default()
+        };
+        let sde = score.sde();
+        let xt = || crate::tensor::from_rows::<Flex>(x.clone(), 16, 2, &dev);
+        let div = Divergence::Rademacher { probes: 2 };
+        let plain = probability_flow_nll(&score, sde, xt(), div, opts, &mut Rng::new(5)).unwrap();
+        let mut times = Vec::new();
+        let seen = probability_flow_nll_observed(
+            &score,
+            sde,
+            xt(),
+            div,
+            opts,
+            &mut Rng::new(5),
+            &mut |t| times.push(t),
+        )
+        .unwrap();
+        assert_eq!(plain.per_point, seen.per_point);
+        assert!(times.len() > 3, "{times:?}");
+        assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+        assert!(times[0] > sde.t_min(), "{times:?}");
+        assert!(
+            (times[times.len() - 1] - sde.t_end()).abs() < 1e-9,
+            "{times:?}"
+        );
     }
 
     #[test]

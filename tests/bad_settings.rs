@@ -424,3 +424,32 @@ fn zero_counts_are_refused_naming_the_option() {
     // Nothing was written.
     assert!(!std::path::Path::new(&out).exists());
 }
+
+#[test]
+fn likelihood_progress_runs_from_zero_to_one_over_the_chunks() {
+    let model = tiny_model("nll-progress-model", "vp", 20.0);
+    let model = Trained::<Autodiff<Flex>>::load(&model, true, &Default::default()).unwrap();
+    let points = Toy::Moons.sample(20, &mut Rng::new(2)).data;
+    let mut seen = Vec::new();
+    let nll = scoregen::app::nll_of_points(
+        &model,
+        &points,
+        std::path::Path::new("moons"),
+        scoregen::likelihood::Divergence::Exact,
+        1e-3,
+        8, // three chunks: 8, 8 and 4 points
+        &mut Rng::new(1),
+        &mut |f| seen.push(f),
+    )
+    .unwrap();
+    assert_eq!(nll.per_point.len(), 20);
+    assert!(seen.windows(2).all(|w| w[1] >= w[0]), "{seen:?}");
+    assert!(seen.iter().all(|f| (0.0..=1.0).contains(f)), "{seen:?}");
+    // Each chunk ends its third: 1/3, 2/3 and 1 are reached.
+    for third in [1.0 / 3.0, 2.0 / 3.0, 1.0] {
+        assert!(
+            seen.iter().any(|f| (f - third).abs() < 1e-9),
+            "{third}: {seen:?}"
+        );
+    }
+}

@@ -458,6 +458,27 @@ fn config_plot_eval_and_list_commands_work() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let ed = &v["energy_distance"];
     assert!(ed["value"].as_f64().unwrap() > ed["real_vs_real"].as_f64().unwrap());
+    // A known distribution as the generated set (it used to be drawn with 0 points): another
+    // draw of the same one is far closer than a different one.
+    let toy_ed = |fake: &str| {
+        let out = ok(&[
+            "eval",
+            "--real",
+            "toy:moons",
+            "--fake",
+            fake,
+            "--json",
+            "--max-points",
+            "300",
+            "--toy-samples",
+            "600",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["num_points"].as_u64(), Some(300), "{v}");
+        v["energy_distance"]["value"].as_f64().unwrap()
+    };
+    let (same, other) = (toy_ed("toy:moons"), toy_ed("toy:swissroll"));
+    assert!(other > 10.0 * same.max(1e-6), "{same} {other}");
 }
 
 #[test]

@@ -299,8 +299,8 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
     assert!(v["divergence"].to_string().contains("rademacher"), "{v}");
     // Inpainting with the unconditional image model.
     let filled = dir.join("inpaint.png");
-    for mask in ["half", "centre", "random:0.5"] {
-        ok(&[
+    let inpaint = |mask: &str| {
+        let args = [
             "inpaint",
             "--checkpoint",
             s(&run),
@@ -314,21 +314,19 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
             "4",
             "--out",
             s(&filled),
-        ]);
+        ];
+        args.map(String::from)
+    };
+    for mask in ["half", "centre", "random:0.5"] {
+        let a = inpaint(mask);
+        ok(&a.each_ref().map(String::as_str));
         assert_eq!(&std::fs::read(&filled).unwrap()[1..4], b"PNG");
     }
-    let err = fails(&[
-        "inpaint",
-        "--checkpoint",
-        s(&run),
-        "--image",
-        &data,
-        "--mask",
-        "random:x",
-        "--out",
-        s(&filled),
-    ]);
-    assert!(err.contains("random:x"), "{err}");
+    for (mask, needle) in [("random:x", "random:x"), ("nope", "named mask")] {
+        let a = inpaint(mask);
+        let err = fails(&a.each_ref().map(String::as_str));
+        assert!(err.contains(mask) && err.contains(needle), "{err}");
+    }
     let err = fails(&[
         "inpaint",
         "--checkpoint",

@@ -167,6 +167,7 @@ pub fn run_demo<B: AutodiffBackend>(opts: &DemoOptions, device: &B::Device) -> R
         1e-5,
         NLL_POINTS,
         &mut rng,
+        &mut |_| {},
     )?;
     let exact: f64 = held_out
         .chunks(2)

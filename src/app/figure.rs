@@ -239,7 +239,16 @@ pub fn model_score_field<B: AutodiffBackend>(
     let (samples, _) = inner.sample(&cfg, opts.samples, &mut rng, &mut |_, _| {})?;
     let bounds = Bounds::of_points(&samples, 0.12);
     let grid = lattice(bounds, opts.density_grid);
-    let nll = nll_of_points(model, &grid, path, Divergence::Exact, 1e-3, 4096, &mut rng)?;
+    let nll = nll_of_points(
+        model,
+        &grid,
+        path,
+        Divergence::Exact,
+        1e-3,
+        4096,
+        &mut rng,
+        &mut |_| {},
+    )?;
     let logp: Vec<f64> = nll.per_point.iter().map(|v| -v).collect();
     let arrow_pts = lattice(bounds, opts.arrows);
     let scores = inner.score_at(&arrow_pts, model.sde.t_min());

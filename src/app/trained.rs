@@ -6,7 +6,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::error::{Error, Result};
-use crate::likelihood::{probability_flow_nll, Divergence, Nll};
+use crate::likelihood::{probability_flow_nll_observed, Divergence, Nll};
 use crate::nn::{Guided, Precision, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
@@ -223,7 +223,9 @@ impl<B: AutodiffBackend> Trained<B> {
 }
 
 /// NLL (nats, per point, data coordinates) of `points` under a checkpoint's model, in chunks of
-/// `chunk` points. The model is loaded on the autodiff backend for the divergence.
+/// `chunk` points. The model is loaded on the autodiff backend for the divergence. `progress`
+/// hears the fraction of the work done, in [0, 1] (chunks done plus the current chunk's ODE time).
+#[allow(clippy::too_many_arguments)]
 pub fn nll_of_points<B: AutodiffBackend>(
     model: &Trained<B>,
     points: &[f32],
@@ -232,6 +234,7 @@ pub fn nll_of_points<B: AutodiffBackend>(
     rtol: f64,
     chunk: usize,
     rng: &mut Rng,
+    progress: &mut dyn FnMut(f64),
 ) -> Result<Nll> {
     let d = model.dim();
     if !points.len().is_multiple_of(d) {
@@ -249,11 +252,24 @@ pub fn nll_of_points<B: AutodiffBackend>(
         atol: rtol,
         ..Default::default()
     };
-    for block in z.chunks(chunk.max(1) * d) {
+    let blocks = z.len().div_ceil(chunk.max(1) * d).max(1);
+    let (t0, t1) = (model.sde.t_min(), model.sde.t_end());
+    for (b, block) in z.chunks(chunk.max(1) * d).enumerate() {
         let n = block.len() / d;
         let x = from_rows::<B::InnerBackend>(block.to_vec(), n, d, &model.device);
-        let nll =
-            probability_flow_nll(&model.score(), model.sde.as_ref(), x, divergence, opts, rng)?;
+        let mut along = |t: f64| {
+            let f = ((t - t0) / (t1 - t0)).clamp(0.0, 1.0);
+            progress((b as f64 + f) / blocks as f64)
+        };
+        let nll = probability_flow_nll_observed(
+            &model.score(),
+            model.sde.as_ref(),
+            x,
+            divergence,
+            opts,
+            rng,
+            &mut along,
+        )?;
         nfe += nll.nfe;
         // log p_x(x) = log p_z(z) + log|det ∂z/∂x|.
         per_point.extend(nll.per_point.iter().map(|v| v - log_det));

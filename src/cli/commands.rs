@@ -425,6 +425,14 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
         }
     };
     let t = std::time::Instant::now();
+    // Thousands of network evaluations per image: show how far the ODE has come.
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "probability-flow ODE {bar:30} {percent:>3}% of t [{elapsed_precise}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let nll = app::nll_of_points(
         &model,
         &points,
@@ -433,7 +441,9 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
         a.tol,
         2048,
         &mut rng,
+        &mut |f| bar.set_position((f * 1000.0).round() as u64),
     )?;
+    bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     if a.json {
         let obj = serde_json::json!({
@@ -558,7 +568,7 @@ pub fn demo<B: AutodiffBackend>(device: &B::Device, a: &DemoArgs) -> Result<()> 
 pub fn eval(a: &EvalArgs) -> Result<()> {
     let mut rng = Rng::new(a.seed);
     let real = data::load(&a.real, a.toy_samples, &mut rng)?;
-    let fake = data::load(&a.fake, 0, &mut rng)?;
+    let fake = data::load(&a.fake, a.toy_samples, &mut rng)?;
     if real.dim != fake.dim {
         bail!(
             "{} has {} dimensions but {} has {}",
@@ -614,6 +624,11 @@ fn inpaint_mask(spec: &str, [c, h, w]: [usize; 3], rng: &mut Rng) -> Result<Vec<
             at(&|y, x| keep[y * w + x])
         }
         path => {
+            if !Path::new(path).is_file() {
+                bail!(
+                    "--mask {path}: neither a named mask (half, centre, random:P, colour) nor a PNG file"
+                );
+            }
             let m = data::read_png_file(Path::new(path))?;
             if [m.height, m.width] != [h, w] {
                 bail!(

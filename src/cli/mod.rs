@@ -382,7 +382,7 @@ struct EvalArgs {
     /// At most this many points per set (the statistics cost O(n²)).
     #[arg(long, default_value_t = 2000, value_parser = crate::cli::at_least_one())]
     max_points: usize,
-    /// Points drawn for toy:NAME real data.
+    /// Points drawn for toy:NAME data (real or generated, e.g. a known distribution as a baseline).
     #[arg(long, default_value_t = 10_000, value_parser = crate::cli::at_least_one())]
     toy_samples: usize,
     /// Print one JSON object.

@@ -131,8 +131,8 @@ pub struct SsnetTrainArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SsnetApplyArgs {
-    /// Directory written by `physics ssnet train`.
-    #[arg(long)]
+    /// Directory written by `physics ssnet train` (`--ssnet` as in `physics eval` works too).
+    #[arg(long, visible_alias = "ssnet")]
     model: PathBuf,
     /// Events: npy:<images>[,<pixel labels>]; with labels, the accuracy is reported.
     #[arg(long)]

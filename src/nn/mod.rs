@@ -29,7 +29,7 @@ pub(crate) fn check_sizes(sizes: &[(&str, usize)], counts: &[(&str, usize)]) -> 
         if let Some(&(field, v)) = fields.iter().find(|(_, v)| *v > max) {
             return Err(crate::Error::config(
                 field,
-                format!("{v} is more than the {max} allowed (a corrupt file?)"),
+                format!("{v} is more than the {max} allowed (a typo, or a corrupt file?)"),
             ));
         }
     }
