@@ -58,6 +58,12 @@ pub fn classifier<B: AutodiffBackend>(device: &B::Device, a: &ClassifierArgs) ->
         );
     }
     let all = data::load_images(&a.data)?;
+    if all.labels.is_none() {
+        bail!(
+            "--data {}: the evaluation classifier needs labelled images (idx:<images>,<labels>, npy:<images>,<labels>, cifar:, or png:<dir> with one sub-folder per class)",
+            a.data
+        );
+    }
     let first = a.first.unwrap_or(all.len()).min(all.len());
     let train = all.slice(0..first);
     let heldout = all.slice(first..(first + a.heldout).min(all.len()));

@@ -28,6 +28,17 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
+/// What a checkpoint records of its training data ([`Dataset::fingerprint`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataFingerprint {
+    /// Number of points (images).
+    pub points: u64,
+    /// Values per point.
+    pub dim: u64,
+    /// FNV-1a hash of the values' and labels' bits, 16 hex digits.
+    pub hash: String,
+}
+
 /// An in-memory data set of `n` points of dimension `dim`, row-major f32.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
@@ -46,6 +57,27 @@ impl Dataset {
             data,
             dim,
             labels: None,
+        }
+    }
+    /// A fingerprint of the points and labels (FNV-1a over their bit patterns): equal for the
+    /// same data, different (up to hash collisions) for other data, other `--first` counts or
+    /// other labels. A resumed training run checks it against its checkpoint's.
+    pub fn fingerprint(&self) -> DataFingerprint {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |w: u32| {
+            h ^= u64::from(w);
+            h = h.wrapping_mul(PRIME);
+        };
+        self.data.iter().for_each(|v| mix(v.to_bits()));
+        if let Some(l) = &self.labels {
+            mix(u32::MAX);
+            l.iter().for_each(|&k| mix(k));
+        }
+        DataFingerprint {
+            points: self.len() as u64,
+            dim: self.dim as u64,
+            hash: format!("{h:016x}"),
         }
     }
     /// Keeps only the first `n` points (and labels).

@@ -54,6 +54,10 @@ pub struct CheckpointMeta {
     /// trained checkpoint). An average has no optimiser state and cannot be resumed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub averaged_from: Vec<String>,
+    /// The training data's fingerprint (none in checkpoints written before it was recorded):
+    /// `--resume` refuses other data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::data::DataFingerprint>,
 }
 
 /// A loaded checkpoint: metadata and all tensors.

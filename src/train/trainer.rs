@@ -210,8 +210,25 @@ pub fn train_with<B: AutodiffBackend>(
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let dim = data.dim;
 
+    let fingerprint = data.fingerprint();
     let resumed = if opts.resume && Checkpoint::exists(out) {
         let ck = load_for_dim(out, dim)?;
+        if let Some(was) = ck.meta.data.as_ref().filter(|was| **was != fingerprint) {
+            return Err(Error::checkpoint(
+                out,
+                format!(
+                    "was trained on other data ({} points of {} values, fingerprint {}) than these \
+                     ({} points of {} values, fingerprint {}); resume with the same --data and \
+                     --first, or start a new run from its weights with --init",
+                    was.points,
+                    was.dim,
+                    was.hash,
+                    fingerprint.points,
+                    fingerprint.dim,
+                    fingerprint.hash
+                ),
+            ));
+        }
         if !ck.meta.averaged_from.is_empty() {
             return Err(Error::checkpoint(
                 out,
@@ -424,6 +441,7 @@ pub fn train_with<B: AutodiffBackend>(
             weights_file: String::new(),
             class_counts: class_counts.clone(),
             averaged_from: Vec::new(),
+            data: Some(fingerprint.clone()),
         };
         Checkpoint::save(out, meta, &tensors)
     };

@@ -497,3 +497,63 @@ fn init_fine_tunes_from_a_checkpoint_with_a_fresh_schedule() {
         .to_string();
     assert!(e.contains("vp") && e.contains("ve"), "{e}");
 }
+
+#[test]
+fn resume_refuses_other_data_and_accepts_checkpoints_without_a_fingerprint() {
+    let dev = Default::default();
+    let data = Toy::Moons.sample(300, &mut Rng::new(1));
+    let cfg = small_cfg(10);
+    let out = tmpdir("fingerprint");
+    let stop = |n| TrainOptions {
+        stop_after: Some(n),
+        ..Default::default()
+    };
+    train::<A>(&cfg, &data, &out, &stop(5), &dev).unwrap();
+    let recorded = Checkpoint::load(&out).unwrap().meta.data.unwrap();
+    assert_eq!(recorded, data.fingerprint());
+    assert_eq!((recorded.points, recorded.dim), (300, 2));
+    let resume = TrainOptions {
+        resume: true,
+        stop_after: Some(10),
+        ..Default::default()
+    };
+    // Other points, fewer points (a forgotten --first), other labels: refused, nothing written.
+    let other = Toy::Moons.sample(300, &mut Rng::new(2));
+    let mut fewer = data.clone();
+    fewer.truncate(299);
+    let mut labelled = data.clone();
+    labelled.labels = Some(vec![0; 300]);
+    for (name, d) in [
+        ("other", &other),
+        ("fewer", &fewer),
+        ("labelled", &labelled),
+    ] {
+        let e = train::<A>(&cfg, d, &out, &resume, &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("other data") && e.contains(&recorded.hash) && e.contains("--init"),
+            "{name}: {e}"
+        );
+        assert_eq!(Checkpoint::load(&out).unwrap().meta.step, 5, "{name}");
+    }
+    // A checkpoint written before fingerprints were recorded resumes on any data of its dimension.
+    let json = out.join("checkpoint.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("data");
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let rest = train::<A>(&cfg, &other, &out, &resume, &dev).unwrap();
+    assert_eq!(rest.steps, 10);
+    // The same data resumes, and the fingerprint is written again.
+    let to_the_end = TrainOptions {
+        resume: true,
+        ..Default::default()
+    };
+    let same = train::<A>(&small_cfg(12), &other, &out, &to_the_end, &dev);
+    assert!(same.is_ok(), "{:?}", same.err());
+    assert_eq!(
+        Checkpoint::load(&out).unwrap().meta.data,
+        Some(other.fingerprint())
+    );
+}
