@@ -232,6 +232,19 @@ fn write_points(path: &Path, x: &[f32], dim: usize) -> Result<()> {
     Ok(())
 }
 
+/// A progress bar over a process in time t (sampling from T down to ε, the likelihood ODE from ε
+/// up to T), positions 0..=1000 for the fraction done; drawn only on a terminal.
+fn time_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:30}} {{percent:>3}}% of t [{{elapsed_precise}}]"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// `dir/name-labels.npy` beside `dir/name.npy`.
 pub fn labels_path(out: &Path) -> std::path::PathBuf {
     let stem = out
@@ -320,15 +333,22 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         (Some(_), Some(_)) => Some(TrajectoryRecorder::new(a.frames)?),
     };
     let rows = a.num.min(TRAJECTORY_ROWS);
+    // How far the reverse process has come, from t = T to the end (shown on a terminal only).
+    let bar = time_bar(&format!("sampling {} with {}", a.num, cfg.kind.name()));
+    let (t_end, t_min) = (model.sde.t_end(), model.sde.t_min());
     let mut observe = |t: f64, x: &Tensor<B::InnerBackend, 2>| {
+        let done = ((t_end - t) / (t_end - t_min)).clamp(0.0, 1.0);
+        bar.set_position(bar.position().max((done * 1000.0).round() as u64));
         if let Some(r) = recorder.as_mut() {
             r.offer(t, || to_vec(x.clone().narrow(0, 0, rows)));
         }
     };
-    let (x, nfe) = match &classes {
-        Some(c) => model.sample_classes(&cfg, c, a.guidance, &mut rng, &mut observe)?,
-        None => model.sample(&cfg, a.num, &mut rng, &mut observe)?,
+    let sampled = match &classes {
+        Some(c) => model.sample_classes(&cfg, c, a.guidance, &mut rng, &mut observe),
+        None => model.sample(&cfg, a.num, &mut rng, &mut observe),
     };
+    bar.finish_and_clear();
+    let (x, nfe) = sampled?;
     let secs = t.elapsed().as_secs_f64();
     if let (Some(path), Some(r), Some(shape)) = (&a.trajectory, recorder, image_shape) {
         let seen = r.seen();
@@ -426,13 +446,7 @@ pub fn likelihood<B: AutodiffBackend>(device: &B::Device, a: &LikelihoodArgs) ->
     };
     let t = std::time::Instant::now();
     // Thousands of network evaluations per image: show how far the ODE has come.
-    let bar = indicatif::ProgressBar::new(1000);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "probability-flow ODE {bar:30} {percent:>3}% of t [{elapsed_precise}]",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = time_bar("probability-flow ODE");
     let nll = app::nll_of_points(
         &model,
         &points,
