@@ -70,6 +70,27 @@ fn every_sampler_runs_on_a_trained_checkpoint() {
         s(&npy),
     ]);
     assert_eq!(std::fs::read(&npy).unwrap()[..6], *b"\x93NUMPY");
+    // The adaptive ODE solver says that it ignores --steps.
+    let o = common::run(&[
+        "sample",
+        "--checkpoint",
+        s(ck),
+        "--num",
+        "4",
+        "--sampler",
+        "ode",
+        "--steps",
+        "5",
+        "--tol",
+        "1e-2",
+        "--out",
+        s(&dir.join("ode.csv")),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && e.contains("--steps 5 is ignored"),
+        "{e}"
+    );
     // Heun's stochastic churn, and its options refused for another sampler or out of range.
     let churned = dir.join("churn.csv");
     let churn_args = |sampler: &'static str, tmax: &'static str| {

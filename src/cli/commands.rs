@@ -187,6 +187,11 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
 fn sampler_config(a: &SampleArgs) -> Result<SamplerConfig> {
     let mut c = SamplerConfig::new(SamplerKind::from_name(&a.sampler)?);
     if let Some(v) = a.steps {
+        if c.kind == SamplerKind::Ode {
+            eprintln!(
+                "note: ode is the adaptive RK45 solver; --steps {v} is ignored (--tol sets its accuracy)"
+            );
+        }
         c.steps = v;
     }
     if let Some(v) = a.corrector_steps {
