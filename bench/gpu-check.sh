@@ -54,8 +54,7 @@ part() { # part NAME: whether NAME is among $PARTS
 if [ "${SMOKE:-0}" = 1 ]; then
   bench_args=(--suite unet --batches 2 --sample-batches 2 --samplers ddim --steps 2
     --nfe-sweep '' --repeats 1 --warmup 0)
-  probe_args=(--suite unet --batches 2 --sample-batches 2 --samplers ddim --steps 2
-    --nfe-sweep '' --repeats 1 --warmup 0)
+  probe_args=("${bench_args[@]}")
   train_args=(--steps 3)
   clf_steps=5
   num=20

@@ -36,6 +36,11 @@ impl CudaConv {
             )),
         }
     }
+
+    /// The choice [`CUDA_CONV_VAR`] names in this process's environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_var(std::env::var(CUDA_CONV_VAR).ok().as_deref())
+    }
 }
 
 /// Sets burn-cubecl's default convolution kernels from [`CUDA_CONV_VAR`], before the first CUDA
@@ -43,7 +48,7 @@ impl CudaConv {
 #[cfg(feature = "cuda")]
 pub fn configure_cuda_conv() -> Result<CudaConv> {
     use burn_cubecl::kernel::conv::{set_default_conv_kernels, DefaultConvKernels};
-    let choice = CudaConv::from_var(std::env::var(CUDA_CONV_VAR).ok().as_deref())?;
+    let choice = CudaConv::from_env()?;
     set_default_conv_kernels(match choice {
         CudaConv::Direct => DefaultConvKernels::Direct,
         CudaConv::Cmma => DefaultConvKernels::ImplicitGemmCmma,

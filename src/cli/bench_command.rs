@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use scoregen::app::bench::{bench_unet, mnist_unet, run_bench, BenchConfig, BenchRecord};
-use scoregen::cuda_conv::{CudaConv, CUDA_CONV_VAR};
+use scoregen::cuda_conv::CudaConv;
 use scoregen::device::DeviceSpec;
 use scoregen::nn::Precision;
 use scoregen::samplers::SamplerKind;
@@ -167,7 +167,7 @@ pub fn bench<AB: AutodiffBackend>(device: &AB::Device, args: &BenchArgs) -> Resu
     let device_name = match args.device.parse::<DeviceSpec>()? {
         DeviceSpec::Cpu => args.device.clone(),
         DeviceSpec::Cuda(_) => {
-            let conv = CudaConv::from_var(std::env::var(CUDA_CONV_VAR).ok().as_deref())?;
+            let conv = CudaConv::from_env()?;
             format!("{} (convolutions: {conv:?})", args.device)
         }
     };

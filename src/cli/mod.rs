@@ -25,6 +25,7 @@ mod image_commands;
 mod physics_commands;
 mod physics_tables;
 mod refine_command;
+mod sample_command;
 mod select_command;
 
 use std::path::PathBuf;

@@ -184,13 +184,8 @@ impl Canvas {
     /// Encodes the canvas as an 8-bit RGB PNG, written atomically.
     pub fn save_png(&self, path: &Path) -> Result<()> {
         let raw: Vec<u8> = self.pixels.iter().flatten().copied().collect();
-        write_rgb_png(path, self.width, self.height, &raw)
+        crate::data::write_png(path, self.width, self.height, 3, &raw)
     }
-}
-
-/// Writes interleaved 8-bit RGB pixels (`width·height·3` bytes) as a PNG, atomically.
-pub(crate) fn write_rgb_png(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<()> {
-    crate::data::write_png(path, width, height, 3, rgb)
 }
 
 /// The viridis colour map (Smith & van der Walt), 9 anchors, linear in between; `v` ∈ [0, 1].

@@ -57,5 +57,5 @@ pub fn image_grid_columns(
             }
         }
     }
-    super::canvas::write_rgb_png(path, gw, gh, &rgb)
+    crate::data::write_png(path, gw, gh, 3, &rgb)
 }

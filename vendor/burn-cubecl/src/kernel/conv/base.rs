@@ -88,12 +88,12 @@ impl Default for ConvStrategy {
     }
 }
 
-/// The accelerated tile kind of an implicit-GEMM strategy; `None` for the others.
-fn gemm_tiles(strategy: &ConvStrategy) -> Option<AcceleratedTileKind> {
+/// The accelerated tile kind of an implicit-GEMM strategy: MMA for `ImplicitGemmMma`, CMMA
+/// (upstream's `ImplicitGemm`) otherwise.
+fn gemm_tiles(strategy: &ConvStrategy) -> AcceleratedTileKind {
     match strategy {
-        ConvStrategy::ImplicitGemm => Some(AcceleratedTileKind::Cmma),
-        ConvStrategy::ImplicitGemmMma => Some(AcceleratedTileKind::Mma),
-        _ => None,
+        ConvStrategy::ImplicitGemmMma => AcceleratedTileKind::Mma,
+        _ => AcceleratedTileKind::Cmma,
     }
 }
 
@@ -138,7 +138,7 @@ pub fn conv_forward_nhwc<R: CubeRuntime, const N: usize>(
         #[cfg(feature = "autotune")]
         ConvStrategy::Autotune => Ok(conv_autotune::<R, N>(input, weight, bias, options)),
         ConvStrategy::ImplicitGemm | ConvStrategy::ImplicitGemmMma => {
-            let tiles = gemm_tiles(&strategy).unwrap_or(AcceleratedTileKind::Cmma);
+            let tiles = gemm_tiles(&strategy);
             if options.groups != 1 {
                 conv_direct::<R, N>(input, weight, bias, options)
             } else {
@@ -185,7 +185,7 @@ pub fn conv_weight_backward<R: CubeRuntime, const N: usize>(
             options,
         )),
         ConvStrategy::ImplicitGemm | ConvStrategy::ImplicitGemmMma => {
-            let tiles = gemm_tiles(&strategy).unwrap_or(AcceleratedTileKind::Cmma);
+            let tiles = gemm_tiles(&strategy);
             if options.groups != 1 {
                 conv_weight_backward_fallback::<R, N>(input, out_grad, weight_shape, options)
             } else {
@@ -231,7 +231,7 @@ pub fn conv_data_backward<R: CubeRuntime, const N: usize>(
         #[cfg(feature = "autotune")]
         ConvStrategy::Autotune => dgrad_autotune::<R, N>(out_grad, weights, in_shape, options),
         ConvStrategy::ImplicitGemm | ConvStrategy::ImplicitGemmMma => {
-            let tiles = gemm_tiles(&strategy).unwrap_or(AcceleratedTileKind::Cmma);
+            let tiles = gemm_tiles(&strategy);
             if options.groups != 1 || options.stride.iter().any(|&s| s != 1) {
                 conv_data_backward_fallback::<R, N>(out_grad, weights, in_shape, options)?
             } else {
