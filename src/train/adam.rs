@@ -1,5 +1,9 @@
 //! Adam (Kingma & Ba 2015) with global-norm gradient clipping (Pascanu et al. 2013); its state is
 //! kept by parameter name so it can be stored in a safetensors checkpoint.
+//!
+//! A step never waits for the device: the gradient norm and the clipping factor stay tensors
+//! (as `torch.nn.utils.clip_grad_norm_` does), so the host queues the whole update and reads the
+//! norm only when a caller asks for it ([`GradNorm::value`]).
 
 use std::collections::HashMap;
 
@@ -52,12 +56,30 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for NormVisitor<'_, B> {
     }
 }
 
+/// The global L2 norm of one step's gradients, before clipping, as a one-element device tensor
+/// (`None` when the model had no gradients).
+pub struct GradNorm<B: Backend>(Option<Tensor<B, 1>>);
+
+impl<B: Backend> GradNorm<B> {
+    /// A norm computed elsewhere (tests).
+    #[cfg(test)]
+    pub(crate) fn of(norm: Tensor<B, 1>) -> Self {
+        GradNorm(Some(norm))
+    }
+
+    /// The norm on the host (0 without gradients); this waits for the device.
+    pub fn value(self) -> f64 {
+        self.0.map_or(0.0, scalar)
+    }
+}
+
 struct StepMapper<'a, B: AutodiffBackend> {
     adam: &'a mut Adam<B::InnerBackend>,
     grads: GradientsParams,
     path: Vec<String>,
     lr: f64,
-    scale: f64,
+    /// The clipping factor `[1]`, when clipping is on.
+    scale: Option<Tensor<B::InnerBackend, 1>>,
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
@@ -74,7 +96,11 @@ impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
         };
         let shape = tensor.dims();
         let n: usize = shape.iter().product();
-        let g = grad.reshape([n]).mul_scalar(self.scale);
+        let g = grad.reshape([n]);
+        let g = match &self.scale {
+            Some(s) => g * s.clone(),
+            None => g,
+        };
         let name = self.path.join(".");
         let a = &mut *self.adam;
         let (m, v) = a
@@ -95,10 +121,11 @@ impl<B: AutodiffBackend> ModuleMapper<B> for StepMapper<'_, B> {
 }
 
 impl<B: Backend> Adam<B> {
-    /// One supervised training step (the evaluation classifier, SSNet): checks that `loss` is
-    /// finite (else a [`Error::Diverged`] naming `what` and the step), back-propagates, and
-    /// updates with the warm-up (first 5 %) + cosine learning rate peaking at `peak_lr`, with the
-    /// gradient norm clipped at 1. Returns the model and the loss value.
+    /// One supervised training step (the evaluation classifier, SSNet, the discriminator):
+    /// back-propagates `loss` and updates with the warm-up (first 5 %) + cosine learning rate
+    /// peaking at `peak_lr`, with the gradient norm clipped at 1, then reads the loss (the one
+    /// wait for the device, after the whole step is queued). Returns the model and the loss
+    /// value, or a [`Error::Diverged`] naming `what` and the step when it is not finite.
     pub fn supervised_step<AB, M>(
         &mut self,
         model: M,
@@ -111,27 +138,30 @@ impl<B: Backend> Adam<B> {
         AB: AutodiffBackend<InnerBackend = B>,
         M: AutodiffModule<AB>,
     {
-        let lv = crate::tensor::scalar(loss.clone());
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = super::lr_at(step, steps, peak_lr, steps / 20, 0.02);
+        let (model, _) = self.step(model, grads, lr, Some(1.0));
+        let lv = scalar(value);
         if !lv.is_finite() {
             return Err(crate::error::Error::Diverged(format!(
                 "{what} loss is {lv} at step {step}; lower the learning rate"
             )));
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr = super::lr_at(step, steps, peak_lr, steps / 20, 0.02);
-        Ok((self.step(model, grads, lr, Some(1.0)).0, lv))
+        Ok((model, lv))
     }
 
-    /// One Adam update of `model` with learning rate `lr`, after scaling the gradients so that
-    /// their global L2 norm is at most `clip` (if given). Returns the model and the norm before
-    /// clipping.
+    /// One Adam update of `model` with learning rate `lr`, after scaling the gradients by
+    /// `clip / max(‖g‖, clip)` so that their global L2 norm ‖g‖ is at most `clip` (if given).
+    /// Returns the model and ‖g‖ before clipping. Nothing here waits for the device. A
+    /// non-finite norm leaves non-finite parameters, which the next loss shows.
     pub fn step<AB, M>(
         &mut self,
         model: M,
         grads: GradientsParams,
         lr: f64,
         clip: Option<f64>,
-    ) -> (M, f64)
+    ) -> (M, GradNorm<AB::InnerBackend>)
     where
         AB: AutodiffBackend<InnerBackend = B>,
         M: AutodiffModule<AB>,
@@ -141,10 +171,10 @@ impl<B: Backend> Adam<B> {
             acc: None,
         };
         model.visit(&mut nv);
-        let norm = nv.acc.map(|a| scalar(a).sqrt()).unwrap_or(0.0);
-        let scale = match clip {
-            Some(c) if norm > c && norm.is_finite() => c / norm,
-            _ => 1.0,
+        let norm = nv.acc.map(|a| a.sqrt());
+        let scale = match (clip, &norm) {
+            (Some(c), Some(n)) => Some(n.clone().clamp_min(c).recip().mul_scalar(c)),
+            _ => None,
         };
         self.t += 1;
         let mut mapper = StepMapper::<AB> {
@@ -154,7 +184,7 @@ impl<B: Backend> Adam<B> {
             lr,
             scale,
         };
-        (model.map(&mut mapper), norm)
+        (model.map(&mut mapper), GradNorm(norm))
     }
 
     /// The moment estimates as named host tensors (`m.<param>`, `v.<param>`), sorted.
@@ -203,5 +233,48 @@ impl<B: Backend> Adam<B> {
                 self.state.insert(name.to_string(), (mk, vk));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::nn::{Linear, LinearConfig};
+
+    type A = Autodiff<Flex>;
+
+    /// The first moment after one step on `x·w` with input x = (3, 4) (gradient (3, 4), norm
+    /// 5), and the norm the step reports.
+    fn first_moment(clip: Option<f64>) -> (Vec<f32>, f64) {
+        let dev = Default::default();
+        let lin: Linear<A> = LinearConfig::new(2, 1).with_bias(false).init(&dev);
+        let x = Tensor::<A, 2>::from_floats([[3.0, 4.0]], &dev);
+        let grads = GradientsParams::from_grads(lin.forward(x).sum().backward(), &lin);
+        let mut adam = Adam::<Flex>::default();
+        let (_, norm) = adam.step(lin, grads, 1e-3, clip);
+        let m = adam.state_tensors().remove(0);
+        assert!(m.0.starts_with("m."), "{}", m.0);
+        (m.1.data, norm.value())
+    }
+
+    #[test]
+    fn gradients_are_clipped_to_the_global_norm_on_the_device() {
+        let close = |a: &[f32], b: [f32; 2]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        // m = (1 − β1)·g·min(1, clip/‖g‖).
+        let (m, norm) = first_moment(None);
+        assert!(
+            (norm - 5.0).abs() < 1e-6 && close(&m, [0.3, 0.4]),
+            "{m:?} {norm}"
+        );
+        let (m, norm) = first_moment(Some(10.0));
+        assert!((norm - 5.0).abs() < 1e-6 && close(&m, [0.3, 0.4]), "{m:?}");
+        let (m, norm) = first_moment(Some(1.0));
+        assert!(
+            (norm - 5.0).abs() < 1e-6 && close(&m, [0.06, 0.08]),
+            "{m:?}"
+        );
+        let (m, _) = first_moment(Some(2.5));
+        assert!(close(&m, [0.15, 0.2]), "{m:?}");
     }
 }

@@ -11,9 +11,10 @@ mod ema;
 pub mod params;
 pub mod safetensors;
 mod schedule;
+mod step_log;
 mod trainer;
 
-pub use adam::Adam;
+pub use adam::{Adam, GradNorm};
 pub use average::average_checkpoints;
 pub use budget::TimeBudget;
 pub use checkpoint::{load_model, Checkpoint, CheckpointMeta};

@@ -1,6 +1,5 @@
 //! The training loop.
 
-use std::io::Write;
 use std::path::Path;
 
 use burn::module::AutodiffModule;
@@ -11,6 +10,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::budget::TimeBudget;
 use super::checkpoint::{Checkpoint, CheckpointMeta, FORMAT_VERSION};
 use super::params::{load_named, named_params};
+use super::step_log::{StepLog, StepValues};
 use super::{ema_update, lr_at, Adam, TrainConfig};
 use crate::data::{Dataset, Standardizer};
 use crate::error::{Error, Result};
@@ -18,7 +18,7 @@ use crate::losses::loss;
 use crate::nn::{ScoreNet, WithLabels};
 use crate::rng::Rng;
 use crate::score::Parametrised;
-use crate::tensor::{from_rows, scalar};
+use crate::tensor::from_rows;
 
 /// How to run [`train`].
 #[derive(Clone, Debug, Default)]
@@ -105,30 +105,6 @@ fn max_pairwise_distance(data: &[f32], dim: usize) -> f64 {
         }
     }
     best.sqrt()
-}
-
-fn loss_log(out: &Path, resume_step: Option<u64>) -> Result<std::fs::File> {
-    let path = out.join("loss.csv");
-    let mut keep = String::from("step,loss,lr,grad_norm\n");
-    if let (Some(step), Ok(old)) = (resume_step, std::fs::read_to_string(&path)) {
-        // Drop rows logged after the checkpoint we resume from.
-        for line in old.lines().skip(1) {
-            if line
-                .split(',')
-                .next()
-                .and_then(|s| s.parse::<u64>().ok())
-                .is_some_and(|s| s <= step)
-            {
-                keep.push_str(line);
-                keep.push('\n');
-            }
-        }
-    }
-    super::atomic_write(&path, keep.as_bytes())?;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))
 }
 
 /// Writes a grid of `cfg.sample_grid` DDIM samples of the EMA network (its own RNG stream, so the
@@ -374,7 +350,17 @@ pub fn train_with<B: AutodiffBackend>(
         _ => Vec::new(),
     };
     let n = data.len();
-    let mut log = loss_log(out, resumed.as_ref().map(|c| c.meta.step))?;
+    let mut log = StepLog::<B::InnerBackend>::open(
+        out,
+        resumed.as_ref().map(|c| c.meta.step),
+        format!(
+            "lower the learning rate (lr = {}) or the gradient clip (grad_clip = {}); the last \
+             good checkpoint in {} is kept",
+            cfg.lr,
+            cfg.grad_clip,
+            out.display()
+        ),
+    )?;
 
     if resumed.is_some() && start >= cfg.steps {
         return Err(Error::config(
@@ -404,8 +390,6 @@ pub fn train_with<B: AutodiffBackend>(
         indicatif::ProgressBar::hidden()
     };
     let clock = std::time::Instant::now();
-    let mut losses = Vec::new();
-    let mut last_loss = f64::NAN;
     let save = |cfg: &TrainConfig,
                 step: u64,
                 model: &ScoreNet<B>,
@@ -501,17 +485,7 @@ pub fn train_with<B: AutodiffBackend>(
             forward()?
         };
         drop(cast);
-        let lv = scalar(l.clone());
-        if !lv.is_finite() {
-            bar.abandon();
-            return Err(Error::Diverged(format!(
-                "the loss is {lv} at step {step}; lower the learning rate (lr = {}) or the gradient clip (grad_clip = {}); \
-                 the last good checkpoint in {} is kept",
-                cfg.lr,
-                cfg.grad_clip,
-                out.display()
-            )));
-        }
+        let value = l.clone().inner();
         let grads = GradientsParams::from_grads(l.backward(), &model);
         let lr = lr_at(step, cfg.steps, cfg.lr, warmup, cfg.lr_min_factor);
         let clip = (cfg.grad_clip > 0.0).then_some(cfg.grad_clip);
@@ -523,13 +497,18 @@ pub fn train_with<B: AutodiffBackend>(
             .ema_decay
             .min((1.0 + step as f64) / (10.0 + step as f64));
         ema = ema_update(ema, &model.valid(), decay);
-        last_loss = lv;
-        losses.push(lv);
-        writeln!(log, "{step},{lv},{lr},{gnorm}")
-            .map_err(|e| Error::io(out.join("loss.csv"), e))?;
+        // Read a step later: the device has this step queued while the host waits.
+        let read = log
+            .push(StepValues {
+                step,
+                loss: value,
+                grad_norm: gnorm,
+                lr,
+            })
+            .inspect_err(|_| bar.abandon())?;
         bar.inc(1);
-        if step % 10 == 0 {
-            bar.set_message(format!("loss {lv:.4}"));
+        if read.is_some_and(|s| s % 10 == 0) {
+            bar.set_message(format!("loss {:.4}", log.last_loss));
         }
         if let Some(b) = budget.as_mut() {
             let check = b.after_step(step);
@@ -546,7 +525,8 @@ pub fn train_with<B: AutodiffBackend>(
             }
         }
         if step % cfg.checkpoint_every == 0 || step == end {
-            save(&cfg, step, &model, &ema, &adam, &rng, lv)?;
+            log.flush().inspect_err(|_| bar.abandon())?;
+            save(&cfg, step, &model, &ema, &adam, &rng, log.last_loss)?;
             if let (Some(u), true) = (&cfg.unet, cfg.sample_grid > 0) {
                 let path = out.join(format!("samples-{step:08}.png"));
                 sample_grid(
@@ -561,7 +541,9 @@ pub fn train_with<B: AutodiffBackend>(
             }
         }
     }
+    log.flush()?;
     bar.finish_and_clear();
+    let (losses, last_loss) = (&log.losses, log.last_loss);
     let k = (losses.len() / 10).max(1);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(TrainSummary {

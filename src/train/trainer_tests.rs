@@ -194,17 +194,33 @@ fn loss_falls_and_bad_runs_fail_clearly() {
     let (out, _) = two_gaussian_run("fall", |_| {});
 
     // A huge learning rate without clipping diverges: a clear error naming the step.
+    // Checkpointed at every step, it keeps the last step whose loss was finite: the loss is
+    // read a step late, but always before a checkpoint is written.
     let mut wild = small_cfg(200);
     wild.lr = 1e6;
     wild.grad_clip = 0.0;
     wild.warmup = 0;
-    let err = train::<A>(&wild, &data, &tmpdir("nan"), &TrainOptions::default(), &dev)
+    wild.checkpoint_every = 1;
+    let nan = tmpdir("nan");
+    let err = train::<A>(&wild, &data, &nan, &TrainOptions::default(), &dev)
         .unwrap_err()
         .to_string();
-    assert!(
-        err.contains("step") && err.contains("learning rate"),
-        "{err}"
-    );
+    assert!(err.contains("learning rate"), "{err}");
+    let bad_step: u64 = err
+        .split("at step ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no step in {err}"));
+    let kept = Checkpoint::load(&nan).unwrap();
+    assert_eq!(kept.meta.step, bad_step - 1, "{err}");
+    assert!(kept.meta.last_loss.is_finite());
+    assert!(kept
+        .tensors
+        .values()
+        .all(|t| t.data.iter().all(|v| v.is_finite())));
+    let rows = std::fs::read_to_string(nan.join("loss.csv")).unwrap();
+    assert_eq!(rows.lines().count() as u64, bad_step, "{rows}");
 
     // Resuming with data of another dimension is refused.
     let three = crate::data::Dataset::new(vec![0.0; 30], 3);
