@@ -1,5 +1,5 @@
 //! Throughput benchmark (run with `cargo bench --bench throughput`): MLP training steps/s and
-//! sampler NFE/s at batch 1k and 10k on the flex CPU backend. Warm-up excluded, median of
+//! sampler NFE/s at batch 1k and 10k on the flex CPU backend, and the host's normal draws/s. Warm-up excluded, median of
 //! repeats. Prints a table and, with `--json`, one JSON object per line.
 
 use std::time::Instant;
@@ -96,6 +96,22 @@ fn bench() {
                 1.0 / r,
             );
         }
+    }
+
+    // The host's Gaussian noise (every stochastic sampler step draws batch × dimension values;
+    // a GPU waits on it when it outruns the host).
+    for n in [50_000usize, 1_000_000, 4_000_000] {
+        let mut times = Vec::new();
+        for i in 0..8 {
+            let t = Instant::now();
+            let v = rng.normal_vec(n);
+            std::hint::black_box(&v);
+            if i >= 2 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let s = median(&times);
+        report(json, "normal_draws", n, n as f64 / s, "values/s", s);
     }
 }
 

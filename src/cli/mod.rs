@@ -52,7 +52,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a score model on N×d data (CSV, NPY or toy:NAME).
+    /// Train a score model: an MLP on N×d points (CSV, NPY or toy:NAME), a U-Net on images
+    /// (IDX, CIFAR-10, a PNG folder or N×C×H×W NPY).
     Train(TrainArgs),
     /// Draw samples from a trained model.
     Sample(SampleArgs),
