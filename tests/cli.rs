@@ -243,6 +243,12 @@ fn bad_input_gets_a_clear_error_and_nothing_is_overwritten() {
     std::fs::write(&nan, "1,2\nNaN,4\n").unwrap();
     let err = fails(&["train", "--data", s(&nan), "--out", s(&dir.join("o"))]);
     assert!(err.contains("non-finite") && err.contains("row 2"), "{err}");
+    // A new run into a checkpoint's folder is refused before the data is read or announced.
+    let err = fails(&["train", "--data", s(&nan), "--out", s(ck)]);
+    assert!(
+        err.contains("already holds") && !err.contains("training on") && !err.contains("nan.csv"),
+        "{err}"
+    );
     let err = fails(&[
         "train",
         "--data",

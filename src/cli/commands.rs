@@ -25,6 +25,7 @@ use super::sample_command::time_bar;
 pub use super::sample_command::{labels_path, sample};
 
 pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
+    scoregen::train::check_output(&a.out, a.resume)?;
     let mut cfg = match (&a.config, &a.init) {
         (Some(p), _) => {
             let text = std::fs::read_to_string(p)

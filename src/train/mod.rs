@@ -21,7 +21,7 @@ pub use checkpoint::{load_model, Checkpoint, CheckpointMeta};
 pub use config::TrainConfig;
 pub use ema::ema_update;
 pub use schedule::lr_at;
-pub use trainer::{train, train_with, AuxLoss, TrainOptions, TrainSummary};
+pub use trainer::{check_output, train, train_with, AuxLoss, TrainOptions, TrainSummary};
 
 use std::io::Write;
 use std::path::Path;

@@ -107,6 +107,18 @@ fn max_pairwise_distance(data: &[f32], dim: usize) -> f64 {
     best.sqrt()
 }
 
+/// Refuses to start a new run (`resume` false) in `out` when it already holds a checkpoint:
+/// checked by [`train`], and by callers before they load the data.
+pub fn check_output(out: &Path, resume: bool) -> Result<()> {
+    if Checkpoint::exists(out) && !resume {
+        return Err(Error::checkpoint(
+            out,
+            "already holds a checkpoint; pass --resume to continue it or choose another --out",
+        ));
+    }
+    Ok(())
+}
+
 /// Writes a grid of `cfg.sample_grid` DDIM samples of the EMA network (its own RNG stream, so the
 /// training stream and exact resumption are unaffected).
 fn sample_grid<B: burn::tensor::backend::Backend>(
@@ -217,12 +229,7 @@ pub fn train_with<B: AutodiffBackend>(
         }
         Some(ck)
     } else {
-        if Checkpoint::exists(out) && !opts.resume {
-            return Err(Error::checkpoint(
-                out,
-                "already holds a checkpoint; pass --resume to continue it or choose another --out",
-            ));
-        }
+        check_output(out, opts.resume)?;
         None
     };
     // Fine-tuning: a new run from another checkpoint's weights (a resumed run takes precedence).
