@@ -426,6 +426,56 @@ fn zero_counts_are_refused_naming_the_option() {
 }
 
 #[test]
+fn figures_not_named_png_are_refused_before_anything_is_written() {
+    let dir = common::tmp("figure-names");
+    let path = |name: &str| dir.join(name).to_string_lossy().to_string();
+    let (events, jpg, upper) = (path("ev.npy"), path("f.jpg"), path("F.PNG"));
+    let cases: [&[&str]; 3] = [
+        &[
+            "plot",
+            "score-field",
+            "--toy",
+            "two-gaussians",
+            "--out",
+            &jpg,
+        ],
+        &[
+            "physics", "simulate", "--num", "4", "--out", &events, "--grid", &jpg,
+        ],
+        &[
+            "physics",
+            "simulate",
+            "--num",
+            "4",
+            "--out",
+            &events,
+            "--grid",
+            &path("grid"),
+        ],
+    ];
+    for args in cases {
+        refused(args, "must end in .png");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "something was written"
+    );
+    // Upper case is a PNG name too.
+    let o = common::run(&[
+        "plot",
+        "score-field",
+        "--toy",
+        "two-gaussians",
+        "--out",
+        &upper,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&upper).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+}
+
+#[test]
 fn likelihood_progress_runs_from_zero_to_one_over_the_chunks() {
     let model = tiny_model("nll-progress-model", "vp", 20.0);
     let model = Trained::<Autodiff<Flex>>::load(&model, true, &Default::default()).unwrap();

@@ -444,6 +444,7 @@ fn inpaint_mask(spec: &str, [c, h, w]: [usize; 3], rng: &mut Rng) -> Result<Vec<
 
 pub fn inpaint<B: AutodiffBackend>(device: &B::Device, a: &InpaintArgs) -> Result<()> {
     use scoregen::tensor::{from_rows, to_vec};
+    data::check_png_path(&a.out)?;
     let model = Trained::<B::InnerBackend>::load(&a.checkpoint, true, device)?;
     let shape = require_image_model(&model, &a.checkpoint, "inpaint")?;
     let images = load_images_of_shape(&a.image, shape)?;

@@ -235,6 +235,9 @@ fn sim_config(a: &SimulateArgs) -> Result<SimConfig> {
 
 fn simulate(a: &SimulateArgs) -> Result<()> {
     let cfg = sim_config(a)?;
+    a.grid
+        .as_deref()
+        .map_or(Ok(()), scoregen::data::check_png_path)?;
     let t0 = Instant::now();
     let ev = physics::simulate(&cfg, a.num, a.seed)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -422,6 +425,9 @@ fn check_size(ev: &EventImages, meta: &SsnetMeta, dir: &std::path::Path) -> Resu
 }
 
 fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Result<()> {
+    a.grid
+        .as_deref()
+        .map_or(Ok(()), scoregen::data::check_png_path)?;
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.model, device)?;
     let ev: EventImages = load_event_images(&a.data)?;
     check_size(&ev, &meta, &a.model)?;

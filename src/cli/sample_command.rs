@@ -158,7 +158,7 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     };
     let mut recorder = match (&a.trajectory, image_shape) {
         (None, _) => None,
-        (Some(p), _) if p.extension().and_then(|e| e.to_str()) != Some("png") => {
+        (Some(p), _) if data::check_png_path(p).is_err() => {
             bail!("--trajectory {}: the figure must end in .png", p.display())
         }
         (Some(p), None) => bail!(
@@ -222,11 +222,12 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         _ => write_points(&a.out, &x, model.dim())?,
     }
     eprintln!(
-        "{} samples with {} ({} NFE each) in {:.2} s ({:.1} image evaluations/s, {:.3} samples/s) → {}",
+        "{} samples with {} ({} NFE each) in {:.2} s ({:.1} {} evaluations/s, {:.3} samples/s) → {}",
         a.num,
         cfg.kind.name(),
         nfe,
         secs,
+        if image_shape.is_some() { "image" } else { "point" },
         (nfe * a.num) as f64 / secs.max(1e-9),
         a.num as f64 / secs.max(1e-9),
         a.out.display()

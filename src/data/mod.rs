@@ -13,7 +13,7 @@ pub use images::{
     load_images, read_cifar, read_idx, read_npy_images, read_png_dir, read_png_file, ImageSet,
 };
 pub use npy::{read_npy, read_npy_array, write_npy, write_npy_shaped, NpyArray};
-pub use png_folder::{check_png_folder_target, write_png, write_png_folder};
+pub use png_folder::{check_png_folder_target, check_png_path, write_png, write_png_folder};
 pub use standardize::Standardizer;
 pub use toy::{Toy, TOY_NAMES};
 

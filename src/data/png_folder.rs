@@ -6,6 +6,18 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Refuses a figure path that does not end in `.png` (any case): scoregen writes PNG only, and a
+/// `figure.jpg` holding PNG bytes would mislead whatever opens it.
+pub fn check_png_path(path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(()),
+        _ => Err(Error::Shape(format!(
+            "{}: figures are written as PNG; the file name must end in .png",
+            path.display()
+        ))),
+    }
+}
+
 /// Writes `width`×`height` 8-bit pixels, interleaved, `channels` 1 (grey) or 3 (RGB) per pixel,
 /// as a PNG file, atomically (temporary file and rename).
 pub fn write_png(
@@ -15,6 +27,7 @@ pub fn write_png(
     channels: usize,
     bytes: &[u8],
 ) -> Result<()> {
+    check_png_path(path)?;
     let color = match channels {
         1 => png::ColorType::Grayscale,
         3 => png::ColorType::Rgb,
