@@ -416,7 +416,10 @@ fn zero_counts_are_refused_naming_the_option() {
         let e = String::from_utf8_lossy(&o.stderr);
         // clap's usage error (exit code 2), naming the option and the value.
         assert!(
-            o.status.code() == Some(2) && e.contains(option) && e.contains("'0'"),
+            o.status.code() == Some(2)
+                && e.contains(option)
+                && e.contains("'0'")
+                && e.contains("must be at least 1"),
             "scoregen {args:?}: {:?}\n{e}",
             o.status
         );

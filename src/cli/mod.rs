@@ -38,8 +38,12 @@ use scoregen::device::DeviceSpec;
 /// clap's parser of a count that must be at least 1: `--num 0`, `--steps 0`, `--first 0` and the
 /// like are refused while the command line is parsed, naming the option, instead of producing
 /// empty outputs or figures over no items.
-pub(crate) fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
-    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+pub(crate) fn at_least_one() -> impl clap::builder::TypedValueParser<Value = usize> {
+    |s: &str| match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number of at least 1".to_string()),
+    }
 }
 
 /// Score-based generative modelling: train, sample, likelihood, plots.
