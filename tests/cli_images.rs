@@ -16,7 +16,7 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
     .unwrap();
     let run = dir.join("run");
     let data = bars_idx(&dir);
-    ok(&[
+    let o = common::run(&[
         "train",
         "--data",
         &data,
@@ -27,6 +27,9 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         "--config",
         s(&cfg),
     ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("training on 32 images of 1×8×8 |"), "{err}");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint.json")).unwrap())
             .unwrap();

@@ -94,10 +94,18 @@ pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()
         ds.truncate(n);
     }
     cfg.validate()?;
+    let items = match &cfg.unet {
+        Some(u) => format!(
+            "{} images of {}×{}×{}",
+            ds.len(),
+            u.channels,
+            u.height,
+            u.width
+        ),
+        None => format!("{} points of dimension {}", ds.len(), ds.dim),
+    };
     eprintln!(
-        "training on {} points of dimension {} | sde {} | loss {:?}{} | {} steps, batch {}",
-        ds.len(),
-        ds.dim,
+        "training on {items} | sde {} | loss {:?}{} | {} steps, batch {}",
         cfg.sde,
         cfg.loss.kind,
         match cfg.loss.sampler() {
