@@ -59,7 +59,7 @@ fn sampler_config(a: &SampleArgs) -> Result<SamplerConfig> {
     Ok(c)
 }
 
-pub(super) fn write_points(path: &Path, x: &[f32], dim: usize) -> Result<()> {
+fn write_points(path: &Path, x: &[f32], dim: usize) -> Result<()> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("csv") => write_csv(path, x, dim)?,
         Some("npy") => write_npy(path, x, dim)?,
