@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::nn::{Classifier, ClassifierConfig};
 use crate::rng::Rng;
 use crate::tensor::{from_rows, to_vec};
-use crate::train::{load_network, read_json, save_network, Adam};
+use crate::train::{load_network, read_json, save_network, Adam, LaggedLoss};
 
 /// File stem of `classifier.json` + `classifier.safetensors`.
 const STEM: &str = "classifier";
@@ -69,8 +69,9 @@ fn labels_of(set: &ImageSet, what: &str) -> Result<Vec<u32>> {
     })
 }
 
-/// Trains the classifier on `train` (labels required); `progress(step, loss)` is called every
-/// step. Returns the trained network (without autodiff).
+/// Trains the classifier on `train` (labels required); `progress(step, loss)` is called for every
+/// step, one step late (each loss is read once the next step is queued). Returns the trained
+/// network (without autodiff).
 pub fn train_classifier<B: AutodiffBackend>(
     train: &ImageSet,
     opts: &ClassifierTraining,
@@ -92,6 +93,7 @@ pub fn train_classifier<B: AutodiffBackend>(
     let mut adam = Adam::<B::InnerBackend>::default();
     let mut rng = Rng::new(opts.seed);
     let (n, d) = (train.len(), train.image_size());
+    let mut losses = LaggedLoss::new("classifier");
     for step in 1..=opts.steps {
         let idx: Vec<usize> = (0..opts.batch).map(|_| rng.below(n)).collect();
         let x: Vec<f32> = idx
@@ -107,10 +109,14 @@ pub fn train_classifier<B: AutodiffBackend>(
             .sum()
             .neg()
             .div_scalar(opts.batch as f64);
-        let (next, lv) =
-            adam.supervised_step(net, loss, (step, opts.steps), opts.lr, "classifier")?;
+        let (next, loss) = adam.supervised_step(net, loss, (step, opts.steps), opts.lr);
         net = next;
-        progress(step, lv);
+        if let Some((s, lv)) = losses.push(step, loss)? {
+            progress(s, lv);
+        }
+    }
+    if let Some((s, lv)) = losses.finish()? {
+        progress(s, lv);
     }
     Ok((net.valid(), cfg))
 }

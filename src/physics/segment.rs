@@ -13,7 +13,7 @@ use super::ssnet::{Ssnet, SsnetConfig, SSNET_CLASSES};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{from_rows, to_vec};
-use crate::train::{load_network, read_json, save_network, Adam, TimeBudget};
+use crate::train::{load_network, read_json, save_network, Adam, LaggedLoss, TimeBudget};
 
 const STEM: &str = "ssnet";
 
@@ -195,10 +195,12 @@ pub struct TrainedSsnet<B: Backend> {
     pub steps: u64,
 }
 
-/// Trains SSNet on `data`; `progress(step, loss, total, planned)` is called after every step,
+/// Trains SSNet on `data`; `progress(step, loss, total, planned)` is called for every step, one
+/// step late (each loss is read once the next step is queued, the last after the loop),
 /// `total` being the run's step count as it stands (with a time budget: `opts.steps` until the
-/// budget has timed the first steps, then the count that fits, then `step` if the budget ran out
-/// first) and `planned` the budget's measured steps/s on the one step where it fixed that count.
+/// budget has timed the first steps, then the count that fits, then the last step if the budget
+/// ran out first) and `planned` the budget's measured steps/s on the one call after it fixed that
+/// count.
 pub fn train_ssnet<B: AutodiffBackend>(
     data: Labelled,
     opts: &SsnetTraining,
@@ -254,9 +256,11 @@ pub fn train_ssnet<B: AutodiffBackend>(
     let mut steps = opts.steps;
     let mut budget = opts.minutes.map(|m| TimeBudget::new(m, 0));
     let mut step = 0;
+    let mut losses = LaggedLoss::new("SSNet");
+    // The budget's plan, reported with the next loss read.
+    let mut planned = None;
     while step < steps {
         step += 1;
-        let mut planned = None;
         let mut x = Vec::with_capacity(b * s2);
         let mut t = vec![0.0f32; b * SSNET_CLASSES * s2];
         for r in 0..b {
@@ -272,7 +276,7 @@ pub fn train_ssnet<B: AutodiffBackend>(
         let target =
             Tensor::<B, 1>::from_floats(t.as_slice(), device).reshape([b, SSNET_CLASSES, s, s]);
         let loss = weighted_cross_entropy(net.logits(from_rows::<B>(x, b, s2, device)), target);
-        let (next, lv) = adam.supervised_step(net, loss, (step, steps), opts.lr, "SSNet")?;
+        let (next, loss) = adam.supervised_step(net, loss, (step, steps), opts.lr);
         net = next;
         if let Some(b) = budget.as_mut() {
             let check = b.after_step(step);
@@ -284,7 +288,12 @@ pub fn train_ssnet<B: AutodiffBackend>(
                 steps = step;
             }
         }
-        progress(step, lv, steps, planned);
+        if let Some((s, lv)) = losses.push(step, loss)? {
+            progress(s, lv, steps, planned.take());
+        }
+    }
+    if let Some((s, lv)) = losses.finish()? {
+        progress(s, lv, steps, planned.take());
     }
     Ok(TrainedSsnet {
         net: net.valid(),

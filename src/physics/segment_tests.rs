@@ -201,6 +201,30 @@ fn ssnet_learns_shapes_not_brightness() {
     };
     let err = train_ssnet::<Autodiff<Flex>>(data, &wider, &dev, &mut |_, _, _, _| {}).unwrap_err();
     assert!(err.to_string().contains("cannot start"), "{err}");
+    // A learning rate that overflows the weights is a divergence naming the step, reported
+    // with the losses before it.
+    let wild = SsnetTraining {
+        steps: 5,
+        lr: 1e36,
+        minutes: None,
+        init: None,
+        config: Some(m.config.clone()),
+        ..opts.clone()
+    };
+    let mut seen = Vec::new();
+    let err = train_ssnet::<Autodiff<Flex>>(data, &wild, &dev, &mut |s, l, _, _| seen.push((s, l)))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let first_bad = seen.len() + 1;
+    assert!(
+        err.contains("SSNet loss is") && err.contains(&format!("at step {first_bad};")),
+        "{err} after {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|&(_, l)| l.is_finite()) && first_bad <= 5,
+        "{seen:?}"
+    );
     std::fs::remove_dir_all(&*dir).unwrap();
     let missing = load_ssnet::<Flex>(&dir, &dev).unwrap_err().to_string();
     assert!(missing.contains("ssnet.json"), "{missing}");

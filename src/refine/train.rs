@@ -17,7 +17,7 @@ use crate::nn::{Discriminator, DiscriminatorConfig};
 use crate::rng::Rng;
 use crate::sde::{Sde, SdeSpec};
 use crate::tensor::{from_rows, to_vec};
-use crate::train::{load_network, read_json, save_network, Adam};
+use crate::train::{load_network, read_json, save_network, Adam, LaggedLoss};
 
 /// File stem of `discriminator.json` + `discriminator.safetensors`.
 const STEM: &str = "discriminator";
@@ -204,8 +204,9 @@ pub(super) fn logits_of<B: Backend>(
 
 /// Trains a discriminator of `cfg`'s sizes between `real` and `fake` (flattened images in the
 /// generator's standardised coordinates, row-major) for states of `sde`; `progress(step, loss)`
-/// is called every step. Returns the network without autodiff and the input standardisation
-/// (the statistics of `real`) it was trained with.
+/// is called for every step, one step late (each loss is read once the next step is queued).
+/// Returns the network without autodiff and the input standardisation (the statistics of
+/// `real`) it was trained with.
 pub fn train_discriminator<A: AutodiffBackend>(
     cfg: &DiscriminatorConfig,
     sde: &dyn Sde,
@@ -235,6 +236,7 @@ pub fn train_discriminator<A: AutodiffBackend>(
     };
     let scale = InputScale::of(real.rows);
     let half = opts.batch / 2;
+    let mut losses = LaggedLoss::new("discriminator");
     for step in 1..=opts.steps {
         let ir: Vec<usize> = (0..half).map(|_| rng.below(n_real)).collect();
         let iff: Vec<usize> = (0..half).map(|_| rng.below(n_fake)).collect();
@@ -244,10 +246,14 @@ pub fn train_discriminator<A: AutodiffBackend>(
         let lf = logits_of(&net, sde, scale, fake, &iff, &tf, &mut rng, device);
         // −log d(data) − log(1 − d(sample)) with d = sigmoid(logit).
         let loss = (softplus(lr.neg(), 1.0).mean() + softplus(lf, 1.0).mean()).reshape([1]);
-        let (next, lv) =
-            adam.supervised_step(net, loss, (step, opts.steps), opts.lr, "discriminator")?;
+        let (next, loss) = adam.supervised_step(net, loss, (step, opts.steps), opts.lr);
         net = next;
-        progress(step, lv);
+        if let Some((s, lv)) = losses.push(step, loss)? {
+            progress(s, lv);
+        }
+    }
+    if let Some((s, lv)) = losses.finish()? {
+        progress(s, lv);
     }
     Ok((net.valid(), scale))
 }

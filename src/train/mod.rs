@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod class_mix;
 mod config;
 mod ema;
+mod lagged_loss;
 pub mod params;
 pub mod safetensors;
 mod schedule;
@@ -20,6 +21,7 @@ pub use budget::TimeBudget;
 pub use checkpoint::{load_model, Checkpoint, CheckpointMeta};
 pub use config::TrainConfig;
 pub use ema::ema_update;
+pub use lagged_loss::LaggedLoss;
 pub use schedule::lr_at;
 pub use trainer::{check_output, train, train_with, AuxLoss, TrainOptions, TrainSummary};
 
