@@ -338,3 +338,108 @@ fn eval_args<'a>(real: &'a str, fake: &'a str, ssnet: &'a str, extra: &[&'a str]
     ];
     [&base[..], extra].concat()
 }
+
+#[test]
+fn select_drops_generated_events_whose_observables_the_simulation_lacks() {
+    use scoregen::data::{read_npy_array, write_npy_shaped};
+    let dir = tmp("physics-select");
+    let sim = |name: &str, num: &str, seed: &str| {
+        let out = dir.join(name);
+        ok(&[
+            "physics",
+            "simulate",
+            "--num",
+            num,
+            "--size",
+            "32",
+            "--seed",
+            seed,
+            "--out",
+            s(&out),
+        ]);
+        out
+    };
+    let real = sim("real.npy", "200", "1");
+    let ssnet = dir.join("ssnet");
+    ok(&[
+        "physics",
+        "ssnet",
+        "train",
+        "--data",
+        &format!("npy:{}", s(&real)),
+        "--heldout",
+        "20",
+        "--steps",
+        "20",
+        "--batch",
+        "4",
+        "--base",
+        "8",
+        "--out",
+        s(&ssnet),
+    ]);
+    // A "generator" whose first 60 of 180 events have every pixel lit (at least 0.1): more lit
+    // pixels and charge than any simulated event has.
+    let pool = sim("pool.npy", "180", "3");
+    let mut a = read_npy_array(&pool).unwrap();
+    let d = 32 * 32;
+    for v in &mut a.data[..60 * d] {
+        *v = v.max(0.1);
+    }
+    let bright: Vec<bool> = (0..180).map(|i| i < 60).collect();
+    let in_pool = 60;
+    let fake = dir.join("fake.npy");
+    write_npy_shaped(&fake, &a.data, &a.shape).unwrap();
+    std::fs::copy(dir.join("pool-labels.npy"), dir.join("fake-labels.npy")).unwrap();
+    let kept = dir.join("kept.npy");
+    let select = |real: &std::path::Path| {
+        vec![
+            "physics".to_string(),
+            "select".into(),
+            "--real".into(),
+            format!("npy:{}", s(real)),
+            "--fake".into(),
+            format!("npy:{}", s(&fake)),
+            "--ssnet".into(),
+            s(&ssnet).into(),
+            "--neighbours".into(),
+            "8".into(),
+            "--quantile".into(),
+            "0.9".into(),
+            "--out".into(),
+            s(&kept).into(),
+        ]
+    };
+    let args = select(&real);
+    let out = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.contains("per class"), "{out}");
+    let k = read_npy_array(&kept).unwrap();
+    let n = k.shape[0];
+    assert_eq!(k.shape[1..], [1, 32, 32]);
+    let classes = read_npy_array(&dir.join("kept-labels.npy")).unwrap();
+    assert_eq!(classes.shape, vec![n]);
+    // Which pool events were kept: each kept image is one of the pool's, in the pool's order
+    // (matched in order, as some events are identical, e.g. empty windows).
+    let mut next = 0;
+    let kept_idx: Vec<usize> = (0..n)
+        .map(|j| {
+            let i = (next..180)
+                .find(|&i| a.data[i * d..(i + 1) * d] == k.data[j * d..(j + 1) * d])
+                .expect("kept events are pool events, in order");
+            next = i + 1;
+            i
+        })
+        .collect();
+    let kept_bright = kept_idx.iter().filter(|&&i| bright[i]).count();
+    assert!(
+        n >= 40 && kept_bright as f64 / (n as f64) < 0.25 * in_pool as f64 / 180.0,
+        "{kept_bright} of {n} kept events are bright ones ({in_pool} of 180 in the pool)"
+    );
+    // Generated events with classes need the simulated events' classes too.
+    let bare = dir.join("bare.npy");
+    std::fs::copy(&real, &bare).unwrap();
+    std::fs::copy(dir.join("real-pixels.npy"), dir.join("bare-pixels.npy")).unwrap();
+    let args = select(&bare);
+    let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("bare-labels.npy not found"), "{e}");
+}

@@ -23,6 +23,7 @@ mod bench_command;
 mod commands;
 mod image_commands;
 mod physics_commands;
+mod physics_select;
 mod physics_tables;
 mod refine_command;
 mod sample_command;

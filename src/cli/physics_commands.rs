@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Subcommand;
 
+use super::physics_select;
 use scoregen::device::DeviceSpec;
 use scoregen::physics::io::{load_event_images, EventImages};
 use scoregen::physics::metrics;
@@ -28,6 +29,11 @@ pub enum PhysicsCommand {
     /// the showers, and FID/KID/precision/recall of SSNet features, each beside its
     /// real-vs-real floor.
     Eval(PhysicsEvalArgs),
+    /// Keep the generated events whose SSNet observables (track pixels, shower pixels, charge)
+    /// follow the simulated events' law: a k-nearest-neighbour density ratio, class by class,
+    /// and rejection sampling (reweighting a fast simulation to a detailed one, then
+    /// unweighting).
+    Select(super::physics_select::PhysicsSelectArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -191,6 +197,9 @@ pub fn run(cmd: &PhysicsCommand) -> Result<()> {
             on_device!(super::device(&a.device)?, self::ssnet_train(a))
         }
         PhysicsCommand::Eval(a) => on_device!(super::device(&a.device)?, self::physics_eval(a)),
+        PhysicsCommand::Select(a) => {
+            on_device!(super::device(&a.device)?, physics_select::physics_select(a))
+        }
         PhysicsCommand::Ssnet(SsnetCommand::Apply(a)) => {
             on_device!(super::device(&a.device)?, self::ssnet_apply(a))
         }
@@ -411,7 +420,7 @@ fn ssnet_train<B: AutodiffBackend>(device: &B::Device, a: &SsnetTrainArgs) -> Re
 }
 
 /// Events must have the size the SSNet in `dir` was built for.
-fn check_size(ev: &EventImages, meta: &SsnetMeta, dir: &std::path::Path) -> Result<()> {
+pub(super) fn check_size(ev: &EventImages, meta: &SsnetMeta, dir: &std::path::Path) -> Result<()> {
     let n = meta.config.size;
     if ev.size != n {
         bail!(

@@ -121,17 +121,7 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
         }
     };
     if let Some(m) = a.num {
-        if kept.len() > m {
-            // A uniform subset of the kept samples, whatever the order of the input (a file
-            // sorted by class keeps its mix).
-            let mut pick: Vec<usize> = rng
-                .distinct(kept.len(), m)
-                .iter()
-                .map(|&j| kept[j])
-                .collect();
-            pick.sort_unstable();
-            kept = pick;
-        }
+        kept = refine::uniform_subset(&kept, m, &mut rng);
     }
     if kept.is_empty() {
         bail!("no sample kept of {n} (bound {bound}); a lower --quantile keeps more");

@@ -17,6 +17,7 @@ pub mod segment;
 pub mod shower;
 pub mod ssnet;
 pub mod transport;
+pub mod unweight;
 pub mod wavelet;
 
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@ mod train;
 mod tests;
 
 pub use guidance::{discriminator_input, DiscriminatorGuidance, InputScale};
-pub use select::{judge, logit_bound, rejection_sample, rejection_sample_by_class};
+pub use select::{judge, logit_bound, rejection_sample, rejection_sample_by_class, uniform_subset};
 pub use train::{
     check_zero_below, heldout_accuracy, load_discriminator, save_discriminator,
     train_discriminator, zero_suppress, BandAccuracy, DiscriminatorMeta, DiscriminatorTraining,

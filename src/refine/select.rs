@@ -153,6 +153,21 @@ pub fn rejection_sample_by_class(
     Ok(kept)
 }
 
+/// At most `m` of the indices `kept` (ascending), a uniform subset, whatever the order of the
+/// input (a file sorted by class keeps its mix); all of them when there are no more than `m`.
+pub fn uniform_subset(kept: &[usize], m: usize, rng: &mut Rng) -> Vec<usize> {
+    if kept.len() <= m {
+        return kept.to_vec();
+    }
+    let mut pick: Vec<usize> = rng
+        .distinct(kept.len(), m)
+        .iter()
+        .map(|&j| kept[j])
+        .collect();
+    pick.sort_unstable();
+    pick
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +279,22 @@ mod tests {
         }
         assert!(logit_bound(&[], 1.0).is_err());
         assert!(logit_bound(&[1.0, f32::NAN], 1.0).is_err());
+    }
+
+    #[test]
+    fn a_subset_is_uniform_over_the_kept_indices_and_ascending() {
+        let kept: Vec<usize> = (0..40).map(|i| 3 * i + 1).collect();
+        assert_eq!(uniform_subset(&kept, 40, &mut Rng::new(0)), kept);
+        let mut hits = vec![0usize; 40];
+        for seed in 0..400 {
+            let pick = uniform_subset(&kept, 10, &mut Rng::new(seed));
+            assert_eq!(pick.len(), 10);
+            assert!(pick.windows(2).all(|w| w[0] < w[1]), "{pick:?}");
+            for p in pick {
+                hits[kept.iter().position(|&k| k == p).unwrap()] += 1;
+            }
+        }
+        // Each index is picked with probability 1/4: 100 of 400 times, give or take 3 sd.
+        assert!(hits.iter().all(|&h| (70..=130).contains(&h)), "{hits:?}");
     }
 }

@@ -1,0 +1,158 @@
+//! `scoregen physics select`: unweighting generated events to the simulation in SSNet's
+//! per-event observables (track pixels, shower pixels, charge), class by class
+//! (`scoregen::physics::unweight`).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+
+use scoregen::physics::io::{load_event_images, read_event_classes, EventImages};
+use scoregen::physics::segment::{self, Labelled, Labelling};
+use scoregen::physics::{self, metrics, unweight};
+use scoregen::refine;
+use scoregen::rng::Rng;
+
+#[derive(clap::Args, Debug)]
+pub struct PhysicsSelectArgs {
+    /// Simulated events to match: npy:<images> (their classes from `<stem>-labels.npy` beside
+    /// them when the generated events have classes).
+    #[arg(long)]
+    real: String,
+    /// Generated events to select from: npy:<images> (as `scoregen sample` writes them); with
+    /// `<stem>-labels.npy` beside them (`sample --class data` writes it) each event is judged
+    /// against the simulated events of its class and the mix of classes is kept.
+    #[arg(long)]
+    fake: String,
+    /// SSNet directory (`physics ssnet train`) that labels both sets. To keep the comparison
+    /// honest, evaluate the kept events with a different SSNet.
+    #[arg(long)]
+    ssnet: PathBuf,
+    /// Output .npy of the kept events (N×1×S×S in [0, 1]); their classes go to
+    /// `<stem>-labels.npy` beside it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Use at most this many simulated events (the first ones).
+    #[arg(long, default_value_t = 10000, value_parser = crate::cli::at_least_one())]
+    max_real: usize,
+    /// Neighbours k of the density-ratio estimate (more: smoother and less noisy, coarser).
+    #[arg(long, default_value_t = 64, value_parser = crate::cli::at_least_one())]
+    neighbours: usize,
+    /// The bound M of the acceptance probability r̂/M as a quantile of the estimated log
+    /// ratios (per class): 1 (the largest) is exact; lower keeps more events, all those whose
+    /// ratio is above the bound.
+    #[arg(long, default_value_t = 0.95)]
+    quantile: f64,
+    /// Keep at most N events (a uniform subset of those accepted).
+    #[arg(long, value_parser = crate::cli::at_least_one())]
+    num: Option<usize>,
+    /// Average SSNet's logits over the eight rotations/reflections of each event.
+    #[arg(long)]
+    symmetric: bool,
+    /// Random seed of the acceptance draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// The classes of `ev` from `<stem>-labels.npy` beside it, if that file exists.
+fn classes_beside(ev: &EventImages) -> Result<Option<Vec<u8>>> {
+    let path = physics::sibling(&ev.path, "labels");
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(read_event_classes(&path, ev.len())?))
+}
+
+pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectArgs) -> Result<()> {
+    if a.out.extension().and_then(|e| e.to_str()) != Some("npy") {
+        bail!("{}: output must end in .npy", a.out.display());
+    }
+    let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.ssnet, device)?;
+    let real = load_event_images(&a.real)?;
+    let fake = load_event_images(&a.fake)?;
+    for ev in [&real, &fake] {
+        super::physics_commands::check_size(ev, &meta, &a.ssnet)?;
+    }
+    let fake_classes = classes_beside(&fake)?;
+    let real_classes = match &fake_classes {
+        Some(_) => Some(classes_beside(&real)?.with_context(|| {
+            format!(
+                "the generated events have classes ({}), so the simulated events need theirs: {} not found",
+                physics::sibling(&fake.path, "labels").display(),
+                physics::sibling(&real.path, "labels").display()
+            )
+        })?),
+        None => None,
+    };
+    let real = real.slice(0..a.max_real);
+    let real_classes = real_classes.map(|mut c| {
+        c.truncate(real.len());
+        c
+    });
+    let labelling = Labelling {
+        threshold: meta.threshold,
+        symmetric: a.symmetric,
+    };
+    let points = |ev: &EventImages| -> Result<Vec<unweight::Point>> {
+        let labels = segment::segment_with(&net, &ev.images, ev.size, labelling, device);
+        let o = metrics::observables(
+            Labelled {
+                size: ev.size,
+                images: &ev.images,
+                labels: &labels,
+            },
+            meta.threshold,
+        )?;
+        Ok(unweight::observable_points(&o))
+    };
+    let (rp, fp) = (points(&real)?, points(&fake)?);
+    let mut rng = Rng::new(a.seed);
+    let (log_ratio, mut kept) = match (&real_classes, &fake_classes) {
+        (Some(rc), Some(fc)) => {
+            let l = unweight::knn_log_ratio_by_class((&rp, rc), (&fp, fc), a.neighbours)?;
+            let c32: Vec<u32> = fc.iter().map(|&c| c as u32).collect();
+            let kept = refine::rejection_sample_by_class(&l, &c32, a.quantile, &mut rng)?;
+            (l, kept)
+        }
+        _ => {
+            let l = unweight::knn_log_ratio(&rp, &fp, a.neighbours)?;
+            let bound = refine::logit_bound(&l, a.quantile)?;
+            let kept = refine::rejection_sample(&l, bound, &mut rng);
+            (l, kept)
+        }
+    };
+    if let Some(m) = a.num {
+        kept = refine::uniform_subset(&kept, m, &mut rng);
+    }
+    let n = fake.len();
+    if kept.is_empty() {
+        bail!("no event kept of {n}; a lower --quantile keeps more");
+    }
+    let s2 = fake.size * fake.size;
+    let images: Vec<f32> = kept
+        .iter()
+        .flat_map(|&i| fake.images[i * s2..(i + 1) * s2].iter().copied())
+        .collect();
+    let k = kept.len();
+    scoregen::data::write_npy_shaped(&a.out, &images, &[k, 1, fake.size, fake.size])?;
+    if let Some(fc) = &fake_classes {
+        let path = physics::sibling(&a.out, "labels");
+        let kc: Vec<f32> = kept.iter().map(|&i| fc[i] as f32).collect();
+        scoregen::data::write_npy_shaped(&path, &kc, &[k])?;
+        eprintln!("classes → {}", path.display());
+    }
+    let mean = log_ratio.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+    println!(
+        "kept {k} of {n} events ({:.1} %) → {}; {} (quantile {}, {} neighbours, {} simulated events), mean log ratio {mean:.3}",
+        100.0 * k as f64 / n as f64,
+        a.out.display(),
+        if fake_classes.is_some() { "per class" } else { "one class" },
+        a.quantile,
+        a.neighbours,
+        real.len()
+    );
+    Ok(())
+}
