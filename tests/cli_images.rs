@@ -116,6 +116,16 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         said.status.success() && err.contains("3 samples × 5 moments"),
         "{err}"
     );
+    // The columns' diffusion times: from near T down to the final samples at 0.
+    let times: Vec<f64> = err
+        .split("at t = ")
+        .nth(1)
+        .and_then(|r| r.split(" →").next())
+        .map(|r| r.split(", ").map(|t| t.parse().unwrap()).collect())
+        .unwrap_or_default();
+    assert_eq!(times.len(), 5, "{err}");
+    assert!(times[0] > 0.75 && times[4] == 0.0, "{times:?}");
+    assert!(times.windows(2).all(|w| w[1] < w[0]), "{times:?}");
     let final_images = scoregen::data::read_npy_array(&y).unwrap();
     assert_eq!(final_images.shape, vec![3, 1, 8, 8]);
     let dec = png::Decoder::new(std::io::Cursor::new(std::fs::read(&traj).unwrap()));

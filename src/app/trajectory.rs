@@ -98,7 +98,7 @@ pub const TRAJECTORY_ROWS: usize = 16;
 /// to `path`: one row per sample, from the earliest kept state on the left to `last` (the
 /// first `rows` final samples, data coordinates) on the right, states mapped to data
 /// coordinates by `standardizer` and shown as images of `shape` clamped to [−1, 1]. Returns the
-/// number of columns.
+/// diffusion time of each column, left to right (the last, the final samples, at 0).
 pub fn write_trajectory_figure(
     path: &Path,
     recorder: TrajectoryRecorder,
@@ -106,7 +106,7 @@ pub fn write_trajectory_figure(
     last: &[f32],
     rows: usize,
     shape: [usize; 3],
-) -> Result<usize> {
+) -> Result<Vec<f64>> {
     let size: usize = shape.iter().product();
     let last = last.get(..rows * size).ok_or_else(|| {
         Error::Shape(format!(
@@ -116,6 +116,7 @@ pub fn write_trajectory_figure(
     })?;
     let cols = recorder.columns(last.to_vec());
     let n = cols.len();
+    let times = cols.iter().map(|(t, _)| *t).collect();
     // Every column but the last holds standardised states.
     let data: Vec<Vec<f32>> = cols
         .into_iter()
@@ -130,7 +131,7 @@ pub fn write_trajectory_figure(
         .collect();
     let pixels = interleave(&data, rows, size)?;
     crate::plot::image_grid_columns(path, &pixels, shape, 2, n)?;
-    Ok(n)
+    Ok(times)
 }
 
 /// Interleaves `columns` (each `rows` images of `size` values, row-major) into the row-major

@@ -188,9 +188,12 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
     let secs = t.elapsed().as_secs_f64();
     if let (Some(path), Some(r), Some(shape)) = (&a.trajectory, recorder, image_shape) {
         let seen = r.seen();
-        let cols = write_trajectory_figure(path, r, &model.meta.standardizer, &x, rows, shape)?;
+        let times = write_trajectory_figure(path, r, &model.meta.standardizer, &x, rows, shape)?;
+        let at: Vec<String> = times.iter().map(|t| format!("{t:.3}")).collect();
         eprintln!(
-            "trajectory: {rows} samples × {cols} moments (of {seen} states) → {}",
+            "trajectory: {rows} samples × {} moments (of {seen} states) at t = {} → {}",
+            times.len(),
+            at.join(", "),
             path.display()
         );
     }
