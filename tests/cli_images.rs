@@ -116,6 +116,14 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         said.status.success() && err.contains("3 samples × 5 moments"),
         "{err}"
     );
+    // The speed line: "… (12 NFE each) in 0.05 s (720.0 image evaluations/s, …".
+    let speed: f64 = err
+        .rsplit(" s (")
+        .next()
+        .and_then(|r| r.split(" image evaluations/s").next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no image evaluations/s in {err}"));
+    assert!(speed > 0.0, "{err}");
     // The columns' diffusion times: from near T down to the final samples at 0.
     let times: Vec<f64> = err
         .split("at t = ")

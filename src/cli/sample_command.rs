@@ -230,8 +230,8 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         cfg.kind.name(),
         nfe,
         secs,
-        if image_shape.is_some() { "image" } else { "point" },
         (nfe * a.num) as f64 / secs.max(1e-9),
+        if image_shape.is_some() { "image" } else { "point" },
         a.num as f64 / secs.max(1e-9),
         a.out.display()
     );
