@@ -230,8 +230,8 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
             .unwrap();
     assert_eq!(meta["config"]["unet"]["num_classes"].as_u64(), Some(4));
     let g2 = dir.join("class2.png");
-    // Samples of class 2 of the conditional model.
-    let class2 = |num: &str, out: &std::path::Path, extra: &[&str]| {
+    // Samples of the conditional model (`--class class`); returns what it printed on stderr.
+    let conditional = |num: &str, class: &str, out: &std::path::Path, extra: &[&str]| {
         let mut args = vec![
             "sample",
             "--checkpoint",
@@ -243,18 +243,21 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
             "--steps",
             "3",
             "--class",
-            "2",
+            class,
             "--out",
             s(out),
         ];
         args.extend_from_slice(extra);
-        ok(&args);
+        let o = common::run(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
     };
-    class2("4", &g2, &["--guidance", "1.5"]);
+    conditional("4", "2", &g2, &["--guidance", "1.5"]);
     assert!(g2.is_file());
     // One class sub-folder per class, even without samples, so that png: reads the classes back.
     let by_class = dir.join("by-class");
-    class2("3", &by_class, &[]);
+    conditional("3", "2", &by_class, &[]);
     let back = scoregen::data::read_png_dir(&by_class).unwrap();
     assert_eq!(back.class_names, vec!["0", "1", "2", "3"]);
     assert_eq!(back.labels, Some(vec![2, 2, 2]));
@@ -270,6 +273,43 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         s(&g2),
     ]);
     assert!(err.contains("class 7 does not exist"), "{err}");
+    // In batches: 7 samples 3 at a time, one progress line per batch, the classes cycled over
+    // all 7, and the first batch the same samples as a run of 3 from the same seed.
+    let (batched, three) = (dir.join("batched.npy"), dir.join("three.npy"));
+    let said = conditional("7", "all", &batched, &["--seed", "5", "--batch", "3"]);
+    for line in [
+        "batch 1 of 3: 3 of 7",
+        "batch 2 of 3: 6 of 7",
+        "batch 3 of 3: 7 of 7",
+    ] {
+        assert!(said.contains(line), "{line}: {said}");
+    }
+    conditional("3", "all", &three, &["--seed", "5"]);
+    let (b, t) = (
+        scoregen::data::read_npy_array(&batched).unwrap(),
+        scoregen::data::read_npy_array(&three).unwrap(),
+    );
+    assert_eq!(b.shape, vec![7, 1, 8, 8]);
+    assert_eq!(b.data[..3 * 64], t.data[..]);
+    assert_ne!(
+        b.data[3 * 64..6 * 64],
+        t.data[..],
+        "later batches draw new noise"
+    );
+    let labels = scoregen::data::read_npy_array(&dir.join("batched-labels.npy")).unwrap();
+    assert_eq!(labels.data, vec![0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0]);
+    let e = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&cond),
+        "--num",
+        "4",
+        "--batch",
+        "0",
+        "--out",
+        s(&batched),
+    ]);
+    assert!(e.contains("--batch"), "{e}");
     let err = fails(&[
         "sample",
         "--checkpoint",

@@ -442,4 +442,62 @@ fn select_drops_generated_events_whose_observables_the_simulation_lacks() {
     let args = select(&bare);
     let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(e.contains("bare-labels.npy not found"), "{e}");
+    // The simulated events' observables, tabled once by `ssnet apply --observables`, select the
+    // same events as labelling them again.
+    let tabled = |events: &std::path::Path, table: &std::path::Path| {
+        let o = common::run(&[
+            "physics",
+            "ssnet",
+            "apply",
+            "--ssnet",
+            s(&ssnet),
+            "--data",
+            &format!("npy:{}", s(events)),
+            "--out",
+            s(&dir.join("predicted.npy")),
+            "--observables",
+            s(table),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let table = dir.join("real-observables.csv");
+    let said = tabled(&real, &table);
+    assert!(
+        said.contains("observables of 200 events with their classes"),
+        "{said}"
+    );
+    let t = scoregen::physics::table::read_observable_table(&table).unwrap();
+    let real_classes = read_npy_array(&dir.join("real-labels.npy")).unwrap().data;
+    let t_classes: Vec<f32> = t.classes.unwrap().iter().map(|&c| c as f32).collect();
+    assert_eq!((t.track_pixels.len(), t_classes), (200, real_classes));
+    let from_table = |table: &std::path::Path, extra: &[&str]| {
+        let mut args = select(&real);
+        let at = args.iter().position(|a| a == "--real").unwrap();
+        args[at] = "--real-observables".into();
+        args[at + 1] = s(table).into();
+        let out = args.iter().position(|a| a == s(&kept)).unwrap();
+        args[out] = s(&dir.join("kept2.npy")).into();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let args = from_table(&table, &[]);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(read_npy_array(&dir.join("kept2.npy")).unwrap().data, k.data);
+    let kept2_classes = read_npy_array(&dir.join("kept2-labels.npy")).unwrap();
+    assert_eq!(kept2_classes.data, classes.data);
+    // A table labelled otherwise, or without the classes the generated events have, is refused.
+    let args = from_table(&table, &["--symmetric"]);
+    let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        e.contains("symmetric = false") && e.contains("labelled alike"),
+        "{e}"
+    );
+    let bare_table = dir.join("bare-observables.csv");
+    let said = tabled(&bare, &bare_table);
+    assert!(!said.contains("with their classes"), "{said}");
+    let args = from_table(&bare_table, &[]);
+    let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("has no event classes"), "{e}");
 }

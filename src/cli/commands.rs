@@ -21,8 +21,8 @@ use scoregen::train::{self, Checkpoint, TrainConfig, TrainOptions};
 pub use super::image_commands::{
     classifier, eval_images, is_image_source, load_images_of_shape, require_image_model,
 };
+pub use super::sample_command::sample;
 use super::sample_command::time_bar;
-pub use super::sample_command::{labels_path, sample};
 
 pub fn train<B: AutodiffBackend>(device: &B::Device, a: &TrainArgs) -> Result<()> {
     scoregen::train::check_output(&a.out, a.resume)?;

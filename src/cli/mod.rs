@@ -210,6 +210,12 @@ struct SampleArgs {
     /// Number of samples.
     #[arg(long, default_value_t = 1000, value_parser = crate::cli::at_least_one())]
     num: usize,
+    /// Sample at most this many at a time [default: all --num at once]: bounds the memory of
+    /// large runs (the sampler's state and the network's activations grow with the batch) and
+    /// prints one progress line per batch. Batches draw their noise in turn from the one
+    /// --seed stream, so the first batch equals a run of --num <batch>.
+    #[arg(long, value_parser = crate::cli::at_least_one())]
+    batch: Option<usize>,
     /// Sampler (see `scoregen list`).
     #[arg(long, default_value = "pc")]
     sampler: String,

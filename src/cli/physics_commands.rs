@@ -149,6 +149,12 @@ pub struct SsnetApplyArgs {
     /// Also draw the first 36 events coloured by the predicted labels.
     #[arg(long)]
     grid: Option<PathBuf>,
+    /// Also write the per-event observables to this CSV file: track pixels, shower pixels,
+    /// zero-suppressed charge and the event class (from `<stem>-labels.npy` beside the events,
+    /// when there), under a first line naming the SSNet. `physics select --real-observables`
+    /// reads it, so a simulated reference is labelled once.
+    #[arg(long)]
+    observables: Option<PathBuf>,
     /// Average SSNet's logits over the eight rotations/reflections of each event (test-time
     /// augmentation: eight times the cost).
     #[arg(long)]
@@ -457,6 +463,33 @@ fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Re
         physics::figures::event_grid(g, &ev.images[..n], Some(&pred[..n]), ev.size)?;
         eprintln!("wrote {}", g.display());
     }
+    if let Some(path) = &a.observables {
+        let o = metrics::observables(
+            segment::Labelled {
+                size: ev.size,
+                images: &ev.images,
+                labels: &pred,
+            },
+            meta.threshold,
+        )?;
+        let beside = scoregen::data::sibling_npy(&ev.path, "labels");
+        let classes = match beside.exists() {
+            true => Some(physics::io::read_event_classes(&beside, ev.len())?),
+            false => None,
+        };
+        let provenance = physics::table::Provenance::new(&a.model, a.symmetric);
+        physics::table::write_observable_table(path, &o, classes.as_deref(), &provenance)?;
+        eprintln!(
+            "observables of {} events{} → {}",
+            ev.len(),
+            if classes.is_some() {
+                " with their classes"
+            } else {
+                ""
+            },
+            path.display()
+        );
+    }
     Ok(())
 }
 
@@ -477,13 +510,16 @@ fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> 
     }
     let classes = if a.per_class {
         let read = |ev: &EventImages| {
-            physics::io::read_event_classes(&physics::sibling(&ev.path, "labels"), ev.len())
-                .with_context(|| {
-                    format!(
-                        "--per-class reads the event classes of {} from <stem>-labels.npy beside it",
-                        ev.path.display()
-                    )
-                })
+            physics::io::read_event_classes(
+                &scoregen::data::sibling_npy(&ev.path, "labels"),
+                ev.len(),
+            )
+            .with_context(|| {
+                format!(
+                    "--per-class reads the event classes of {} from <stem>-labels.npy beside it",
+                    ev.path.display()
+                )
+            })
         };
         Some((read(&real)?, read(&fake)?))
     } else {

@@ -2,14 +2,14 @@
 //! per-event observables (track pixels, shower pixels, charge), class by class
 //! (`scoregen::physics::unweight`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use scoregen::physics::io::{load_event_images, read_event_classes, EventImages};
 use scoregen::physics::segment::{self, Labelled, Labelling};
-use scoregen::physics::{self, metrics, unweight};
+use scoregen::physics::{metrics, table, unweight};
 use scoregen::refine;
 use scoregen::rng::Rng;
 
@@ -17,8 +17,13 @@ use scoregen::rng::Rng;
 pub struct PhysicsSelectArgs {
     /// Simulated events to match: npy:<images> (their classes from `<stem>-labels.npy` beside
     /// them when the generated events have classes).
-    #[arg(long)]
-    real: String,
+    #[arg(long, required_unless_present = "real_observables")]
+    real: Option<String>,
+    /// Instead of --real: the simulated events' observables as `physics ssnet apply
+    /// --observables` wrote them with the same --ssnet (and --symmetric), so that the reference
+    /// is labelled once for many selections.
+    #[arg(long, conflicts_with = "real")]
+    real_observables: Option<PathBuf>,
     /// Generated events to select from: npy:<images> (as `scoregen sample` writes them); with
     /// `<stem>-labels.npy` beside them (`sample --class data` writes it) each event is judged
     /// against the simulated events of its class and the mix of classes is kept.
@@ -59,7 +64,7 @@ pub struct PhysicsSelectArgs {
 
 /// The classes of `ev` from `<stem>-labels.npy` beside it, if that file exists.
 fn classes_beside(ev: &EventImages) -> Result<Option<Vec<u8>>> {
-    let path = physics::sibling(&ev.path, "labels");
+    let path = scoregen::data::sibling_npy(&ev.path, "labels");
     if !path.exists() {
         return Ok(None);
     }
@@ -71,27 +76,9 @@ pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectA
         bail!("{}: output must end in .npy", a.out.display());
     }
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.ssnet, device)?;
-    let real = load_event_images(&a.real)?;
     let fake = load_event_images(&a.fake)?;
-    for ev in [&real, &fake] {
-        super::physics_commands::check_size(ev, &meta, &a.ssnet)?;
-    }
+    super::physics_commands::check_size(&fake, &meta, &a.ssnet)?;
     let fake_classes = classes_beside(&fake)?;
-    let real_classes = match &fake_classes {
-        Some(_) => Some(classes_beside(&real)?.with_context(|| {
-            format!(
-                "the generated events have classes ({}), so the simulated events need theirs: {} not found",
-                physics::sibling(&fake.path, "labels").display(),
-                physics::sibling(&real.path, "labels").display()
-            )
-        })?),
-        None => None,
-    };
-    let real = real.slice(0..a.max_real);
-    let real_classes = real_classes.map(|mut c| {
-        c.truncate(real.len());
-        c
-    });
     let labelling = Labelling {
         threshold: meta.threshold,
         symmetric: a.symmetric,
@@ -108,7 +95,12 @@ pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectA
         )?;
         Ok(unweight::observable_points(&o))
     };
-    let (rp, fp) = (points(&real)?, points(&fake)?);
+    let (rp, real_classes) = match (&a.real, &a.real_observables) {
+        (Some(spec), _) => simulated_points(spec, a, fake_classes.is_some(), &meta, points)?,
+        (None, Some(path)) => tabled_points(path, a, fake_classes.is_some())?,
+        (None, None) => bail!("--real or --real-observables names the simulated events"),
+    };
+    let fp = points(&fake)?;
     let mut rng = Rng::new(a.seed);
     let (log_ratio, mut kept) = match (&real_classes, &fake_classes) {
         (Some(rc), Some(fc)) => {
@@ -131,17 +123,19 @@ pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectA
     if kept.is_empty() {
         bail!("no event kept of {n}; a lower --quantile keeps more");
     }
-    let s2 = fake.size * fake.size;
-    let images: Vec<f32> = kept
-        .iter()
-        .flat_map(|&i| fake.images[i * s2..(i + 1) * s2].iter().copied())
-        .collect();
     let k = kept.len();
-    scoregen::data::write_npy_shaped(&a.out, &images, &[k, 1, fake.size, fake.size])?;
-    if let Some(fc) = &fake_classes {
-        let path = physics::sibling(&a.out, "labels");
-        let kc: Vec<f32> = kept.iter().map(|&i| fc[i] as f32).collect();
-        scoregen::data::write_npy_shaped(&path, &kc, &[k])?;
+    let classes: Option<Vec<f32>> = fake_classes
+        .as_ref()
+        .map(|fc| fc.iter().map(|&c| c as f32).collect());
+    let shape = [1, fake.size, fake.size];
+    if let Some(path) = scoregen::data::write_npy_subset(
+        &a.out,
+        &fake.images,
+        &shape,
+        &kept,
+        |v| v,
+        classes.as_deref(),
+    )? {
         eprintln!("classes → {}", path.display());
     }
     let mean = log_ratio.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
@@ -152,7 +146,66 @@ pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectA
         if fake_classes.is_some() { "per class" } else { "one class" },
         a.quantile,
         a.neighbours,
-        real.len()
+        rp.len()
     );
     Ok(())
+}
+
+/// Simulated points and classes: at most --max-real events of `spec`, labelled by `points`;
+/// their classes (from `<stem>-labels.npy` beside them) when `need_classes`.
+fn simulated_points(
+    spec: &str,
+    a: &PhysicsSelectArgs,
+    need_classes: bool,
+    meta: &segment::SsnetMeta,
+    points: impl Fn(&EventImages) -> Result<Vec<unweight::Point>>,
+) -> Result<(Vec<unweight::Point>, Option<Vec<u8>>)> {
+    let real = load_event_images(spec)?;
+    super::physics_commands::check_size(&real, meta, &a.ssnet)?;
+    let classes = match need_classes {
+        true => Some(classes_beside(&real)?.with_context(|| {
+            format!(
+                "the generated events have classes, so the simulated events need theirs: {} not found",
+                scoregen::data::sibling_npy(&real.path, "labels").display()
+            )
+        })?),
+        false => None,
+    };
+    let real = real.slice(0..a.max_real);
+    let classes = classes.map(|mut c| {
+        c.truncate(real.len());
+        c
+    });
+    Ok((points(&real)?, classes))
+}
+
+/// Simulated points and classes from a table of observables (at most --max-real events),
+/// which must come from the same SSNet and labelling as this run's.
+fn tabled_points(
+    path: &Path,
+    a: &PhysicsSelectArgs,
+    need_classes: bool,
+) -> Result<(Vec<unweight::Point>, Option<Vec<u8>>)> {
+    let mut t = table::read_observable_table(path)?;
+    let here = table::Provenance::new(&a.ssnet, a.symmetric);
+    if t.provenance != here {
+        bail!(
+            "{}: labelled by SSNet {} (symmetric = {}), but this selection labels with {} (symmetric = {}); both sets must be labelled alike: rewrite it with `physics ssnet apply --ssnet {} --observables …`",
+            path.display(),
+            t.provenance.ssnet.display(),
+            t.provenance.symmetric,
+            here.ssnet.display(),
+            here.symmetric,
+            a.ssnet.display()
+        );
+    }
+    if need_classes && t.classes.is_none() {
+        bail!(
+            "{}: has no event classes (it was written from events without <stem>-labels.npy beside them)",
+            path.display()
+        );
+    }
+    t.truncate(a.max_real);
+    let points = unweight::points(&t.track_pixels, &t.shower_pixels, &t.total_charge);
+    Ok((points, if need_classes { t.classes } else { None }))
 }

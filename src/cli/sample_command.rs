@@ -81,15 +81,6 @@ pub(super) fn time_bar(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// `dir/name-labels.npy` beside `dir/name.npy`.
-pub fn labels_path(out: &Path) -> std::path::PathBuf {
-    let stem = out
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("samples");
-    out.with_file_name(format!("{stem}-labels.npy"))
-}
-
 pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<()> {
     let mut cfg = sampler_config(a)?;
     let ext = a
@@ -168,24 +159,75 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         ),
         (Some(_), Some(_)) => Some(TrajectoryRecorder::new(a.frames)?),
     };
-    let rows = a.num.min(TRAJECTORY_ROWS);
-    // How far the reverse process has come, from t = T to the end (shown on a terminal only).
+    let batch = a.batch.unwrap_or(a.num).min(a.num);
+    let chunks = a.num.div_ceil(batch);
+    // The trajectory follows the first samples of the first batch.
+    let rows = batch.min(TRAJECTORY_ROWS);
+    // How far the whole run has come: batches done plus the current batch's progress from
+    // t = T to the end (a bar on a terminal; with several batches, one line per batch otherwise).
     let bar = time_bar(&format!("sampling {} with {}", a.num, cfg.kind.name()));
     let (t_end, t_min) = (model.sde.t_end(), model.sde.t_min());
-    let mut observe = |t: f64, x: &Tensor<B::InnerBackend, 2>| {
-        let done = ((t_end - t) / (t_end - t_min)).clamp(0.0, 1.0);
-        bar.set_position(bar.position().max((done * 1000.0).round() as u64));
-        if let Some(r) = recorder.as_mut() {
-            r.offer(t, || to_vec(x.clone().narrow(0, 0, rows)));
+    let mut x = Vec::new();
+    let mut nfes = Vec::with_capacity(chunks);
+    for (i, start) in (0..a.num).step_by(batch).enumerate() {
+        let n = batch.min(a.num - start);
+        let mut observe = |t: f64, x: &Tensor<B::InnerBackend, 2>| {
+            let done = ((t_end - t) / (t_end - t_min)).clamp(0.0, 1.0);
+            let overall = (i as f64 + done) / chunks as f64;
+            bar.set_position(bar.position().max((overall * 1000.0).round() as u64));
+            if let (0, Some(r)) = (i, recorder.as_mut()) {
+                r.offer(t, || to_vec(x.clone().narrow(0, 0, rows)));
+            }
+        };
+        let sampled = match &classes {
+            Some(c) => model.sample_classes(
+                &cfg,
+                &c[start..start + n],
+                a.guidance,
+                &mut rng,
+                &mut observe,
+            ),
+            None => model.sample(&cfg, n, &mut rng, &mut observe),
+        };
+        if sampled.is_err() {
+            bar.finish_and_clear();
         }
-    };
-    let sampled = match &classes {
-        Some(c) => model.sample_classes(&cfg, c, a.guidance, &mut rng, &mut observe),
-        None => model.sample(&cfg, a.num, &mut rng, &mut observe),
-    };
+        let (xs, nfe) = if chunks > 1 {
+            sampled.with_context(|| format!("batch {} of {chunks}", i + 1))?
+        } else {
+            sampled?
+        };
+        x.extend(xs);
+        nfes.push((nfe, n));
+        if chunks > 1 {
+            let elapsed = t.elapsed().as_secs_f64();
+            let done = start + n;
+            let line = format!(
+                "batch {} of {chunks}: {done} of {} samples in {elapsed:.1} s, about {:.0} s left",
+                i + 1,
+                a.num,
+                elapsed / done as f64 * (a.num - done) as f64
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+    }
     bar.finish_and_clear();
-    let (x, nfe) = sampled?;
     let secs = t.elapsed().as_secs_f64();
+    // Network evaluations per sample: one figure, or a range where the adaptive ODE solver
+    // took a different number of steps for different batches.
+    let evaluations: usize = nfes.iter().map(|&(f, n)| f * n).sum();
+    let (lo, hi) = nfes
+        .iter()
+        .fold((usize::MAX, 0), |(lo, hi), &(f, _)| (lo.min(f), hi.max(f)));
+    let nfe = if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}–{hi}")
+    };
     if let (Some(path), Some(r), Some(shape)) = (&a.trajectory, recorder, image_shape) {
         let seen = r.seen();
         let times = write_trajectory_figure(path, r, &model.meta.standardizer, &x, rows, shape)?;
@@ -212,7 +254,7 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             data::write_npy_shaped(&a.out, &unit, &[a.num, c, h, w])?;
             if let Some(classes) = &classes {
                 let labels: Vec<f32> = classes.iter().map(|&k| k as f32).collect();
-                let lp = labels_path(&a.out);
+                let lp = data::sibling_npy(&a.out, "labels");
                 data::write_npy_shaped(&lp, &labels, &[a.num])?;
                 eprintln!(
                     "labels → {} (evaluate with --fake npy:{},{})",
@@ -230,7 +272,7 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         cfg.kind.name(),
         nfe,
         secs,
-        (nfe * a.num) as f64 / secs.max(1e-9),
+        evaluations as f64 / secs.max(1e-9),
         if image_shape.is_some() { "image" } else { "point" },
         a.num as f64 / secs.max(1e-9),
         a.out.display()

@@ -127,16 +127,11 @@ pub fn select<B: AutodiffBackend>(device: &B::Device, a: &SelectArgs) -> Result<
         bail!("no sample kept of {n} (bound {bound}); a lower --quantile keeps more");
     }
     let k = kept.len();
-    let unit: Vec<f32> = kept
-        .iter()
-        .flat_map(|&i| pixels[i * d..(i + 1) * d].iter())
-        .map(|v| ((v + 1.0) / 2.0).clamp(0.0, 1.0))
-        .collect();
-    data::write_npy_shaped(&a.out, &unit, &[k, shape[0], shape[1], shape[2]])?;
-    if let Some(l) = &labels {
-        let lp = super::commands::labels_path(&a.out);
-        let kl: Vec<f32> = kept.iter().map(|&i| l[i] as f32).collect();
-        data::write_npy_shaped(&lp, &kl, &[k])?;
+    let classes: Option<Vec<f32>> = labels.map(|l| l.iter().map(|&c| c as f32).collect());
+    let to_unit = |v: f32| ((v + 1.0) / 2.0).clamp(0.0, 1.0);
+    if let Some(lp) =
+        data::write_npy_subset(&a.out, &pixels, &shape, &kept, to_unit, classes.as_deref())?
+    {
         eprintln!("labels → {}", lp.display());
     }
     let mean = logits.iter().map(|&v| v as f64).sum::<f64>() / n as f64;

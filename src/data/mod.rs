@@ -12,7 +12,9 @@ pub use csv::{read_csv, write_csv};
 pub use images::{
     load_images, read_cifar, read_idx, read_npy_images, read_png_dir, read_png_file, ImageSet,
 };
-pub use npy::{read_npy, read_npy_array, write_npy, write_npy_shaped, NpyArray};
+pub use npy::{
+    read_npy, read_npy_array, sibling_npy, write_npy, write_npy_shaped, write_npy_subset, NpyArray,
+};
 pub use png_folder::{check_png_folder_target, check_png_path, write_png, write_png_folder};
 pub use standardize::Standardizer;
 pub use toy::{Toy, TOY_NAMES};

@@ -1,7 +1,7 @@
 //! NumPy `.npy` files (format versions 1–3): float32/float64 arrays of points or images, and
 //! uint8/int32/int64 arrays (8-bit images, labels), all read as f32.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Dataset;
 use crate::error::{Error, Result};
@@ -155,9 +155,91 @@ pub fn write_npy_shaped(path: &Path, data: &[f32], shape: &[usize]) -> Result<()
     crate::train::atomic_write(path, &out)
 }
 
+/// `dir/<stem>-<what>.npy` beside `path`: where scoregen writes the companion arrays of an NPY
+/// file (`-labels`: one class per image, the file `--data npy:<images>,<labels>` reads;
+/// `-pixels`: pixel labels). A path without a file name gets the stem `data`.
+pub fn sibling_npy(path: &Path, what: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    path.with_file_name(format!("{stem}-{what}.npy"))
+}
+
+/// Writes the rows `kept` of the row-major `rows` (each of shape `row_shape`), each value mapped
+/// by `map`, to `out` as an NPY of shape `(kept.len(), row_shape…)`; when `classes` (one per row
+/// of `rows`) is given, also writes the kept rows' classes to [`sibling_npy`]`(out, "labels")`
+/// and returns that path. Used by the selection commands, which keep a subset of a sample.
+pub fn write_npy_subset(
+    out: &Path,
+    rows: &[f32],
+    row_shape: &[usize],
+    kept: &[usize],
+    map: impl Fn(f32) -> f32,
+    classes: Option<&[f32]>,
+) -> Result<Option<PathBuf>> {
+    let d: usize = row_shape.iter().product();
+    let n = rows.len() / d.max(1);
+    if let Some(&i) = kept.iter().find(|&&i| i >= n) {
+        return Err(Error::Shape(format!(
+            "row {i} to keep for {} is out of range: there are {n} rows",
+            out.display()
+        )));
+    }
+    let subset: Vec<f32> = kept
+        .iter()
+        .flat_map(|&i| rows[i * d..(i + 1) * d].iter().map(|&v| map(v)))
+        .collect();
+    let mut shape = vec![kept.len()];
+    shape.extend_from_slice(row_shape);
+    write_npy_shaped(out, &subset, &shape)?;
+    let Some(classes) = classes else {
+        return Ok(None);
+    };
+    if classes.len() != n {
+        return Err(Error::Shape(format!(
+            "{} classes for {n} rows written to {}",
+            classes.len(),
+            out.display()
+        )));
+    }
+    let path = sibling_npy(out, "labels");
+    let kc: Vec<f32> = kept.iter().map(|&i| classes[i]).collect();
+    write_npy_shaped(&path, &kc, &[kept.len()])?;
+    Ok(Some(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subset_keeps_the_chosen_rows_and_their_classes() {
+        let dir = crate::test_dir::TestDir::new("npy-subset");
+        let out = dir.join("kept.npy");
+        // Three rows of shape 1×2: row i holds (i, 10 i).
+        let rows = [0.0, 0.0, 1.0, 10.0, 2.0, 20.0];
+        let classes = [5.0, 6.0, 7.0];
+        let lp = write_npy_subset(&out, &rows, &[1, 2], &[2, 0], |v| v + 1.0, Some(&classes))
+            .unwrap()
+            .unwrap();
+        assert_eq!(lp, dir.join("kept-labels.npy"));
+        let a = read_npy_array(&out).unwrap();
+        assert_eq!(a.shape, vec![2, 1, 2]);
+        assert_eq!(a.data, vec![3.0, 21.0, 1.0, 1.0]);
+        assert_eq!(read_npy_array(&lp).unwrap().data, vec![7.0, 5.0]);
+        let err = write_npy_subset(&out, &rows, &[1, 2], &[3], |v| v, None).unwrap_err();
+        assert!(err.to_string().contains("row 3"), "{err}");
+        let err = write_npy_subset(&out, &rows, &[1, 2], &[0], |v| v, Some(&classes[..2]));
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("2 classes for 3 rows"));
+        assert_eq!(
+            sibling_npy(Path::new("a/b.c.npy"), "pixels"),
+            Path::new("a/b.c-pixels.npy")
+        );
+    }
 
     #[test]
     fn roundtrip_and_truncation_is_reported() {

@@ -152,7 +152,7 @@ pub fn load_event_images(spec: &str) -> Result<EventImages> {
     let images = PathBuf::from(parts.next().unwrap_or_default());
     let labels = match parts.next() {
         Some(l) => Some(PathBuf::from(l)),
-        None => Some(super::sibling(&images, "pixels")).filter(|p| p.exists()),
+        None => Some(crate::data::sibling_npy(&images, "pixels")).filter(|p| p.exists()),
     };
     read_event_images(&images, labels.as_deref())
 }

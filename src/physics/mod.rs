@@ -16,6 +16,7 @@ pub mod render;
 pub mod segment;
 pub mod shower;
 pub mod ssnet;
+pub mod table;
 pub mod transport;
 pub mod unweight;
 pub mod wavelet;
@@ -59,23 +60,14 @@ impl Events {
     pub fn write(&self, out: &Path) -> Result<(PathBuf, PathBuf)> {
         let (n, s) = (self.len(), self.size);
         write_npy_shaped(out, &self.images, &[n, 1, s, s])?;
-        let classes = sibling(out, "labels");
+        let classes = crate::data::sibling_npy(out, "labels");
         let classes_f: Vec<f32> = self.classes.iter().map(|&c| c as f32).collect();
         write_npy_shaped(&classes, &classes_f, &[n])?;
-        let pixels = sibling(out, "pixels");
+        let pixels = crate::data::sibling_npy(out, "pixels");
         let labels_f: Vec<f32> = self.labels.iter().map(|&c| c as f32).collect();
         write_npy_shaped(&pixels, &labels_f, &[n, s, s])?;
         Ok((classes, pixels))
     }
-}
-
-/// `dir/stem-<what>.npy` beside `path`.
-pub fn sibling(path: &Path, what: &str) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "events".into());
-    path.with_file_name(format!("{stem}-{what}.npy"))
 }
 
 /// Simulates `num` events from `seed` (event k uses its own stream, so a run is reproducible

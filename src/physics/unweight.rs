@@ -27,10 +27,15 @@ pub type Point = [f64; 3];
 
 /// The points of a set of events' observables.
 pub fn observable_points(o: &Observables) -> Vec<Point> {
-    o.track_pixels
+    points(&o.track_pixels, &o.shower_pixels, &o.total_charge)
+}
+
+/// The points of events with these track pixels, shower pixels and charges (one per event).
+pub fn points(track_pixels: &[f64], shower_pixels: &[f64], total_charge: &[f64]) -> Vec<Point> {
+    track_pixels
         .iter()
-        .zip(&o.shower_pixels)
-        .zip(&o.total_charge)
+        .zip(shower_pixels)
+        .zip(total_charge)
         .map(|((&t, &s), &q)| [t.sqrt(), s.sqrt(), q.max(0.0).sqrt()])
         .collect()
 }
