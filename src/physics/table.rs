@@ -122,12 +122,10 @@ pub fn write_observable_table(
     let mut text = format!("{}\n{HEADER}\n", provenance.comment());
     for i in 0..n {
         let class = classes.map(|c| c[i].to_string()).unwrap_or_default();
+        // `+ 0.0` writes an empty event's charge, the sum −0.0 of nothing, as 0.
+        let [t, s, q] = [&o.track_pixels, &o.shower_pixels, &o.total_charge].map(|c| c[i] + 0.0);
         // Writing to a String cannot fail.
-        let _ = writeln!(
-            text,
-            "{i},{},{},{},{class}",
-            o.track_pixels[i], o.shower_pixels[i], o.total_charge[i]
-        );
+        let _ = writeln!(text, "{i},{t},{s},{q},{class}");
     }
     crate::train::atomic_write(path, text.as_bytes())
 }
@@ -223,7 +221,7 @@ mod tests {
         Observables {
             track_pixels: vec![150.0, 0.0, 42.0],
             shower_pixels: vec![10.0, 81.0, 0.0],
-            total_charge: vec![20.25, 12.5, 3.0],
+            total_charge: vec![20.25, 12.5, -0.0],
             ..Default::default()
         }
     }
@@ -237,7 +235,9 @@ mod tests {
         let t = read_observable_table(&p).unwrap();
         assert_eq!(t.track_pixels, vec![150.0, 0.0, 42.0]);
         assert_eq!(t.shower_pixels, vec![10.0, 81.0, 0.0]);
-        assert_eq!(t.total_charge, vec![20.25, 12.5, 3.0]);
+        assert_eq!(t.total_charge, vec![20.25, 12.5, 0.0]);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.ends_with("\n2,42,0,0,2\n"), "{text}");
         assert_eq!(t.classes, Some(vec![0, 1, 2]));
         assert_eq!(t.provenance, prov);
         write_observable_table(&p, &observables(), None, &prov).unwrap();
@@ -262,7 +262,7 @@ mod tests {
         for (from, to, needle) in [
             ("150,10", "150,-10", "line 3, shower_pixels"),
             ("12.5,1", "12.5,7", "line 4, class"),
-            ("42,0,3,2", "42,0,3,", "some events and not others"),
+            ("42,0,0,2", "42,0,0,", "some events and not others"),
             ("0,150,10", "0,150", "line 3: 4 fields"),
             ("event,", "id,", "line 2"),
             ("# scoregen", "# other", "line 1"),
