@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use super::SampleArgs;
@@ -79,6 +79,108 @@ pub(super) fn time_bar(what: &str) -> indicatif::ProgressBar {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// A sampling run split into batches: `num` samples, at most `batch` at a time, of the given
+/// classes (one per sample) with guidance weight `guidance`.
+struct Batches<'a> {
+    num: usize,
+    batch: usize,
+    classes: Option<&'a [usize]>,
+    guidance: f64,
+}
+
+impl Batches<'_> {
+    /// Samples batch after batch, drawing the noise in turn from `rng`, with a progress bar on a
+    /// terminal and, for several batches, one line per batch; `trajectory` records the first
+    /// `rows` samples of the first batch.
+    fn sample<B: Backend>(
+        &self,
+        model: &Trained<B>,
+        cfg: &SamplerConfig,
+        rng: &mut Rng,
+        mut trajectory: Option<(&mut TrajectoryRecorder, usize)>,
+    ) -> Result<Sampled> {
+        let (num, batch) = (self.num, self.batch);
+        let chunks = num.div_ceil(batch);
+        let t = std::time::Instant::now();
+        // How far the whole run has come: batches done plus the current batch's progress from
+        // t = T to the end.
+        let bar = time_bar(&format!("sampling {num} with {}", cfg.kind.name()));
+        let (t_end, t_min) = (model.sde.t_end(), model.sde.t_min());
+        let mut x = Vec::new();
+        let mut nfes = Vec::with_capacity(chunks);
+        for (i, start) in (0..num).step_by(batch).enumerate() {
+            let n = batch.min(num - start);
+            let mut observe = |t: f64, x: &Tensor<B, 2>| {
+                let done = ((t_end - t) / (t_end - t_min)).clamp(0.0, 1.0);
+                let overall = (i as f64 + done) / chunks as f64;
+                bar.set_position(bar.position().max((overall * 1000.0).round() as u64));
+                if let (0, Some((r, rows))) = (i, trajectory.as_mut()) {
+                    r.offer(t, || to_vec(x.clone().narrow(0, 0, *rows)));
+                }
+            };
+            let sampled = match self.classes {
+                Some(c) => model.sample_classes(
+                    cfg,
+                    &c[start..start + n],
+                    self.guidance,
+                    rng,
+                    &mut observe,
+                ),
+                None => model.sample(cfg, n, rng, &mut observe),
+            };
+            if sampled.is_err() {
+                bar.finish_and_clear();
+            }
+            let (xs, nfe) = if chunks > 1 {
+                sampled.with_context(|| format!("batch {} of {chunks}", i + 1))?
+            } else {
+                sampled?
+            };
+            x.extend(xs);
+            nfes.push((nfe, n));
+            if chunks > 1 {
+                let elapsed = t.elapsed().as_secs_f64();
+                let done = start + n;
+                let line = format!(
+                    "batch {} of {chunks}: {done} of {num} samples in {elapsed:.1} s, about {:.0} s left",
+                    i + 1,
+                    elapsed / done as f64 * (num - done) as f64
+                );
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+        }
+        bar.finish_and_clear();
+        // Network evaluations per sample: one figure, or a range where the adaptive ODE solver
+        // took a different number of steps for different batches.
+        let (lo, hi) = nfes
+            .iter()
+            .fold((usize::MAX, 0), |(lo, hi), &(f, _)| (lo.min(f), hi.max(f)));
+        Ok(Sampled {
+            x,
+            evaluations: nfes.iter().map(|&(f, n)| f * n).sum(),
+            nfe: if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}–{hi}")
+            },
+        })
+    }
+}
+
+/// What a batched run returns.
+struct Sampled {
+    /// The samples, in order (data space).
+    x: Vec<f32>,
+    /// Network evaluations over all samples.
+    evaluations: usize,
+    /// Network evaluations per sample, as printed ("49", or "38–44" across batches).
+    nfe: String,
 }
 
 pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<()> {
@@ -160,74 +262,20 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         (Some(_), Some(_)) => Some(TrajectoryRecorder::new(a.frames)?),
     };
     let batch = a.batch.unwrap_or(a.num).min(a.num);
-    let chunks = a.num.div_ceil(batch);
     // The trajectory follows the first samples of the first batch.
     let rows = batch.min(TRAJECTORY_ROWS);
-    // How far the whole run has come: batches done plus the current batch's progress from
-    // t = T to the end (a bar on a terminal; with several batches, one line per batch otherwise).
-    let bar = time_bar(&format!("sampling {} with {}", a.num, cfg.kind.name()));
-    let (t_end, t_min) = (model.sde.t_end(), model.sde.t_min());
-    let mut x = Vec::new();
-    let mut nfes = Vec::with_capacity(chunks);
-    for (i, start) in (0..a.num).step_by(batch).enumerate() {
-        let n = batch.min(a.num - start);
-        let mut observe = |t: f64, x: &Tensor<B::InnerBackend, 2>| {
-            let done = ((t_end - t) / (t_end - t_min)).clamp(0.0, 1.0);
-            let overall = (i as f64 + done) / chunks as f64;
-            bar.set_position(bar.position().max((overall * 1000.0).round() as u64));
-            if let (0, Some(r)) = (i, recorder.as_mut()) {
-                r.offer(t, || to_vec(x.clone().narrow(0, 0, rows)));
-            }
-        };
-        let sampled = match &classes {
-            Some(c) => model.sample_classes(
-                &cfg,
-                &c[start..start + n],
-                a.guidance,
-                &mut rng,
-                &mut observe,
-            ),
-            None => model.sample(&cfg, n, &mut rng, &mut observe),
-        };
-        if sampled.is_err() {
-            bar.finish_and_clear();
-        }
-        let (xs, nfe) = if chunks > 1 {
-            sampled.with_context(|| format!("batch {} of {chunks}", i + 1))?
-        } else {
-            sampled?
-        };
-        x.extend(xs);
-        nfes.push((nfe, n));
-        if chunks > 1 {
-            let elapsed = t.elapsed().as_secs_f64();
-            let done = start + n;
-            let line = format!(
-                "batch {} of {chunks}: {done} of {} samples in {elapsed:.1} s, about {:.0} s left",
-                i + 1,
-                a.num,
-                elapsed / done as f64 * (a.num - done) as f64
-            );
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
-        }
-    }
-    bar.finish_and_clear();
-    let secs = t.elapsed().as_secs_f64();
-    // Network evaluations per sample: one figure, or a range where the adaptive ODE solver
-    // took a different number of steps for different batches.
-    let evaluations: usize = nfes.iter().map(|&(f, n)| f * n).sum();
-    let (lo, hi) = nfes
-        .iter()
-        .fold((usize::MAX, 0), |(lo, hi), &(f, _)| (lo.min(f), hi.max(f)));
-    let nfe = if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}–{hi}")
+    let run = Batches {
+        num: a.num,
+        batch,
+        classes: classes.as_deref(),
+        guidance: a.guidance,
     };
+    let Sampled {
+        x,
+        evaluations,
+        nfe,
+    } = run.sample(&model, &cfg, &mut rng, recorder.as_mut().map(|r| (r, rows)))?;
+    let secs = t.elapsed().as_secs_f64();
     if let (Some(path), Some(r), Some(shape)) = (&a.trajectory, recorder, image_shape) {
         let seen = r.seen();
         let times = write_trajectory_figure(path, r, &model.meta.standardizer, &x, rows, shape)?;
