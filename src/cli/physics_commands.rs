@@ -472,11 +472,7 @@ fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Re
             },
             meta.threshold,
         )?;
-        let beside = scoregen::data::sibling_npy(&ev.path, "labels");
-        let classes = match beside.exists() {
-            true => Some(physics::io::read_event_classes(&beside, ev.len())?),
-            false => None,
-        };
+        let classes = physics::io::classes_beside(&ev)?;
         let provenance = physics::table::Provenance::new(&a.model, a.symmetric);
         physics::table::write_observable_table(path, &o, classes.as_deref(), &provenance)?;
         eprintln!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
-use scoregen::physics::io::{load_event_images, read_event_classes, EventImages};
+use scoregen::physics::io::{classes_beside, load_event_images, EventImages};
 use scoregen::physics::segment::{self, Labelled, Labelling};
 use scoregen::physics::{metrics, table, unweight};
 use scoregen::refine;
@@ -60,15 +60,6 @@ pub struct PhysicsSelectArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-}
-
-/// The classes of `ev` from `<stem>-labels.npy` beside it, if that file exists.
-fn classes_beside(ev: &EventImages) -> Result<Option<Vec<u8>>> {
-    let path = scoregen::data::sibling_npy(&ev.path, "labels");
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ok(Some(read_event_classes(&path, ev.len())?))
 }
 
 pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectArgs) -> Result<()> {

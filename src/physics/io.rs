@@ -105,6 +105,16 @@ pub fn read_event_images(images: &Path, labels: Option<&Path>) -> Result<EventIm
     })
 }
 
+/// The event classes of `ev` from `<stem>-labels.npy` beside its images (as `physics simulate`
+/// and `sample --class data` write them), if that file exists.
+pub fn classes_beside(ev: &EventImages) -> Result<Option<Vec<u8>>> {
+    let path = crate::data::sibling_npy(&ev.path, "labels");
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_event_classes(&path, ev.len()).map(Some)
+}
+
 /// Reads the event classes of `n` events (a length-`n` array of integers 0 track, 1 shower,
 /// 2 mixed, 3 background, as `physics simulate` and `sample --class data` write them).
 pub fn read_event_classes(path: &Path, n: usize) -> Result<Vec<u8>> {
