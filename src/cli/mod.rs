@@ -28,6 +28,7 @@ mod physics_tables;
 mod refine_command;
 mod sample_command;
 mod select_command;
+mod ssnet_commands;
 
 use std::path::PathBuf;
 

@@ -68,7 +68,7 @@ pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectA
     }
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.ssnet, device)?;
     let fake = load_event_images(&a.fake)?;
-    super::physics_commands::check_size(&fake, &meta, &a.ssnet)?;
+    super::ssnet_commands::check_size(&fake, &meta, &a.ssnet)?;
     let fake_classes = classes_beside(&fake)?;
     let labelling = Labelling {
         threshold: meta.threshold,
@@ -152,7 +152,7 @@ fn simulated_points(
     points: impl Fn(&EventImages) -> Result<Vec<unweight::Point>>,
 ) -> Result<(Vec<unweight::Point>, Option<Vec<u8>>)> {
     let real = load_event_images(spec)?;
-    super::physics_commands::check_size(&real, meta, &a.ssnet)?;
+    super::ssnet_commands::check_size(&real, meta, &a.ssnet)?;
     let classes = match need_classes {
         true => Some(classes_beside(&real)?.with_context(|| {
             format!(
