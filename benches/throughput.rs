@@ -1,5 +1,6 @@
 //! Throughput benchmark (run with `cargo bench --bench throughput`): MLP training steps/s and
-//! sampler NFE/s at batch 1k and 10k on the flex CPU backend, and the host's normal draws/s. Warm-up excluded, median of
+//! sampler NFE/s at batch 1k and 10k on the flex CPU backend, the host's normal draws/s, and the
+//! per-event cost of SSNet's labels and of the physics observables. Warm-up excluded, median of
 //! repeats. Prints a table and, with `--json`, one JSON object per line.
 
 use std::time::Instant;
@@ -112,6 +113,57 @@ fn bench() {
         }
         let s = median(&times);
         report(json, "normal_draws", n, n as f64 / s, "values/s", s);
+    }
+    physics_observables(json);
+}
+
+/// What `physics select` and `physics ssnet apply --observables` spend per event: SSNet's
+/// labels (default 64×64 network, weights as drawn: the cost does not depend on them), then the
+/// per-event observables, with and without the wavelet spectra they do not read.
+fn physics_observables(json: bool) {
+    use scoregen::physics::metrics::{observables_with, Detail};
+    use scoregen::physics::segment::{segment_with, Labelled, Labelling};
+    use scoregen::physics::ssnet::SsnetConfig;
+    use scoregen::physics::{simulate, SimConfig};
+
+    let n = 500;
+    let cfg = SimConfig::default();
+    let ev = simulate(&cfg, n, 3).expect("simulate");
+    let dev = Default::default();
+    let net = SsnetConfig::for_size(ev.size).init::<Flex>(&dev);
+    let labelling = Labelling {
+        threshold: cfg.label_threshold,
+        symmetric: false,
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let mut times = Vec::new();
+        for i in 0..4 {
+            let t = Instant::now();
+            f();
+            if i >= 1 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        median(&times)
+    };
+    let s = time(&mut || {
+        std::hint::black_box(segment_with(&net, &ev.images, ev.size, labelling, &dev));
+    });
+    report(json, "ssnet_labels_64px", n, n as f64 / s, "events/s", s);
+    for (name, detail) in [
+        ("observables_full", Detail::Full),
+        ("observables_per_event", Detail::PerEvent),
+    ] {
+        let s = time(&mut || {
+            let l = Labelled {
+                size: ev.size,
+                images: &ev.images,
+                labels: &ev.labels,
+            };
+            let o = observables_with(l, cfg.label_threshold, detail).expect("observables");
+            std::hint::black_box(o);
+        });
+        report(json, name, n, n as f64 / s, "events/s", s);
     }
 }
 

@@ -76,13 +76,14 @@ pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectA
     };
     let points = |ev: &EventImages| -> Result<Vec<unweight::Point>> {
         let labels = segment::segment_with(&net, &ev.images, ev.size, labelling, device);
-        let o = metrics::observables(
+        let o = metrics::observables_with(
             Labelled {
                 size: ev.size,
                 images: &ev.images,
                 labels: &labels,
             },
             meta.threshold,
+            metrics::Detail::PerEvent,
         )?;
         Ok(unweight::observable_points(&o))
     };

@@ -288,13 +288,14 @@ fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Re
         eprintln!("wrote {}", g.display());
     }
     if let Some(path) = &a.observables {
-        let o = metrics::observables(
+        let o = metrics::observables_with(
             segment::Labelled {
                 size: ev.size,
                 images: &ev.images,
                 labels: &pred,
             },
             meta.threshold,
+            metrics::Detail::PerEvent,
         )?;
         let classes = physics::io::classes_beside(&ev)?;
         let provenance = physics::table::Provenance::new(&a.model, a.symmetric);

@@ -38,8 +38,25 @@ pub struct Observables {
 /// The wavelets whose spectra are compared, in [`Observables::shower_spectra`] order.
 pub const WAVELETS: [Wavelet; 2] = [Wavelet::Haar, Wavelet::Db4];
 
+/// How much of [`Observables`] to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// The per-event values only (track pixels, shower pixels, total charge), what unweighting
+    /// and the observable table read: `pixel_charge` stays empty and `shower_spectra` `None`,
+    /// which saves the two wavelet transforms of every event with showers.
+    PerEvent,
+    /// Everything, the pixel-charge spectrum and the wavelet spectra included.
+    Full,
+}
+
 /// Observables of `events` (labels from SSNet for generated events, or the simulator's).
 pub fn observables(events: Labelled, threshold: f64) -> Result<Observables> {
+    observables_with(events, threshold, Detail::Full)
+}
+
+/// Observables of `events` to the given [`Detail`].
+pub fn observables_with(events: Labelled, threshold: f64, detail: Detail) -> Result<Observables> {
+    let full = detail == Detail::Full;
     let s2 = events.size * events.size;
     let mut o = Observables::default();
     let mut spectra = [vec![], vec![]];
@@ -58,6 +75,9 @@ pub fn observables(events: Labelled, threshold: f64) -> Result<Observables> {
                 .filter(|&v| v >= threshold)
                 .sum(),
         );
+        if !full {
+            continue;
+        }
         o.pixel_charge
             .extend(img.iter().map(|&v| v as f64).filter(|&v| v >= threshold));
         if showers > 0 {
@@ -314,6 +334,25 @@ mod tests {
         assert_eq!(o.pixel_charge.len(), 5);
         let haar = o.shower_spectra[0].as_ref().unwrap();
         assert!((haar.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn per_event_detail_gives_the_full_per_event_values_and_nothing_else() {
+        let cfg = SimConfig::default();
+        let ev = simulate(&cfg, 24, 7).unwrap();
+        let l = || Labelled {
+            size: ev.size,
+            images: &ev.images,
+            labels: &ev.labels,
+        };
+        let full = observables_with(l(), cfg.label_threshold, Detail::Full).unwrap();
+        let light = observables_with(l(), cfg.label_threshold, Detail::PerEvent).unwrap();
+        assert!(full.shower_pixels.iter().any(|&s| s > 0.0) && full.shower_spectra[1].is_some());
+        assert_eq!(light.track_pixels, full.track_pixels);
+        assert_eq!(light.shower_pixels, full.shower_pixels);
+        assert_eq!(light.total_charge, full.total_charge);
+        assert!(light.pixel_charge.is_empty() && !full.pixel_charge.is_empty());
+        assert_eq!(light.shower_spectra, [None, None]);
     }
 
     #[test]
