@@ -157,6 +157,30 @@ fn simulate_segment_and_evaluate_events() {
     assert!(String::from_utf8_lossy(&sym_eval.stderr).contains("eight symmetries"));
     let v: serde_json::Value = serde_json::from_slice(&sym_eval.stdout).unwrap();
     assert_eq!(v["num_events"], 80);
+    // Zero suppression at SSNet's threshold zeroes the simulator's sub-threshold pixels in both
+    // sets and leaves the charge histograms, which count only pixels above it, as they were.
+    let zs_eval = bin()
+        .args(["physics", "eval", "--real", &data, "--fake"])
+        .arg(format!("npy:{}", s(&fake)))
+        .args([
+            "--ssnet",
+            s(&ssnet),
+            "--symmetric",
+            "--json",
+            "--zero-suppress",
+        ])
+        .output()
+        .unwrap();
+    assert!(zs_eval.status.success());
+    let err = String::from_utf8_lossy(&zs_eval.stderr);
+    assert!(
+        err.contains("simulated pixels") && err.contains("generated pixels"),
+        "{err}"
+    );
+    let zs: serde_json::Value = serde_json::from_slice(&zs_eval.stdout).unwrap();
+    for h in ["total_charge", "pixel_charge"] {
+        assert_eq!(zs[h], v[h], "{h}");
+    }
 
     let plots = dir.join("plots");
     let json = ok(&[

@@ -71,6 +71,11 @@ pub struct PhysicsEvalArgs {
     /// and `sample --class data` write them).
     #[arg(long)]
     per_class: bool,
+    /// Zero the pixels below SSNet's label threshold in both sets before SSNet sees them, as a
+    /// readout with that threshold records them: a generator's sub-threshold haze, which the
+    /// histograms already ignore, then no longer moves SSNet's labels and features (FID).
+    #[arg(long)]
+    zero_suppress: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -195,10 +200,21 @@ fn simulate(a: &SimulateArgs) -> Result<()> {
 
 fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> Result<()> {
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.ssnet, device)?;
-    let real = load_event_images(&a.real)?;
-    let fake = load_event_images(&a.fake)?;
+    let mut real = load_event_images(&a.real)?;
+    let mut fake = load_event_images(&a.fake)?;
     for ev in [&real, &fake] {
         super::ssnet_commands::check_size(ev, &meta, &a.ssnet)?;
+    }
+    if a.zero_suppress {
+        for (name, ev) in [("simulated", &mut real), ("generated", &mut fake)] {
+            let zeroed = metrics::zero_suppress(&mut ev.images, meta.threshold);
+            eprintln!(
+                "zero-suppressed below {}: {zeroed} of the {} non-zero {name} pixels ({:.1} per event)",
+                meta.threshold,
+                ev.images.iter().filter(|&&v| v != 0.0).count() + zeroed,
+                zeroed as f64 / ev.len().max(1) as f64
+            );
+        }
     }
     let mut rng = scoregen::rng::Rng::new(a.seed);
     let labelling = segment::Labelling {
