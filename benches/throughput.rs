@@ -102,16 +102,9 @@ fn bench() {
     // The host's Gaussian noise (every stochastic sampler step draws batch × dimension values;
     // a GPU waits on it when it outruns the host).
     for n in [50_000usize, 1_000_000, 4_000_000] {
-        let mut times = Vec::new();
-        for i in 0..8 {
-            let t = Instant::now();
-            let v = rng.normal_vec(n);
-            std::hint::black_box(&v);
-            if i >= 2 {
-                times.push(t.elapsed().as_secs_f64());
-            }
-        }
-        let s = median(&times);
+        let s = median_secs(8, 2, &mut || {
+            std::hint::black_box(rng.normal_vec(n));
+        });
         report(json, "normal_draws", n, n as f64 / s, "values/s", s);
     }
     physics_observables(json);
@@ -135,18 +128,7 @@ fn physics_observables(json: bool) {
         threshold: cfg.label_threshold,
         symmetric: false,
     };
-    let time = |f: &mut dyn FnMut()| {
-        let mut times = Vec::new();
-        for i in 0..4 {
-            let t = Instant::now();
-            f();
-            if i >= 1 {
-                times.push(t.elapsed().as_secs_f64());
-            }
-        }
-        median(&times)
-    };
-    let s = time(&mut || {
+    let s = median_secs(4, 1, &mut || {
         std::hint::black_box(segment_with(&net, &ev.images, ev.size, labelling, &dev));
     });
     report(json, "ssnet_labels_64px", n, n as f64 / s, "events/s", s);
@@ -154,7 +136,7 @@ fn physics_observables(json: bool) {
         ("observables_full", Detail::Full),
         ("observables_per_event", Detail::PerEvent),
     ] {
-        let s = time(&mut || {
+        let s = median_secs(4, 1, &mut || {
             let l = Labelled {
                 size: ev.size,
                 images: &ev.images,
@@ -165,6 +147,18 @@ fn physics_observables(json: bool) {
         });
         report(json, name, n, n as f64 / s, "events/s", s);
     }
+}
+
+/// Median seconds of `f` over `runs` calls, the first `warmup` of them not counted.
+fn median_secs(runs: usize, warmup: usize, f: &mut dyn FnMut()) -> f64 {
+    let times: Vec<f64> = (0..runs)
+        .filter_map(|i| {
+            let t = Instant::now();
+            f();
+            (i >= warmup).then(|| t.elapsed().as_secs_f64())
+        })
+        .collect();
+    median(&times)
 }
 
 fn report(json: bool, what: &str, batch: usize, rate: f64, unit: &str, secs: f64) {

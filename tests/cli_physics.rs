@@ -147,37 +147,29 @@ fn simulate_segment_and_evaluate_events() {
         std::fs::metadata(&pred_sym).unwrap().len(),
         std::fs::metadata(&pred).unwrap().len()
     );
-    let sym_eval = bin()
-        .args(["physics", "eval", "--real", &data, "--fake"])
-        .arg(format!("npy:{}", s(&fake)))
-        .args(["--ssnet", s(&ssnet), "--symmetric", "--json"])
-        .output()
-        .unwrap();
-    assert!(sym_eval.status.success());
-    assert!(String::from_utf8_lossy(&sym_eval.stderr).contains("eight symmetries"));
-    let v: serde_json::Value = serde_json::from_slice(&sym_eval.stdout).unwrap();
+    let fake_npy = format!("npy:{}", s(&fake));
+    // `physics eval --symmetric --json` and `extra`, its output whatever the exit status.
+    let eval_json = |extra: &[&str]| {
+        let o = run(&eval_args(
+            &data,
+            &fake_npy,
+            s(&ssnet),
+            &[&["--symmetric", "--json"], extra].concat(),
+        ));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (String::from_utf8_lossy(&o.stderr).to_string(), json)
+    };
+    let (err, v) = eval_json(&[]);
+    assert!(err.contains("eight symmetries"), "{err}");
     assert_eq!(v["num_events"], 80);
     // Zero suppression at SSNet's threshold zeroes the simulator's sub-threshold pixels in both
     // sets and leaves the charge histograms, which count only pixels above it, as they were.
-    let zs_eval = bin()
-        .args(["physics", "eval", "--real", &data, "--fake"])
-        .arg(format!("npy:{}", s(&fake)))
-        .args([
-            "--ssnet",
-            s(&ssnet),
-            "--symmetric",
-            "--json",
-            "--zero-suppress",
-        ])
-        .output()
-        .unwrap();
-    assert!(zs_eval.status.success());
-    let err = String::from_utf8_lossy(&zs_eval.stderr);
+    let (err, zs) = eval_json(&["--zero-suppress"]);
     assert!(
         err.contains("simulated pixels") && err.contains("generated pixels"),
         "{err}"
     );
-    let zs: serde_json::Value = serde_json::from_slice(&zs_eval.stdout).unwrap();
     for h in ["total_charge", "pixel_charge"] {
         assert_eq!(zs[h], v[h], "{h}");
     }
