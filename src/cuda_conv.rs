@@ -4,18 +4,26 @@
 //! and times hundreds of candidate kernels before the first step), and without autotune
 //! burn-cubecl 0.21 runs every convolution on a simple direct kernel and its gradients on
 //! fallback kernels. The patched burn-cubecl (vendor/burn-cubecl/PATCHED.md) can take the
-//! implicit-GEMM convolutions on tensor-core tiles instead, CMMA or MMA, falling back to the
-//! direct kernels for a convolution they cannot set up.
+//! implicit-GEMM convolutions on tensor-core tiles instead, CMMA or MMA, for each pass on its
+//! own, falling back to the direct kernels for a convolution they cannot set up.
+//!
+//! Measured on an H200 (BENCHMARKS.md, "GPU, second session"): the implicit-GEMM forward pass
+//! agrees with the direct one (first training loss within 5·10⁻⁶, generated LArTPC events as on
+//! the CPU) and halves its time, but with the implicit-GEMM gradients the first gradient norm
+//! of an MNIST U-Net was 805 426 instead of 4.68 and training diverged. So the default, and
+//! what `mma` and `cmma` mean, is the implicit GEMM forward with the fallback gradients; the
+//! GEMM gradients stay reachable per pass (`weight=mma`, `data=mma`) for tests/cuda_kernels.rs
+//! to find which of them is wrong.
 
 use crate::error::{Error, Result};
 
 /// The environment variable that chooses the CUDA convolution kernels.
 pub const CUDA_CONV_VAR: &str = "SCOREGEN_CUDA_CONV";
 
-/// The CUDA backend's convolution kernels.
+/// One pass's convolution kernels on the CUDA backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CudaConv {
-    /// burn-cubecl's direct convolution and fallback gradients (the default).
+pub enum ConvKernels {
+    /// burn-cubecl's direct convolution (forward) or fallback kernels (gradients).
     Direct,
     /// Implicit GEMM on CMMA (`wmma`) tiles.
     Cmma,
@@ -23,37 +31,145 @@ pub enum CudaConv {
     Mma,
 }
 
-impl CudaConv {
-    /// The choice a value of [`CUDA_CONV_VAR`] names (unset or empty: [`CudaConv::Direct`]).
-    pub fn from_var(value: Option<&str>) -> Result<Self> {
-        match value.map(str::trim) {
-            None | Some("") | Some("direct") => Ok(CudaConv::Direct),
-            Some("cmma") => Ok(CudaConv::Cmma),
-            Some("mma") => Ok(CudaConv::Mma),
-            Some(other) => Err(Error::config(
-                CUDA_CONV_VAR,
-                format!("`{other}` is not a convolution choice (expected direct, cmma or mma)"),
-            )),
+impl ConvKernels {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "direct" => Some(ConvKernels::Direct),
+            "cmma" => Some(ConvKernels::Cmma),
+            "mma" => Some(ConvKernels::Mma),
+            _ => None,
         }
+    }
+
+    /// `direct`, `cmma` or `mma`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvKernels::Direct => "direct",
+            ConvKernels::Cmma => "cmma",
+            ConvKernels::Mma => "mma",
+        }
+    }
+}
+
+/// The CUDA backend's convolution kernels, chosen per pass: the convolution itself, its weight
+/// gradient and its input (data) gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CudaConv {
+    /// The convolution.
+    pub forward: ConvKernels,
+    /// The gradient with respect to the weights.
+    pub weight: ConvKernels,
+    /// The gradient with respect to the input.
+    pub data: ConvKernels,
+}
+
+impl CudaConv {
+    /// The same kernels for all three passes.
+    pub fn all(kernels: ConvKernels) -> Self {
+        CudaConv {
+            forward: kernels,
+            weight: kernels,
+            data: kernels,
+        }
+    }
+
+    /// The implicit GEMM forward on `kernels`' tiles with the fallback gradients: the
+    /// measured-correct use of the GEMM kernels (see the module documentation).
+    pub fn forward_only(kernels: ConvKernels) -> Self {
+        CudaConv {
+            forward: kernels,
+            ..Self::all(ConvKernels::Direct)
+        }
+    }
+
+    /// The choice a value of [`CUDA_CONV_VAR`] names: unset or empty (the default, `mma`),
+    /// `direct` (every pass direct), `cmma` or `mma` (that forward pass, fallback gradients),
+    /// or per pass, `forward=mma,weight=direct,data=mma` (a pass not named is direct).
+    pub fn from_var(value: Option<&str>) -> Result<Self> {
+        let bad = |why: String| Error::config(CUDA_CONV_VAR, why);
+        let value = value.map(str::trim).unwrap_or("");
+        if value.is_empty() {
+            return Ok(Self::default());
+        }
+        if let Some(k) = ConvKernels::parse(value) {
+            return Ok(Self::forward_only(k));
+        }
+        let mut conv = Self::all(ConvKernels::Direct);
+        for item in value.split(',') {
+            let (pass, kernels) = item.split_once('=').ok_or_else(|| {
+                bad(format!(
+                    "`{item}` is neither a convolution choice (direct, cmma, mma) nor pass=kernels"
+                ))
+            })?;
+            let kernels = ConvKernels::parse(kernels.trim()).ok_or_else(|| {
+                bad(format!(
+                    "`{kernels}` is not a convolution choice (expected direct, cmma or mma)"
+                ))
+            })?;
+            match pass.trim() {
+                "forward" => conv.forward = kernels,
+                "weight" => conv.weight = kernels,
+                "data" => conv.data = kernels,
+                other => {
+                    return Err(bad(format!(
+                        "`{other}` is not a convolution pass (expected forward, weight or data)"
+                    )))
+                }
+            }
+        }
+        Ok(conv)
     }
 
     /// The choice [`CUDA_CONV_VAR`] names in this process's environment.
     pub fn from_env() -> Result<Self> {
         Self::from_var(std::env::var(CUDA_CONV_VAR).ok().as_deref())
     }
+
+    /// `direct`, `mma` or `cmma` where one word names the choice, else
+    /// `forward=…,weight=…,data=…` (the variable's syntax).
+    pub fn name(self) -> String {
+        if self == Self::forward_only(self.forward) {
+            self.forward.name().to_string()
+        } else {
+            format!(
+                "forward={},weight={},data={}",
+                self.forward.name(),
+                self.weight.name(),
+                self.data.name()
+            )
+        }
+    }
+
+    /// Makes this choice burn-cubecl's, process-wide, from the next convolution on.
+    #[cfg(feature = "cuda")]
+    pub fn apply(self) {
+        use burn_cubecl::kernel::conv::{
+            set_default_conv_kernels_for, ConvPass, DefaultConvKernels,
+        };
+        let kernels = |k: ConvKernels| match k {
+            ConvKernels::Direct => DefaultConvKernels::Direct,
+            ConvKernels::Cmma => DefaultConvKernels::ImplicitGemmCmma,
+            ConvKernels::Mma => DefaultConvKernels::ImplicitGemmMma,
+        };
+        set_default_conv_kernels_for(ConvPass::Forward, kernels(self.forward));
+        set_default_conv_kernels_for(ConvPass::WeightGrad, kernels(self.weight));
+        set_default_conv_kernels_for(ConvPass::DataGrad, kernels(self.data));
+    }
 }
 
-/// Sets burn-cubecl's default convolution kernels from [`CUDA_CONV_VAR`], before the first CUDA
-/// device is created.
+impl Default for CudaConv {
+    /// The MMA forward with the fallback gradients.
+    fn default() -> Self {
+        Self::forward_only(ConvKernels::Mma)
+    }
+}
+
+/// Sets burn-cubecl's convolution kernels from [`CUDA_CONV_VAR`], before the first CUDA device
+/// is created.
 #[cfg(feature = "cuda")]
 pub fn configure_cuda_conv() -> Result<CudaConv> {
-    use burn_cubecl::kernel::conv::{set_default_conv_kernels, DefaultConvKernels};
     let choice = CudaConv::from_env()?;
-    set_default_conv_kernels(match choice {
-        CudaConv::Direct => DefaultConvKernels::Direct,
-        CudaConv::Cmma => DefaultConvKernels::ImplicitGemmCmma,
-        CudaConv::Mma => DefaultConvKernels::ImplicitGemmMma,
-    });
+    choice.apply();
     Ok(choice)
 }
 
@@ -62,16 +178,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_variable_names_the_kernels_and_refuses_anything_else() {
-        assert_eq!(CudaConv::from_var(None).unwrap(), CudaConv::Direct);
-        assert_eq!(CudaConv::from_var(Some("")).unwrap(), CudaConv::Direct);
+    fn the_variable_names_the_kernels_per_pass_and_refuses_anything_else() {
+        let (direct, mma, cmma) = (ConvKernels::Direct, ConvKernels::Mma, ConvKernels::Cmma);
+        let parse = |v| CudaConv::from_var(v).unwrap();
+        assert_eq!(parse(None), CudaConv::forward_only(mma));
+        assert_eq!(parse(Some("")), CudaConv::default());
+        assert_eq!(parse(Some("direct")), CudaConv::all(direct));
+        assert_eq!(parse(Some(" cmma ")), CudaConv::forward_only(cmma));
+        // `mma`: the GEMM forward only; the gradients stay on the fallback kernels.
+        let one = parse(Some("mma"));
+        assert_eq!((one.forward, one.weight, one.data), (mma, direct, direct));
+        assert_eq!(one.name(), "mma");
+        assert_eq!(CudaConv::all(direct).name(), "direct");
+        let mixed = parse(Some("forward=mma, data=cmma"));
         assert_eq!(
-            CudaConv::from_var(Some("direct")).unwrap(),
-            CudaConv::Direct
+            (mixed.forward, mixed.weight, mixed.data),
+            (mma, direct, cmma)
         );
-        assert_eq!(CudaConv::from_var(Some(" cmma ")).unwrap(), CudaConv::Cmma);
-        assert_eq!(CudaConv::from_var(Some("mma")).unwrap(), CudaConv::Mma);
-        let err = CudaConv::from_var(Some("gemm")).unwrap_err().to_string();
-        assert!(err.contains(CUDA_CONV_VAR) && err.contains("gemm"), "{err}");
+        assert_eq!(mixed.name(), "forward=mma,weight=direct,data=cmma");
+        let every = CudaConv::all(mma);
+        assert_eq!(every.name(), "forward=mma,weight=mma,data=mma");
+        for c in [mixed, every, one] {
+            assert_eq!(CudaConv::from_var(Some(&c.name())).unwrap(), c);
+        }
+        for (bad, names) in [
+            ("gemm", "gemm"),
+            ("forward=gemm", "gemm"),
+            ("backward=mma", "backward"),
+        ] {
+            let err = CudaConv::from_var(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(CUDA_CONV_VAR) && err.contains(names), "{err}");
+        }
     }
 }

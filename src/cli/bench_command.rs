@@ -168,7 +168,7 @@ pub fn bench<AB: AutodiffBackend>(device: &AB::Device, args: &BenchArgs) -> Resu
         DeviceSpec::Cpu => args.device.clone(),
         DeviceSpec::Cuda(_) => {
             let conv = CudaConv::from_env()?;
-            format!("{} (convolutions: {conv:?})", args.device)
+            format!("{} (convolutions: {})", args.device, conv.name())
         }
     };
     eprintln!(

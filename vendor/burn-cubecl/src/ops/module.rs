@@ -39,7 +39,7 @@ where
             weight,
             x.shape(),
             options,
-            Default::default(),
+            kernel::conv::ConvStrategy::for_pass(kernel::conv::ConvPass::DataGrad),
         )
         .unwrap()
     }
@@ -55,7 +55,7 @@ where
             output_grad,
             weight.shape(),
             options,
-            Default::default(),
+            kernel::conv::ConvStrategy::for_pass(kernel::conv::ConvPass::WeightGrad),
         )
         .unwrap()
     }
@@ -80,7 +80,7 @@ where
             weight,
             x.shape(),
             options,
-            Default::default(),
+            kernel::conv::ConvStrategy::for_pass(kernel::conv::ConvPass::DataGrad),
         )
         .unwrap()
     }
@@ -96,7 +96,7 @@ where
             output_grad,
             weight.shape(),
             options,
-            Default::default(),
+            kernel::conv::ConvStrategy::for_pass(kernel::conv::ConvPass::WeightGrad),
         )
         .unwrap()
     }
@@ -154,7 +154,7 @@ where
             weight,
             x.shape(),
             options,
-            Default::default(),
+            kernel::conv::ConvStrategy::for_pass(kernel::conv::ConvPass::DataGrad),
         )
         .unwrap()
     }
@@ -170,7 +170,7 @@ where
             output_grad,
             weight.shape(),
             options,
-            Default::default(),
+            kernel::conv::ConvStrategy::for_pass(kernel::conv::ConvPass::WeightGrad),
         )
         .unwrap()
     }

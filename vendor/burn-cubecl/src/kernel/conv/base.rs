@@ -49,42 +49,68 @@ pub enum DefaultConvKernels {
     ImplicitGemmMma,
 }
 
-static DEFAULT_KERNELS: AtomicU8 = AtomicU8::new(0);
+/// The three passes of a convolution, each with its own kernels (scoregen patch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvPass {
+    /// The convolution itself.
+    Forward,
+    /// The gradient with respect to the weights.
+    WeightGrad,
+    /// The gradient with respect to the input.
+    DataGrad,
+}
 
-/// Sets the kernels [`ConvStrategy::default`] takes from now on, process-wide, when autotune is
-/// disabled (with autotune the default stays [`ConvStrategy::Autotune`]).
+static DEFAULT_KERNELS: [AtomicU8; 3] = [AtomicU8::new(0), AtomicU8::new(0), AtomicU8::new(0)];
+
+/// Sets the kernels [`ConvStrategy::for_pass`] takes from now on for every pass, process-wide,
+/// when autotune is disabled (with autotune the default stays [`ConvStrategy::Autotune`]).
 pub fn set_default_conv_kernels(kernels: DefaultConvKernels) {
+    for pass in [ConvPass::Forward, ConvPass::WeightGrad, ConvPass::DataGrad] {
+        set_default_conv_kernels_for(pass, kernels);
+    }
+}
+
+/// Sets the kernels [`ConvStrategy::for_pass`] takes from now on for one pass.
+pub fn set_default_conv_kernels_for(pass: ConvPass, kernels: DefaultConvKernels) {
     let code = match kernels {
         DefaultConvKernels::Direct => 0,
         DefaultConvKernels::ImplicitGemmCmma => 1,
         DefaultConvKernels::ImplicitGemmMma => 2,
     };
-    DEFAULT_KERNELS.store(code, Ordering::Relaxed);
+    DEFAULT_KERNELS[pass as usize].store(code, Ordering::Relaxed);
 }
 
-/// The kernels [`ConvStrategy::default`] takes when autotune is disabled.
-pub fn default_conv_kernels() -> DefaultConvKernels {
-    match DEFAULT_KERNELS.load(Ordering::Relaxed) {
+/// The kernels [`ConvStrategy::for_pass`] takes for `pass` when autotune is disabled.
+pub fn default_conv_kernels(pass: ConvPass) -> DefaultConvKernels {
+    match DEFAULT_KERNELS[pass as usize].load(Ordering::Relaxed) {
         1 => DefaultConvKernels::ImplicitGemmCmma,
         2 => DefaultConvKernels::ImplicitGemmMma,
         _ => DefaultConvKernels::Direct,
     }
 }
 
-impl Default for ConvStrategy {
-    fn default() -> Self {
+impl ConvStrategy {
+    /// The strategy of one pass: autotune when enabled, else the kernels chosen for the pass by
+    /// `set_default_conv_kernels[_for]` (the more memory-conservative direct algorithm unless
+    /// set).
+    pub fn for_pass(pass: ConvPass) -> Self {
         // if autotune is enabled, default to autotune
         #[cfg(feature = "autotune")]
         return ConvStrategy::Autotune;
 
-        // if autotune is disabled, the kernels chosen by `set_default_conv_kernels` (the more
-        // memory-conservative direct algorithm unless set)
         #[cfg(not(feature = "autotune"))]
-        match default_conv_kernels() {
+        match default_conv_kernels(pass) {
             DefaultConvKernels::Direct => ConvStrategy::Direct,
             DefaultConvKernels::ImplicitGemmCmma => ConvStrategy::ImplicitGemm,
             DefaultConvKernels::ImplicitGemmMma => ConvStrategy::ImplicitGemmMma,
         }
+    }
+}
+
+impl Default for ConvStrategy {
+    /// The forward pass's strategy ([`ConvStrategy::for_pass`]).
+    fn default() -> Self {
+        Self::for_pass(ConvPass::Forward)
     }
 }
 
