@@ -460,24 +460,19 @@ fn select_drops_generated_events_whose_observables_the_simulation_lacks() {
     assert!(e.contains("bare-labels.npy not found"), "{e}");
     // The simulated events' observables, tabled once by `ssnet apply --observables`, select the
     // same events as labelling them again.
-    let tabled = |events: &std::path::Path, table: &std::path::Path| {
-        let o = common::run(&[
-            "physics",
-            "ssnet",
-            "apply",
-            "--ssnet",
-            s(&ssnet),
-            "--data",
-            &format!("npy:{}", s(events)),
-            "--out",
-            s(&dir.join("predicted.npy")),
-            "--observables",
-            s(table),
-        ]);
+    let tabled_with = |events: &std::path::Path, table: &std::path::Path, extra: &[&str]| {
+        let data = format!("npy:{}", s(events));
+        let predicted = dir.join("predicted.npy");
+        let mut args = vec!["physics", "ssnet", "apply", "--ssnet", s(&ssnet), "--data"];
+        args.extend([&data, "--out", s(&predicted), "--observables", s(table)]);
+        args.extend(extra);
+        let o = common::run(&args);
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
         assert!(o.status.success(), "{err}");
         err
     };
+    let tabled =
+        |events: &std::path::Path, table: &std::path::Path| tabled_with(events, table, &[]);
     let table = dir.join("real-observables.csv");
     let said = tabled(&real, &table);
     assert!(
@@ -510,6 +505,27 @@ fn select_drops_generated_events_whose_observables_the_simulation_lacks() {
         e.contains("symmetric = false") && e.contains("labelled alike"),
         "{e}"
     );
+    // So must zero suppression; a table labelled on zero-suppressed events selects with it, and
+    // the kept events are written zero-suppressed (no pixel between 0 and SSNet's threshold).
+    let args = from_table(&table, &["--zero-suppress"]);
+    let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        e.contains("zero_suppressed = false") && e.contains("zero_suppressed = true"),
+        "{e}"
+    );
+    let zs_table = dir.join("zs-observables.csv");
+    let said = tabled_with(&real, &zs_table, &["--zero-suppress"]);
+    assert!(said.contains("zero-suppressed below"), "{said}");
+    let args = from_table(&zs_table, &["--zero-suppress"]);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let threshold =
+        scoregen::physics::segment::load_ssnet::<burn::backend::Flex>(&ssnet, &Default::default())
+            .unwrap()
+            .1
+            .threshold as f32;
+    let zs_kept = read_npy_array(&dir.join("kept2.npy")).unwrap();
+    assert!(!zs_kept.data.is_empty());
+    assert!(zs_kept.data.iter().all(|&v| v == 0.0 || v >= threshold));
     let bare_table = dir.join("bare-observables.csv");
     let said = tabled(&bare, &bare_table);
     assert!(!said.contains("with their classes"), "{said}");

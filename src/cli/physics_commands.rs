@@ -198,6 +198,17 @@ fn simulate(a: &SimulateArgs) -> Result<()> {
     Ok(())
 }
 
+/// Zeroes the pixels of `ev` below `threshold` (`metrics::zero_suppress`), saying how many of the
+/// `name` events' non-zero pixels that was.
+pub(super) fn zero_suppress_events(ev: &mut EventImages, threshold: f64, name: &str) {
+    let zeroed = metrics::zero_suppress(&mut ev.images, threshold);
+    eprintln!(
+        "zero-suppressed below {threshold}: {zeroed} of the {} non-zero {name} pixels ({:.1} per event)",
+        ev.images.iter().filter(|&&v| v != 0.0).count() + zeroed,
+        zeroed as f64 / ev.len().max(1) as f64
+    );
+}
+
 fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> Result<()> {
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.ssnet, device)?;
     let mut real = load_event_images(&a.real)?;
@@ -206,15 +217,8 @@ fn physics_eval<B: AutodiffBackend>(device: &B::Device, a: &PhysicsEvalArgs) -> 
         super::ssnet_commands::check_size(ev, &meta, &a.ssnet)?;
     }
     if a.zero_suppress {
-        for (name, ev) in [("simulated", &mut real), ("generated", &mut fake)] {
-            let zeroed = metrics::zero_suppress(&mut ev.images, meta.threshold);
-            eprintln!(
-                "zero-suppressed below {}: {zeroed} of the {} non-zero {name} pixels ({:.1} per event)",
-                meta.threshold,
-                ev.images.iter().filter(|&&v| v != 0.0).count() + zeroed,
-                zeroed as f64 / ev.len().max(1) as f64
-            );
-        }
+        zero_suppress_events(&mut real, meta.threshold, "simulated");
+        zero_suppress_events(&mut fake, meta.threshold, "generated");
     }
     let mut rng = scoregen::rng::Rng::new(a.seed);
     let labelling = segment::Labelling {

@@ -54,6 +54,11 @@ pub struct PhysicsSelectArgs {
     /// Average SSNet's logits over the eight rotations/reflections of each event.
     #[arg(long)]
     symmetric: bool,
+    /// Zero the pixels below SSNet's label threshold in both sets before SSNet labels them, as
+    /// a readout with that threshold records them; the kept events are written zero-suppressed.
+    /// A --real-observables table must have been written with `ssnet apply --zero-suppress`.
+    #[arg(long)]
+    zero_suppress: bool,
     /// Random seed of the acceptance draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -67,8 +72,11 @@ pub fn physics_select<B: AutodiffBackend>(device: &B::Device, a: &PhysicsSelectA
         bail!("{}: output must end in .npy", a.out.display());
     }
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.ssnet, device)?;
-    let fake = load_event_images(&a.fake)?;
+    let mut fake = load_event_images(&a.fake)?;
     super::ssnet_commands::check_size(&fake, &meta, &a.ssnet)?;
+    if a.zero_suppress {
+        super::physics_commands::zero_suppress_events(&mut fake, meta.threshold, "generated");
+    }
     let fake_classes = classes_beside(&fake)?;
     let labelling = Labelling {
         threshold: meta.threshold,
@@ -152,8 +160,11 @@ fn simulated_points(
     meta: &segment::SsnetMeta,
     points: impl Fn(&EventImages) -> Result<Vec<unweight::Point>>,
 ) -> Result<(Vec<unweight::Point>, Option<Vec<u8>>)> {
-    let real = load_event_images(spec)?;
+    let mut real = load_event_images(spec)?;
     super::ssnet_commands::check_size(&real, meta, &a.ssnet)?;
+    if a.zero_suppress {
+        super::physics_commands::zero_suppress_events(&mut real, meta.threshold, "simulated");
+    }
     let classes = match need_classes {
         true => Some(classes_beside(&real)?.with_context(|| {
             format!(
@@ -179,15 +190,13 @@ fn tabled_points(
     need_classes: bool,
 ) -> Result<(Vec<unweight::Point>, Option<Vec<u8>>)> {
     let mut t = table::read_observable_table(path)?;
-    let here = table::Provenance::new(&a.ssnet, a.symmetric);
+    let here = table::Provenance::new(&a.ssnet, a.symmetric, a.zero_suppress);
     if t.provenance != here {
         bail!(
-            "{}: labelled by SSNet {} (symmetric = {}), but this selection labels with {} (symmetric = {}); both sets must be labelled alike: rewrite it with `physics ssnet apply --ssnet {} --observables …`",
+            "{}: labelled by {}, but this selection labels with {}; both sets must be labelled alike: rewrite it with `physics ssnet apply --ssnet {} --observables …` (and --symmetric / --zero-suppress as here)",
             path.display(),
-            t.provenance.ssnet.display(),
-            t.provenance.symmetric,
-            here.ssnet.display(),
-            here.symmetric,
+            t.provenance.describe(),
+            here.describe(),
             a.ssnet.display()
         );
     }

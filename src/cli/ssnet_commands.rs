@@ -97,6 +97,11 @@ pub struct SsnetApplyArgs {
     /// augmentation: eight times the cost).
     #[arg(long)]
     symmetric: bool,
+    /// Zero the pixels below SSNet's label threshold before labelling, as a readout with that
+    /// threshold records them (a generator's sub-threshold haze then does not move the labels);
+    /// the observable table records it, and `physics select --zero-suppress` expects it.
+    #[arg(long)]
+    zero_suppress: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -268,8 +273,11 @@ fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Re
         .as_deref()
         .map_or(Ok(()), scoregen::data::check_png_path)?;
     let (net, meta) = segment::load_ssnet::<B::InnerBackend>(&a.model, device)?;
-    let ev: EventImages = load_event_images(&a.data)?;
+    let mut ev: EventImages = load_event_images(&a.data)?;
     check_size(&ev, &meta, &a.model)?;
+    if a.zero_suppress {
+        super::physics_commands::zero_suppress_events(&mut ev, meta.threshold, "event");
+    }
     let labelling = segment::Labelling {
         threshold: meta.threshold,
         symmetric: a.symmetric,
@@ -298,7 +306,7 @@ fn ssnet_apply<B: AutodiffBackend>(device: &B::Device, a: &SsnetApplyArgs) -> Re
             metrics::Detail::PerEvent,
         )?;
         let classes = physics::io::classes_beside(&ev)?;
-        let provenance = physics::table::Provenance::new(&a.model, a.symmetric);
+        let provenance = physics::table::Provenance::new(&a.model, a.symmetric, a.zero_suppress);
         physics::table::write_observable_table(path, &o, classes.as_deref(), &provenance)?;
         eprintln!(
             "observables of {} events{} → {}",

@@ -1,6 +1,6 @@
 //! Per-event SSNet observables as a CSV table: one row per event with its track pixels, shower
 //! pixels, zero-suppressed charge and (when known) event class, and a first comment line naming
-//! the SSNet that labelled the events. `physics ssnet apply --observables` writes it, so that a
+//! the SSNet that labelled the events and how (symmetrised, on zero-suppressed images). `physics ssnet apply --observables` writes it, so that a
 //! reference set is labelled once; `physics select --real-observables` reads it back, and it is
 //! the per-event input of a user's own histograms.
 
@@ -21,23 +21,38 @@ pub struct Provenance {
     pub ssnet: PathBuf,
     /// Whether SSNet's logits were averaged over the eight symmetries of the square.
     pub symmetric: bool,
+    /// Whether the pixels below SSNet's threshold were zeroed before labelling
+    /// (`metrics::zero_suppress`); tables written before this was recorded read as `false`.
+    pub zero_suppressed: bool,
 }
 
 impl Provenance {
     /// The provenance of labelling with the SSNet in `ssnet` (resolved to an absolute path when
     /// it exists, so that the same directory named two ways compares equal).
-    pub fn new(ssnet: &Path, symmetric: bool) -> Self {
+    pub fn new(ssnet: &Path, symmetric: bool, zero_suppressed: bool) -> Self {
         Self {
             ssnet: ssnet.canonicalize().unwrap_or_else(|_| ssnet.to_path_buf()),
             symmetric,
+            zero_suppressed,
         }
+    }
+
+    /// `SSNet <dir> (symmetric = …, zero_suppressed = …)`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "SSNet {} (symmetric = {}, zero_suppressed = {})",
+            self.ssnet.display(),
+            self.symmetric,
+            self.zero_suppressed
+        )
     }
 
     fn comment(&self) -> String {
         format!(
-            "# scoregen physics observables; ssnet = {}; symmetric = {}",
+            "# scoregen physics observables; ssnet = {}; symmetric = {}; zero_suppressed = {}",
             self.ssnet.display(),
-            self.symmetric
+            self.symmetric,
+            self.zero_suppressed
         )
     }
 
@@ -46,22 +61,27 @@ impl Provenance {
             Error::data(
                 path,
                 format!(
-                    "line 1: expected `# scoregen physics observables; ssnet = <dir>; symmetric = <true|false>`, found `{line}` (write the table with `physics ssnet apply --observables`)"
+                    "line 1: expected `# scoregen physics observables; ssnet = <dir>; symmetric = <true|false>; zero_suppressed = <true|false>`, found `{line}` (write the table with `physics ssnet apply --observables`)"
                 ),
             )
+        };
+        let flag = |v: &str| match v.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(bad()),
         };
         let rest = line
             .strip_prefix("# scoregen physics observables; ssnet = ")
             .ok_or_else(bad)?;
-        let (ssnet, symmetric) = rest.rsplit_once("; symmetric = ").ok_or_else(bad)?;
-        let symmetric = match symmetric.trim() {
-            "true" => true,
-            "false" => false,
-            _ => return Err(bad()),
+        let (rest, zero_suppressed) = match rest.rsplit_once("; zero_suppressed = ") {
+            Some((rest, z)) => (rest, flag(z)?),
+            None => (rest, false),
         };
+        let (ssnet, symmetric) = rest.rsplit_once("; symmetric = ").ok_or_else(bad)?;
         Ok(Self {
             ssnet: PathBuf::from(ssnet),
-            symmetric,
+            symmetric: flag(symmetric)?,
+            zero_suppressed,
         })
     }
 }
@@ -230,7 +250,7 @@ mod tests {
     fn a_table_reads_back_what_was_written() {
         let dir = crate::test_dir::TestDir::new("observable-table");
         let p = dir.join("obs.csv");
-        let prov = Provenance::new(&dir.join("ssnet; odd name"), true);
+        let prov = Provenance::new(&dir.join("ssnet; odd name"), true, true);
         write_observable_table(&p, &observables(), Some(&[0, 1, 2]), &prov).unwrap();
         let t = read_observable_table(&p).unwrap();
         assert_eq!(t.track_pixels, vec![150.0, 0.0, 42.0]);
@@ -240,6 +260,15 @@ mod tests {
         assert!(text.ends_with("\n2,42,0,0,2\n"), "{text}");
         assert_eq!(t.classes, Some(vec![0, 1, 2]));
         assert_eq!(t.provenance, prov);
+        // A table written before zero suppression was recorded: labelled without it.
+        let old = text.replacen("; zero_suppressed = true", "", 1);
+        std::fs::write(&p, &old).unwrap();
+        let before = read_observable_table(&p).unwrap().provenance;
+        assert_eq!(
+            before,
+            Provenance::new(&dir.join("ssnet; odd name"), true, false)
+        );
+        assert!(before.describe().contains("zero_suppressed = false"));
         write_observable_table(&p, &observables(), None, &prov).unwrap();
         let mut t = read_observable_table(&p).unwrap();
         assert_eq!((t.classes.clone(), t.len()), (None, 3));
@@ -256,7 +285,7 @@ mod tests {
     fn malformed_tables_are_refused_naming_the_line() {
         let dir = crate::test_dir::TestDir::new("observable-table-bad");
         let p = dir.join("obs.csv");
-        let prov = Provenance::new(Path::new("ssnet"), false);
+        let prov = Provenance::new(Path::new("ssnet"), false, false);
         write_observable_table(&p, &observables(), Some(&[0, 1, 2]), &prov).unwrap();
         let good = std::fs::read_to_string(&p).unwrap();
         for (from, to, needle) in [
@@ -267,6 +296,7 @@ mod tests {
             ("event,", "id,", "line 2"),
             ("# scoregen", "# other", "line 1"),
             ("symmetric = false", "symmetric = maybe", "line 1"),
+            ("zero_suppressed = false", "zero_suppressed = 1", "line 1"),
         ] {
             assert_eq!(good.matches(from).count(), 1, "{from}");
             std::fs::write(&p, good.replacen(from, to, 1)).unwrap();
