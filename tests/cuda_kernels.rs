@@ -187,6 +187,18 @@ fn the_unet_forward_in_bf16_follows_the_f32_one() {
         worst = worst.max(e);
     }
     assert!(worst < 5e-2, "bf16 U-Net differs from f32 by {worst}");
+    // The same evaluation repeated, as a sampler repeats it: every answer finite and equal to
+    // the first (a buffer reused across dtypes would show here).
+    let tt = Tensor::<B, 2>::full([n, 1], 0.5, &dev);
+    let first = to_vec(bf16.forward(x.clone(), tt.clone(), None));
+    for i in 1..20 {
+        let again = to_vec(bf16.forward(x.clone(), tt.clone(), None));
+        let e = rel(&again, &first);
+        assert!(
+            e < 1e-6,
+            "bf16 evaluation {i} differs from the first by {e}"
+        );
+    }
 }
 
 #[test]
