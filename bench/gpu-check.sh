@@ -54,11 +54,13 @@ python="${PYTHON:-python3}"
 batches="${BATCHES:-1,16,64,256}"
 gen_num="${GEN_NUM:-1000}"
 mkdir -p "$out"
-# Binaries carried gzipped (see above) are unpacked beside the output.
+# Binaries carried gzipped (see above) are unpacked into a temporary folder (not into the
+# output, which comes back).
+bin=$(mktemp -d)
 for v in sg kernels_test; do
   if [ ! -e "${!v}" ] && [ -e "${!v}.gz" ]; then
-    gzip -dc "${!v}.gz" >"$out/$(basename "${!v}")" && chmod +x "$out/$(basename "${!v}")"
-    printf -v "$v" '%s' "$out/$(basename "${!v}")"
+    gzip -dc "${!v}.gz" >"$bin/$(basename "${!v}")" && chmod +x "$bin/$(basename "${!v}")"
+    printf -v "$v" '%s' "$bin/$(basename "${!v}")"
   fi
 done
 cache="$out/kernels"
