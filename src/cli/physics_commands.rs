@@ -201,11 +201,12 @@ fn simulate(a: &SimulateArgs) -> Result<()> {
 /// Zeroes the pixels of `ev` below `threshold` (`metrics::zero_suppress`), saying how many of the
 /// `name` events' non-zero pixels that was.
 pub(super) fn zero_suppress_events(ev: &mut EventImages, threshold: f64, name: &str) {
-    let zeroed = metrics::zero_suppress(&mut ev.images, threshold);
+    let s = metrics::zero_suppress(&mut ev.images, threshold);
     eprintln!(
-        "zero-suppressed below {threshold}: {zeroed} of the {} non-zero {name} pixels ({:.1} per event)",
-        ev.images.iter().filter(|&&v| v != 0.0).count() + zeroed,
-        zeroed as f64 / ev.len().max(1) as f64
+        "zero-suppressed below {threshold}: {} of the {} non-zero {name} pixels ({:.1} per event)",
+        s.zeroed,
+        s.nonzero,
+        s.zeroed as f64 / ev.len().max(1) as f64
     );
 }
 

@@ -102,17 +102,26 @@ pub fn observables_with(events: Labelled, threshold: f64, detail: Detail) -> Res
 
 /// Zero suppression as a readout with threshold `threshold` applies it: every non-zero pixel
 /// below the threshold becomes 0 (the pixels at or above it keep their values, which the
-/// histograms of [`observables`] already count alone). Returns how many pixels it zeroed.
-pub fn zero_suppress(images: &mut [f32], threshold: f64) -> usize {
-    let mut zeroed = 0;
-    for v in images
-        .iter_mut()
-        .filter(|v| **v != 0.0 && (**v as f64) < threshold)
-    {
-        *v = 0.0;
-        zeroed += 1;
+/// histograms of [`observables`] already count alone).
+pub fn zero_suppress(images: &mut [f32], threshold: f64) -> Suppressed {
+    let mut s = Suppressed::default();
+    for v in images.iter_mut().filter(|v| **v != 0.0) {
+        s.nonzero += 1;
+        if (*v as f64) < threshold {
+            *v = 0.0;
+            s.zeroed += 1;
+        }
     }
-    zeroed
+    s
+}
+
+/// What [`zero_suppress`] did: the non-zero pixels it found, and how many of them it zeroed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Suppressed {
+    /// Non-zero pixels before suppression.
+    pub nonzero: usize,
+    /// Of those, the pixels below the threshold, now zero.
+    pub zeroed: usize,
 }
 
 /// A histogram comparison: the distances of generated vs real, and of real vs real.
@@ -354,7 +363,8 @@ mod tests {
     #[test]
     fn zero_suppression_zeroes_exactly_the_non_zero_pixels_below_the_threshold() {
         let mut px = [0.0f32, 0.001, 0.0199, 0.0201, 0.5, 1.0, 0.019];
-        assert_eq!(zero_suppress(&mut px, 0.02), 3);
+        let s = zero_suppress(&mut px, 0.02);
+        assert_eq!((s.zeroed, s.nonzero), (3, 6));
         assert_eq!(px, [0.0, 0.0, 0.0, 0.0201, 0.5, 1.0, 0.0]);
         // Idempotent, and what it removes the per-event observables never counted.
         let cfg = SimConfig::default();
@@ -369,8 +379,8 @@ mod tests {
         };
         let before = o(&ev.images);
         let mut images = std::mem::take(&mut ev.images);
-        assert!(zero_suppress(&mut images, cfg.label_threshold) > 0);
-        assert_eq!(zero_suppress(&mut images, cfg.label_threshold), 0);
+        assert!(zero_suppress(&mut images, cfg.label_threshold).zeroed > 0);
+        assert_eq!(zero_suppress(&mut images, cfg.label_threshold).zeroed, 0);
         assert_eq!(o(&images), before);
     }
 

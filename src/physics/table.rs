@@ -1,8 +1,9 @@
 //! Per-event SSNet observables as a CSV table: one row per event with its track pixels, shower
 //! pixels, zero-suppressed charge and (when known) event class, and a first comment line naming
-//! the SSNet that labelled the events and how (symmetrised, on zero-suppressed images). `physics ssnet apply --observables` writes it, so that a
-//! reference set is labelled once; `physics select --real-observables` reads it back, and it is
-//! the per-event input of a user's own histograms.
+//! the SSNet that labelled the events and how (symmetrised, on zero-suppressed images).
+//! `physics ssnet apply --observables` writes it, so that a reference set is labelled once;
+//! `physics select --real-observables` reads it back, and it is the per-event input of a user's
+//! own histograms.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
