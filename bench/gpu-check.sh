@@ -124,15 +124,15 @@ command -v nvidia-smi >/dev/null &&
 nproc | tee -a "$out/gpu.txt"
 step smoke 60 "$sg" bench --device "$device" --suite mlp --mlp-batch 64 --samplers '' \
   --nfe-sweep '' --repeats 1 --warmup 0 || exit 1
-# tests/cuda_kernels.rs, its three groups side by side (kernel compilation is the CPU's work):
+# tests/cuda_kernels.rs, its four groups side by side (kernel compilation is the CPU's work):
 # every convolution's passes against the CPU, a U-Net's gradients per kernel choice, bf16.
 if [ -x "$kernels_test" ]; then
-  for t in convolutions unet_gradients bf16; do
+  for t in convolutions_and convolutions_of unet_gradients bf16; do
     SCOREGEN_KERNEL_CACHE=$cache/test-$t step "kernels-test-$t" 200 \
       "$kernels_test" "$t" --test-threads 1 --nocapture &
   done
   wait
-  for t in convolutions unet_gradients bf16; do
+  for t in convolutions_and convolutions_of unet_gradients bf16; do
     grep -q "^test result: ok" "$out/kernels-test-$t.log" || status=1
   done
 fi
