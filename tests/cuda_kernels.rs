@@ -87,12 +87,14 @@ const CASES: [[usize; 7]; 17] = [
 ];
 
 /// y = conv(x, w) + b and, for the loss Σ y·r, its gradients: (y, ∂x, ∂w, ∂b), computed in
-/// `dtype` (inputs cast to it, results cast back to f32).
+/// `dtype` (inputs cast to it, results cast back to f32); and last, how far tensors allocated
+/// before the convolution moved from their value while it ran (zeros unless a kernel wrote out
+/// of bounds, which on a network's full memory pool would corrupt live tensors).
 fn conv_with_grads<A: AutodiffBackend>(
     case: Case,
     dtype: Option<FloatDType>,
     device: &A::Device,
-) -> [Vec<f32>; 4] {
+) -> [Vec<f32>; 5] {
     let Case {
         n,
         c,
@@ -111,12 +113,18 @@ fn conv_with_grads<A: AutodiffBackend>(
     // inside a network, where the memory pool hands out used buffers (a U-Net's GEMM data
     // gradients were wrong while the single convolutions here, on fresh memory, were right).
     let ho = (hw + 2 * pad - k) / stride + 1;
-    for len in [n * o * ho * ho, n * c * hw * hw, o * c * k * k] {
+    let sizes = [n * o * ho * ho, n * c * hw * hw, o * c * k * k];
+    for len in sizes {
         for len in [len, len.div_ceil(2)] {
             let poison = Tensor::<A, 1>::full([len], 1e4, device);
             drop(to_vec(poison));
         }
     }
+    let canaries: Vec<Tensor<A, 1>> = sizes
+        .iter()
+        .flat_map(|&len| [len, len, len.div_ceil(2)])
+        .map(|len| Tensor::<A, 1>::full([len], 7.0, device))
+        .collect();
     let x = t(vec![n, c, hw, hw], 1).require_grad();
     let w = (t(vec![o, c, k, k], 2) * (1.0 / ((c * k * k) as f64).sqrt())).require_grad();
     let b = Tensor::<A, 1>::from_data(TensorData::new(values(o, 3), [o]), device).require_grad();
@@ -138,16 +146,23 @@ fn conv_with_grads<A: AutodiffBackend>(
     let r = t(out.to_vec(), 4);
     let grads = (y.clone() * r).sum().backward();
     let grad = |g: Option<Tensor<A::InnerBackend, 4>>| g.map(to_vec).unwrap_or_default();
-    [
+    let results = [
         to_vec(y),
         grad(x.grad(&grads)),
         grad(w.grad(&grads)),
         b.grad(&grads).map(to_vec).unwrap_or_default(),
-    ]
+    ];
+    let moved = canaries
+        .into_iter()
+        .flat_map(|t| to_vec(t.sub_scalar(7.0)))
+        .collect();
+    let [y, dx, dw, db] = results;
+    [y, dx, dw, db, moved]
 }
 
-/// Relative errors of (y, ∂x, ∂w, ∂b) against `want`.
-fn errors(got: &[Vec<f32>; 4], want: &[Vec<f32>; 4]) -> Vec<f64> {
+/// Relative errors of (y, ∂x, ∂w, ∂b) against `want`, and the canaries' movement (0 or very
+/// large).
+fn errors(got: &[Vec<f32>; 5], want: &[Vec<f32>; 5]) -> Vec<f64> {
     got.iter().zip(want).map(|(g, w)| rel(g, w)).collect()
 }
 
@@ -208,15 +223,17 @@ fn check_convolutions(cases: &[[usize; 7]]) {
                     set_conv_gemm_guard(true);
                     let (ea, eb) = (errors(&a, &want), errors(&b, &want));
                     println!(
-                        "{name} unguarded: y {:.1e}/{:.1e}, dx {:.1e}/{:.1e}, dw {:.1e}/{:.1e}",
-                        ea[0], eb[0], ea[1], eb[1], ea[2], eb[2]
+                        "{name} unguarded: y {:.1e}/{:.1e}, dx {:.1e}/{:.1e}, dw {:.1e}/{:.1e}, \
+                         canaries {:.0e}/{:.0e}",
+                        ea[0], eb[0], ea[1], eb[1], ea[2], eb[2], ea[4], eb[4]
                     );
                 }
                 // What scoregen runs: every pass of every choice must match.
                 let errs = errors(&conv_with_grads::<Autodiff<Cuda>>(case, dtype, &dev), &want);
                 println!(
-                    "{name}: relative error y {:.1e}, dx {:.1e}, dw {:.1e}, db {:.1e}",
-                    errs[0], errs[1], errs[2], errs[3]
+                    "{name}: relative error y {:.1e}, dx {:.1e}, dw {:.1e}, db {:.1e}, \
+                     canaries {:.0e}",
+                    errs[0], errs[1], errs[2], errs[3], errs[4]
                 );
                 if errs.iter().any(|e| e.is_nan() || *e > tol) {
                     failures.push(name);
