@@ -124,15 +124,16 @@ command -v nvidia-smi >/dev/null &&
 nproc | tee -a "$out/gpu.txt"
 step smoke 60 "$sg" bench --device "$device" --suite mlp --mlp-batch 64 --samplers '' \
   --nfe-sweep '' --repeats 1 --warmup 0 || exit 1
-# tests/cuda_kernels.rs, its four groups side by side (kernel compilation is the CPU's work):
-# every convolution's passes against the CPU, a U-Net's gradients per kernel choice, bf16.
+# tests/cuda_kernels.rs, its five groups side by side (kernel compilation is the CPU's work):
+# every convolution's passes against the CPU, a U-Net's gradients per kernel choice, bf16,
+# GroupNorm's one-node backward.
 if [ -x "$kernels_test" ]; then
-  for t in convolutions_and convolutions_of unet_gradients bf16; do
+  for t in convolutions_and convolutions_of unet_gradients bf16 group_norm; do
     SCOREGEN_KERNEL_CACHE=$cache/test-$t step "kernels-test-$t" 200 \
       "$kernels_test" "$t" --test-threads 1 --nocapture &
   done
   wait
-  for t in convolutions_and convolutions_of unet_gradients bf16; do
+  for t in convolutions_and convolutions_of unet_gradients bf16 group_norm; do
     grep -q "^test result: ok" "$out/kernels-test-$t.log" || status=1
   done
 fi

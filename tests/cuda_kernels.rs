@@ -337,6 +337,56 @@ fn unet_gradients_with_the_gemm_kernels_match_the_direct_ones() {
     assert!(failures.is_empty(), "U-Net gradients differ: {failures:?}");
 }
 
+/// GroupNorm (then SiLU or not) and the gradients of Σ y·r with respect to x, γ and β.
+fn group_norm_with_grads<A: AutodiffBackend>(silu: bool, device: &A::Device) -> Vec<Vec<f32>> {
+    use burn::module::Module;
+    let (n, c, h, w, groups) = (4, 32, 14, 14, 8);
+    let len = n * c * h * w;
+    let shifted: Vec<f32> = values(len, 8).iter().map(|v| 3.0 * v + 1.0).collect();
+    let norm = scoregen::nn::GroupNorm::<A>::new(groups, c, device);
+    let x =
+        Tensor::<A, 4>::from_data(TensorData::new(shifted, [n, c, h, w]), device).require_grad();
+    let y = if silu {
+        norm.forward_silu(x.clone())
+    } else {
+        norm.forward(x.clone())
+    };
+    let r = Tensor::<A, 4>::from_data(TensorData::new(values(len, 9), [n, c, h, w]), device);
+    let grads = (y.clone() * r).sum().backward();
+    let dx = x.grad(&grads).map(to_vec).unwrap_or_default();
+    let params = burn::optim::GradientsParams::from_grads(grads, &norm);
+    let mut visitor = GradCollector::<A> {
+        grads: &params,
+        out: Vec::new(),
+        _b: std::marker::PhantomData,
+    };
+    norm.visit(&mut visitor);
+    let mut out = vec![to_vec(y), dx];
+    out.extend(visitor.out);
+    out
+}
+
+/// GroupNorm on CUDA (one autodiff node with a closed-form backward, src/nn/norm_node.rs,
+/// unless `SCOREGEN_CUDA_NORM=composed`) against the CPU's fused kernel: output and the
+/// gradients of x, γ and β.
+#[test]
+fn group_norm_on_cuda_matches_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let cpu = Default::default();
+    for silu in [false, true] {
+        let want = group_norm_with_grads::<Autodiff<Flex>>(silu, &cpu);
+        let got = group_norm_with_grads::<Autodiff<Cuda>>(silu, &dev);
+        let errs: Vec<f64> = got.iter().zip(&want).map(|(g, w)| rel(g, w)).collect();
+        let shown: Vec<String> = errs.iter().map(|e| format!("{e:.1e}")).collect();
+        println!("GroupNorm, SiLU {silu}: relative error y, dx, dγ, dβ {shown:?}");
+        assert_eq!(errs.len(), 4);
+        assert!(
+            errs.iter().all(|e| *e < 1e-4),
+            "GroupNorm differs: {errs:?}"
+        );
+    }
+}
+
 #[test]
 fn the_unet_forward_in_bf16_follows_the_f32_one() {
     let Some(dev) = gpu() else { return };

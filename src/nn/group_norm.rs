@@ -6,8 +6,8 @@
 //! element; this one takes its SIMD per-row path. Parameter names (`gamma`, `beta`) match
 //! burn-nn's, so checkpoints are interchangeable.
 
-use super::fused_norm;
 use super::precision::to_dtype;
+use super::{fused_norm, norm_node};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{activation::silu, backend::Backend, Tensor};
@@ -34,7 +34,8 @@ impl<B: Backend> GroupNorm<B> {
 
     /// Normalises each group of C/G channels of each image to zero mean and unit variance
     /// (biased variance, as PyTorch), then applies γ and β per channel. On the flex CPU
-    /// backend this is one fused operation (`fused_norm`); elsewhere it is composed.
+    /// backend this is one fused operation (`fused_norm`), on CUDA one autodiff node with a
+    /// closed-form backward (`norm_node`); elsewhere it is composed.
     ///
     /// Under mixed precision (bf16 activations, f32 γ and β: `precision::autocast`) it runs in
     /// γ's format and answers in x's.
@@ -51,7 +52,9 @@ impl<B: Backend> GroupNorm<B> {
         let (gamma, beta) = (self.gamma.val(), self.beta.val());
         let dtype = x.dtype();
         let x = to_dtype(x, gamma.dtype());
-        let y = fused_norm::group_norm(&x, &gamma, &beta, self.groups, self.epsilon, with_silu)
+        let (groups, eps) = (self.groups, self.epsilon);
+        let y = fused_norm::group_norm(&x, &gamma, &beta, groups, eps, with_silu)
+            .or_else(|| norm_node::dispatch(&x, &gamma, &beta, groups, eps, with_silu))
             .unwrap_or_else(|| {
                 let y = self.composed(x);
                 if with_silu {
@@ -176,7 +179,24 @@ mod tests {
                 &ours_params,
             );
             let composed = run(&|x| activate(ours.composed(x)), &ours_params);
+            // The one-node version CUDA takes (norm_node), here on flex.
+            let node = run(
+                &|x| {
+                    let (gm, bt) = (ours.gamma.val(), ours.beta.val());
+                    norm_node::group_norm_autodiff(x, gm, bt, g, 1e-5, act)
+                },
+                &ours_params,
+            );
+            let node_plain = norm_node::group_norm(x0.clone().inner(), &gi, &bi, g, 1e-5, act);
+            assert!(
+                close(&to_vec(node_plain), &want[0]),
+                "node without autodiff, silu {act}: output differs"
+            );
             for (k, name) in names.iter().enumerate() {
+                assert!(
+                    close(&node[k], &want[k]),
+                    "node, silu {act}: {name} differs"
+                );
                 assert!(
                     close(&fused[k], &want[k]),
                     "fused, silu {act}: {name} differs"

@@ -10,6 +10,7 @@ mod fused_silu;
 mod fused_softmax;
 mod group_norm;
 mod mlp;
+mod norm_node;
 mod precision;
 mod score_net;
 mod unet;
