@@ -14,12 +14,16 @@
 # Steps, in order of what the open issues need; each is time-limited and skipped when the
 # deadline is too near, and a failed step does not stop the later ones:
 # 1. the machine (nvidia-smi, PyTorch's version), a one-second CUDA smoke test of the binary,
-#    and tests/cuda_kernels.rs (every convolution, forward and gradients, against the CPU);
-# 2. conv: the forward convolution kernels (SCOREGEN_CUDA_CONV = mma, direct, cmma;
+#    and tests/cuda_kernels.rs (every convolution, forward and gradients, against the CPU; a
+#    U-Net's parameter gradients per kernel choice; bf16; GroupNorm), its groups in parallel;
+# 2. conv: the convolution kernels (SCOREGEN_CUDA_CONV = mma, direct, cmma, and
+#    forward=mma,weight=mma, whose GEMM weight gradient the kernel test checks per parameter;
 #    src/cuda_conv.rs). First each choice compiles its kernels in parallel (5 MNIST training
 #    steps on one seed, then the U-Net probe, each choice with its own kernel cache), then each
 #    probe is timed alone with a warm cache: U-Net training step at batch 64. The fastest choice
 #    whose first and fifth losses are within 1 % of the direct kernels' is used from then on;
+#    norm: the same probe with GroupNorm as one autodiff node (the default) and composed
+#    (SCOREGEN_CUDA_NORM=composed);
 # 3. bench: `scoregen bench` and bench/torch_bench.py side by side in f32 (bench/run.sh);
 # 4. physics: LArTPC generation speed (issue 5's ≥ 1 000×): the simulator's events/s on one
 #    core, then GEN_NUM events from gpu/gen (else a docs/physics-gpu.toml generator trained a
@@ -35,9 +39,9 @@
 # Environment: SCOREGEN (default gpu/scoregen), MNIST (default gpu), GEN (default gpu/gen), SSNET
 # (default gpu/ssnet), OUT (default gpu-out), DEVICE (default cuda), DEADLINE (default 540),
 # MINUTES (default 4), PRECISION (default bf16), PYTHON (default python3), BATCHES (default
-# 1,16,64,256), CONVS (default "mma direct cmma"; one value skips the choice), GEN_NUM (default
-# 1000), PARTS (default "conv bench physics profile bench-bf16"), SMOKE=1 (a few steps of
-# everything, to try the script on a CPU).
+# 1,16,64,256), CONVS (default "mma direct cmma forward=mma,weight=mma"; one value skips the
+# choice), GEN_NUM (default 1000), PARTS (default "conv norm bench physics profile bench-bf16"),
+# SMOKE=1 (a few steps of everything, to try the script on a CPU).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 sg="${SCOREGEN:-gpu/scoregen}"
@@ -87,7 +91,7 @@ step() { # step NAME LIMIT COMMAND...: runs it, output in $out/NAME.log, at most
   fi
 }
 part() { # part NAME: whether NAME is among $PARTS
-  [[ " ${PARTS:-conv bench physics profile bench-bf16} " == *" $1 "* ]]
+  [[ " ${PARTS:-conv norm bench physics profile bench-bf16} " == *" $1 "* ]]
 }
 
 if [ "${SMOKE:-0}" = 1 ]; then
@@ -139,7 +143,7 @@ if [ -x "$kernels_test" ]; then
 fi
 
 # The convolution kernels: compile in parallel, then time one at a time.
-read -r -a convs <<<"${CONVS:-mma direct cmma}"
+read -r -a convs <<<"${CONVS:-mma direct cmma forward=mma,weight=mma}"
 if [ "${#convs[@]}" -gt 1 ] && part conv; then
   # The first losses of 5 steps, without the sample grid a checkpoint would draw.
   sed 's/^sample_grid = .*/sample_grid = 0/' "$here/../docs/mnist-gpu.toml" >"$out/probe.toml"
@@ -193,6 +197,15 @@ else
   best=${convs[0]}
 fi
 export SCOREGEN_CUDA_CONV=$best SCOREGEN_KERNEL_CACHE=$cache/$best
+
+# GroupNorm as one autodiff node (the default, src/nn/norm_node.rs) against the composed
+# version: the same probe, timed both ways.
+if part norm; then
+  for norm in node composed; do
+    SCOREGEN_CUDA_NORM=$norm step "norm-$norm" 90 "$sg" bench --device "$device" \
+      "${probe_args[@]}" --repeats 3 --json "$out/norm-$norm.json"
+  done
+fi
 
 side_by_side() { # side_by_side PRECISION LIMIT
   step "bench-$1" "$2" env SCOREGEN="$sg" PYTHON="$python" OUT_DIR="$out/bench-$1" RUNS=1 \
