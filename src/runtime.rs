@@ -17,7 +17,7 @@ const WORKER_STACK: usize = 16 << 20;
 
 /// Runs `f` on one of rayon's worker threads and returns its result, after
 /// [`crate::allocator::keep_freed_memory`] (which must precede the pool's first allocation).
-/// Starts rayon's global pool with [`WORKER_STACK`] stacks unless it is already running (its
+/// Starts rayon's global pool with `WORKER_STACK` stacks unless it is already running (its
 /// size still follows `RAYON_NUM_THREADS`). Programs call it once, around their whole body;
 /// `scoregen`'s binary and benchmarks do.
 pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {

@@ -71,7 +71,7 @@ impl std::str::FromStr for Precision {
 /// γ and β (GroupNorm runs in f32).
 const KEEP_F32: [&str; 3] = ["fourier_w", "gamma", "beta"];
 
-/// `net` with its float parameters cast to `dtype` (except those of [`KEEP_F32`]). Under
+/// `net` with its float parameters cast to `dtype` (except those of `KEEP_F32`). Under
 /// autodiff each cast is recorded, so gradients of a loss computed with the returned copy reach
 /// the parameters of `net` (same ids) in their own format.
 pub fn autocast<B: Backend, M: Module<B>>(net: M, dtype: FloatDType) -> M {

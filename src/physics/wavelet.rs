@@ -36,7 +36,7 @@ impl Wavelet {
         }
     }
 
-    /// High-pass filter of the quadrature mirror pair, g[k] = (−1)^k h[L−1−k].
+    /// High-pass filter of the quadrature mirror pair, `g[k] = (−1)^k h[L−1−k]`.
     pub fn high_pass(&self) -> Vec<f64> {
         let h = self.low_pass();
         let l = h.len();
