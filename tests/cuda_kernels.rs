@@ -245,22 +245,24 @@ fn check_convolutions(cases: &[[usize; 7]]) {
     assert!(failures.is_empty(), "differ from the CPU: {failures:#?}");
 }
 
-/// Collects every parameter's gradient, in the module's order.
+/// Collects every parameter's shape and gradient, in the module's order.
 struct GradCollector<'a, B: AutodiffBackend> {
     grads: &'a burn::optim::GradientsParams,
-    out: Vec<Vec<f32>>,
+    out: Vec<(Vec<usize>, Vec<f32>)>,
     _b: std::marker::PhantomData<B>,
 }
 
 impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for GradCollector<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
         let g = self.grads.get::<B::InnerBackend, D>(param.id);
-        self.out.push(g.map(to_vec).unwrap_or_default());
+        let shape = param.val().dims().to_vec();
+        self.out.push((shape, g.map(to_vec).unwrap_or_default()));
     }
 }
 
-/// The MNIST U-Net's parameter gradients for Σ net(x, t)·r with the convolution choice `conv`.
-fn unet_gradients(conv: CudaConv, dev: &CudaDevice) -> Vec<Vec<f32>> {
+/// The MNIST U-Net's parameter shapes and gradients for Σ net(x, t)·r with the convolution
+/// choice `conv`.
+fn unet_gradients(conv: CudaConv, dev: &CudaDevice) -> Vec<(Vec<usize>, Vec<f32>)> {
     use burn::module::Module;
     type A = Autodiff<Cuda>;
     conv.apply();
@@ -295,7 +297,7 @@ fn unet_gradients_with_the_gemm_kernels_match_the_direct_ones() {
     let drift = again
         .iter()
         .zip(&want)
-        .map(|(g, w)| rel(g, w))
+        .map(|(g, w)| rel(&g.1, &w.1))
         .fold(0.0, f64::max);
     println!("U-Net gradients, direct twice: worst relative difference {drift:.1e}");
     assert!(
@@ -316,7 +318,11 @@ fn unet_gradients_with_the_gemm_kernels_match_the_direct_ones() {
     let mut failures = Vec::new();
     for (conv, asserted) in choices {
         let got = unet_gradients(conv, &dev);
-        let errs: Vec<f64> = got.iter().zip(&want).map(|(g, w)| rel(g, w)).collect();
+        let errs: Vec<f64> = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| rel(&g.1, &w.1))
+            .collect();
         let (worst, at) =
             errs.iter().enumerate().fold(
                 (0.0f64, 0),
@@ -329,6 +335,11 @@ fn unet_gradients_with_the_gemm_kernels_match_the_direct_ones() {
             conv.name(),
             errs.len()
         );
+        // Each wrong gradient with its place and shape: backpropagation runs from the last
+        // parameter to the first, so the last wrong one is nearest the fault.
+        for (i, e) in errs.iter().enumerate().filter(|(_, e)| **e > 1e-2) {
+            println!("    parameter {i} {:?}: {e:.1e}", got[i].0);
+        }
         if asserted && (worst.is_nan() || worst > 1e-2) {
             failures.push(conv.name());
         }
@@ -362,7 +373,7 @@ fn group_norm_with_grads<A: AutodiffBackend>(silu: bool, device: &A::Device) -> 
     };
     norm.visit(&mut visitor);
     let mut out = vec![to_vec(y), dx];
-    out.extend(visitor.out);
+    out.extend(visitor.out.into_iter().map(|(_, g)| g));
     out
 }
 
