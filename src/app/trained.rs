@@ -193,7 +193,8 @@ impl<B: Backend> Trained<B> {
         self.net.num_classes()
     }
 
-    /// ∇x log p(x) at time `t` for data-coordinate points (chain rule through standardisation).
+    /// ∇x log p(x) at time `t` for data-coordinate points (chain rule through standardisation;
+    /// for a model with an affine standardisation, [`crate::data::Standardizer::is_affine`]).
     pub fn score_at(&self, points: &[f32], t: f64) -> Vec<f32> {
         let d = self.dim();
         let z = self.meta.standardizer.forward(points);
@@ -241,6 +242,15 @@ pub fn nll_of_points<B: AutodiffBackend>(
         return Err(Error::Shape(format!(
             "{}: data are not rows of {d} values",
             source.display()
+        )));
+    }
+    if !model.meta.standardizer.is_affine() {
+        return Err(Error::Unsupported(format!(
+            "{}: the model was trained on the `{}` intensity transform of the data, whose \
+             Jacobian is singular at 0, so its likelihood in data coordinates is not defined; \
+             train without `transform` to measure likelihoods",
+            source.display(),
+            model.meta.standardizer.transform.name()
         )));
     }
     let z = model.meta.standardizer.forward(points);

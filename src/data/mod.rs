@@ -16,7 +16,7 @@ pub use npy::{
     read_npy, read_npy_array, sibling_npy, write_npy, write_npy_shaped, write_npy_subset, NpyArray,
 };
 pub use png_folder::{check_png_folder_target, check_png_path, write_png, write_png_folder};
-pub use standardize::Standardizer;
+pub use standardize::{Standardizer, Transform};
 pub use toy::{Toy, TOY_NAMES};
 
 /// Bytes of an array of `shape` with `width`-byte elements, or `None` when a (corrupt) header's

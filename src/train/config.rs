@@ -31,6 +31,10 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Standardise each data dimension to zero mean and unit variance.
     pub standardize: bool,
+    /// Element-wise intensity transform applied before standardisation and inverted on
+    /// samples: `identity` (default) or `sqrt` (sign(x)·√|x|, for heavy-tailed, mostly-zero
+    /// images such as detector events). Likelihoods need `identity`.
+    pub transform: crate::data::Transform,
     /// SDE: `ve`, `vp` or `subvp`.
     pub sde: String,
     /// VE σ_min.
@@ -82,6 +86,7 @@ impl Default for TrainConfig {
             ema_decay: 0.995,
             checkpoint_every: 500,
             standardize: true,
+            transform: crate::data::Transform::Identity,
             sde: "vp".into(),
             sigma_min: 0.01,
             sigma_max: None,

@@ -238,6 +238,24 @@ pub fn train_with<B: AutodiffBackend>(
         _ => None,
     };
 
+    // A resumed or fine-tuned run keeps its checkpoint's data space.
+    let inherited = match (&resumed, &init) {
+        (Some(ck), _) => Some((out, ck.meta.standardizer.transform)),
+        (None, Some((dir, m))) => Some((*dir, m.meta.standardizer.transform)),
+        (None, None) => None,
+    };
+    if let Some((dir, transform)) = inherited.filter(|(_, t)| *t != cfg.transform) {
+        return Err(Error::config(
+            "transform",
+            format!(
+                "the checkpoint in {} was trained on the `{}` transform of the data and this \
+                 config asks for `{}`; a run cannot change its data space",
+                dir.display(),
+                transform.name(),
+                cfg.transform.name()
+            ),
+        ));
+    }
     let (standardizer, sde_spec, mut rng, start, mut model, mut ema, mut adam) =
         match (&resumed, &init) {
             (Some(ck), _) => {
@@ -312,9 +330,9 @@ pub fn train_with<B: AutodiffBackend>(
             }
             (None, None) => {
                 let st = if cfg.standardize {
-                    Standardizer::fit(data)
+                    Standardizer::fit_with(data, cfg.transform)
                 } else {
-                    Standardizer::identity(dim)
+                    Standardizer::identity_with(dim, cfg.transform)
                 };
                 let z = st.forward(&data.data);
                 let spec = cfg.sde_spec(max_pairwise_distance(&z, dim))?;

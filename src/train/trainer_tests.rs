@@ -512,6 +512,46 @@ fn init_fine_tunes_from_a_checkpoint_with_a_fresh_schedule() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("vp") && e.contains("ve"), "{e}");
+    let e = run("init-sqrt", &|c| c.transform = crate::data::Transform::Sqrt)
+        .1
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("transform") && e.contains("sqrt"), "{e}");
+}
+
+#[test]
+fn a_sqrt_transformed_run_samples_in_data_coordinates_and_refuses_likelihoods() {
+    use crate::data::Transform;
+    let (out, _) = two_gaussian_run("sqrt", |c| c.transform = Transform::Sqrt);
+    let ck = Checkpoint::load(&out).unwrap();
+    assert_eq!(ck.meta.standardizer.transform, Transform::Sqrt);
+    // Samples come back through T⁻¹: on the data's scale, not the model's √ scale.
+    let data = Toy::TwoGaussians.sample(2000, &mut Rng::new(2));
+    let median_abs = |v: &[f32]| {
+        let mut a: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+        a.sort_by(f32::total_cmp);
+        a[a.len() / 2] as f64
+    };
+    let x = samples(&out, crate::samplers::SamplerKind::Ddpm, 100, 500);
+    let (want, got) = (median_abs(&data.data), median_abs(&x));
+    assert!(
+        (got - want).abs() < 0.25 * want,
+        "median |x|: samples {got}, data {want}"
+    );
+    let model = crate::app::Trained::<A>::load(&out, true, &Default::default()).unwrap();
+    let e = crate::app::nll_of_points(
+        &model,
+        &data.data[..20],
+        &out,
+        crate::likelihood::Divergence::Exact,
+        1e-3,
+        64,
+        &mut Rng::new(1),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("sqrt") && e.contains("likelihood"), "{e}");
 }
 
 #[test]
