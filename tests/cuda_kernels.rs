@@ -252,6 +252,22 @@ struct GradCollector<'a, B: AutodiffBackend> {
     _b: std::marker::PhantomData<B>,
 }
 
+/// Every parameter's shape and gradient (`grads` of a loss through `module`), in the module's
+/// order.
+fn param_grads<B: AutodiffBackend, M: burn::module::AutodiffModule<B>>(
+    module: &M,
+    grads: B::Gradients,
+) -> Vec<(Vec<usize>, Vec<f32>)> {
+    let grads = burn::optim::GradientsParams::from_grads(grads, module);
+    let mut visitor = GradCollector::<B> {
+        grads: &grads,
+        out: Vec::new(),
+        _b: std::marker::PhantomData,
+    };
+    module.visit(&mut visitor);
+    visitor.out
+}
+
 impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for GradCollector<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
         let g = self.grads.get::<B::InnerBackend, D>(param.id);
@@ -263,7 +279,6 @@ impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for GradCollector<'_, B>
 /// The MNIST U-Net's parameter shapes and gradients for Σ net(x, t)·r with the convolution
 /// choice `conv`.
 fn unet_gradients(conv: CudaConv, dev: &CudaDevice) -> Vec<(Vec<usize>, Vec<f32>)> {
-    use burn::module::Module;
     type A = Autodiff<Cuda>;
     conv.apply();
     let net = scoregen::app::bench::mnist_unet().init::<A>(0, dev);
@@ -272,15 +287,7 @@ fn unet_gradients(conv: CudaConv, dev: &CudaDevice) -> Vec<(Vec<usize>, Vec<f32>
     let t = Tensor::<A, 2>::from_data(TensorData::new(values(n, 6), [n, 1]), dev).abs();
     let y = net.forward(x, t, None);
     let r = Tensor::<A, 4>::from_data(TensorData::new(values(n * 784, 7), [n, 1, 28, 28]), dev);
-    let grads = (y * r).sum().backward();
-    let grads = burn::optim::GradientsParams::from_grads(grads, &net);
-    let mut visitor = GradCollector::<A> {
-        grads: &grads,
-        out: Vec::new(),
-        _b: std::marker::PhantomData,
-    };
-    net.visit(&mut visitor);
-    visitor.out
+    param_grads(&net, (y * r).sum().backward())
 }
 
 /// A training step's gradients through a whole U-Net (one input channel, one output channel,
@@ -350,7 +357,6 @@ fn unet_gradients_with_the_gemm_kernels_match_the_direct_ones() {
 
 /// GroupNorm (then SiLU or not) and the gradients of Σ y·r with respect to x, γ and β.
 fn group_norm_with_grads<A: AutodiffBackend>(silu: bool, device: &A::Device) -> Vec<Vec<f32>> {
-    use burn::module::Module;
     let (n, c, h, w, groups) = (4, 32, 14, 14, 8);
     let len = n * c * h * w;
     let shifted: Vec<f32> = values(len, 8).iter().map(|v| 3.0 * v + 1.0).collect();
@@ -365,15 +371,8 @@ fn group_norm_with_grads<A: AutodiffBackend>(silu: bool, device: &A::Device) -> 
     let r = Tensor::<A, 4>::from_data(TensorData::new(values(len, 9), [n, c, h, w]), device);
     let grads = (y.clone() * r).sum().backward();
     let dx = x.grad(&grads).map(to_vec).unwrap_or_default();
-    let params = burn::optim::GradientsParams::from_grads(grads, &norm);
-    let mut visitor = GradCollector::<A> {
-        grads: &params,
-        out: Vec::new(),
-        _b: std::marker::PhantomData,
-    };
-    norm.visit(&mut visitor);
     let mut out = vec![to_vec(y), dx];
-    out.extend(visitor.out.into_iter().map(|(_, g)| g));
+    out.extend(param_grads(&norm, grads).into_iter().map(|(_, g)| g));
     out
 }
 

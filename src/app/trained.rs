@@ -244,15 +244,10 @@ pub fn nll_of_points<B: AutodiffBackend>(
             source.display()
         )));
     }
-    if !model.meta.standardizer.is_affine() {
-        return Err(Error::Unsupported(format!(
-            "{}: the model was trained on the `{}` intensity transform of the data, whose \
-             Jacobian is singular at 0, so its likelihood in data coordinates is not defined; \
-             train without `transform` to measure likelihoods",
-            source.display(),
-            model.meta.standardizer.transform.name()
-        )));
-    }
+    model
+        .meta
+        .standardizer
+        .require_affine("likelihood", source)?;
     let z = model.meta.standardizer.forward(points);
     let log_det = model.meta.standardizer.log_det_jacobian();
     let mut per_point = Vec::with_capacity(points.len() / d);

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Dataset;
+use crate::error::{Error, Result};
 
 /// An element-wise, odd, strictly increasing map T applied to the data before standardisation,
 /// for heavy-tailed, mostly-zero data such as detector images: the model then learns T(x) and
@@ -107,6 +108,21 @@ impl Standardizer {
     /// data coordinates are defined only then.
     pub fn is_affine(&self) -> bool {
         self.transform == Transform::Identity
+    }
+
+    /// Errors unless [`Self::is_affine`]: `what` (a likelihood, a score) in data coordinates of
+    /// the model from `source` needs the Jacobian of x → z, singular at 0 for `sqrt`.
+    pub fn require_affine(&self, what: &str, source: &std::path::Path) -> Result<()> {
+        if self.is_affine() {
+            return Ok(());
+        }
+        Err(Error::Unsupported(format!(
+            "{}: the model was trained on the `{}` intensity transform of the data, whose \
+             Jacobian is singular at 0, so its {what} in data coordinates is not defined; train \
+             without `transform` for it",
+            source.display(),
+            self.transform.name()
+        )))
     }
 
     /// (T(x) − μ)/σ, row-major.

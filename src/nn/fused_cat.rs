@@ -11,9 +11,10 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{backend::Backend, DType, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
+
+use super::autodiff_node::record;
 use rayon::prelude::*;
 
 use super::flex_native::{flex, slice, try_cast, write_copy, written};
@@ -60,15 +61,7 @@ fn autodiff(
         h,
         w,
     };
-    let out = match CatBackward
-        .prepare::<NoCheckpointing>([pa.node.clone(), pb.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(split, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    record(CatBackward, [&pa, &pb], y, || split)
 }
 
 /// Where the output's channels came from: the first `ca` from `a`, the next `cb` from `b`.

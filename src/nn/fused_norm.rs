@@ -15,9 +15,10 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
+
+use super::autodiff_node::record;
 use burn_flex::ops::activation::sigmoid_f32;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
@@ -152,24 +153,14 @@ fn autodiff(
     let bv = slice(&f32_values(beta.primitive.clone())?).to_vec();
     let (y, stats) = forward(slice(&xv), &gv, &bv, g);
     let y = flex(y, g.shape());
-    let out = match GroupNormBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let saved = Saved {
-                x: xv,
-                gamma: gv,
-                beta: bv,
-                stats,
-                g,
-            };
-            prep.finish(saved, y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(y),
+    let saved = || Saved {
+        x: xv,
+        gamma: gv,
+        beta: bv,
+        stats,
+        g,
     };
-    Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
+    Some(record(GroupNormBackward, [&x, &gamma, &beta], y, saved))
 }
 
 /// Lanes of the vectorisable loops below: a block's rows are walked in arrays of 16, with 16

@@ -13,9 +13,10 @@ use std::mem::MaybeUninit;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{activation, backend::Backend, DType, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
+
+use super::autodiff_node::record;
 use burn_flex::ops::activation::sigmoid_f32;
 use burn_flex::FlexTensor;
 
@@ -60,15 +61,7 @@ fn autodiff<const D: usize>(x: Tensor<Autodiff<Flex>, D>) -> Tensor<Autodiff<Fle
     drop(x);
     let xv = prim.primitive.to_contiguous();
     let y = forward(&xv);
-    let out = match SiluBackward
-        .prepare::<NoCheckpointing>([prim.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(xv, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    record(SiluBackward, [&prim], y, || xv)
 }
 
 /// The autodiff node of [`silu`]; its state is the (contiguous f32) input.

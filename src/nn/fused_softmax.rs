@@ -15,9 +15,10 @@ use std::mem::MaybeUninit;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{activation, backend::Backend, DType, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
+
+use super::autodiff_node::record;
 use burn_flex::ops::activation::exp_f32;
 use burn_flex::FlexTensor;
 
@@ -63,15 +64,8 @@ fn autodiff<const D: usize>(x: Tensor<Autodiff<Flex>, D>, scale: f64) -> Tensor<
     }
     drop(x);
     let y = forward(&prim.primitive.to_contiguous(), scale as f32);
-    let out = match SoftmaxBackward
-        .prepare::<NoCheckpointing>([prim.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((y.clone(), scale as f32), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    let state = (y.clone(), scale as f32);
+    record(SoftmaxBackward, [&prim], y, || state)
 }
 
 /// The autodiff node of [`scaled_softmax`]; its state is the (contiguous f32) output and the

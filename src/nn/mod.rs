@@ -1,5 +1,6 @@
 //! Score networks.
 
+mod autodiff_node;
 mod backend_rng;
 mod classifier;
 mod discriminator;

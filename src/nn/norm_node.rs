@@ -20,9 +20,10 @@ use burn::backend::Autodiff;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
+
+use super::autodiff_node::record;
 
 /// Groups and ε of one call.
 #[derive(Clone, Copy, Debug)]
@@ -171,26 +172,16 @@ pub(crate) fn group_norm_autodiff<B: Backend>(
     let gi = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(gamma.primitive.clone()));
     let bi = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(beta.primitive.clone()));
     let (y, mean, r) = forward(xi.clone(), &gi, &bi, g);
-    let y = y.into_primitive().tensor();
-    let out = match GroupNormNode
-        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let saved = Saved {
-                x: xi,
-                gamma: gi,
-                beta: bi,
-                mean,
-                r,
-                g,
-            };
-            prep.finish(saved, y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(y),
+    let saved = || Saved {
+        x: xi,
+        gamma: gi,
+        beta: bi,
+        mean,
+        r,
+        g,
     };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    let y = y.into_primitive().tensor();
+    record(GroupNormNode, [&x, &gamma, &beta], y, saved)
 }
 
 /// The environment variable that sends CUDA's GroupNorm back to the composed version
