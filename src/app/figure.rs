@@ -251,7 +251,7 @@ pub fn model_score_field<B: AutodiffBackend>(
     )?;
     let logp: Vec<f64> = nll.per_point.iter().map(|v| -v).collect();
     let arrow_pts = lattice(bounds, opts.arrows);
-    let scores = inner.score_at(&arrow_pts, model.sde.t_min());
+    let scores = inner.score_at(&arrow_pts, model.sde.t_min(), path)?;
     let data = ScoreFieldData {
         title: "model score and density".into(),
         bounds,

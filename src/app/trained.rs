@@ -193,9 +193,11 @@ impl<B: Backend> Trained<B> {
         self.net.num_classes()
     }
 
-    /// ∇x log p(x) at time `t` for data-coordinate points (chain rule through standardisation;
-    /// for a model with an affine standardisation, [`crate::data::Standardizer::is_affine`]).
-    pub fn score_at(&self, points: &[f32], t: f64) -> Vec<f32> {
+    /// ∇x log p(x) at time `t` for data-coordinate points (chain rule through the affine
+    /// standardisation: ∇x = ∇z / σ). A model trained on a non-affine intensity transform
+    /// ([`crate::data::Standardizer::is_affine`]) is refused with an error naming `source`.
+    pub fn score_at(&self, points: &[f32], t: f64, source: &Path) -> Result<Vec<f32>> {
+        self.meta.standardizer.require_affine("score", source)?;
         let d = self.dim();
         let z = self.meta.standardizer.forward(points);
         let n = z.len() / d;
@@ -203,10 +205,10 @@ impl<B: Backend> Trained<B> {
             self.score()
                 .score(from_rows::<B>(z, n, d, &self.device), &[t]),
         );
-        s.iter()
+        Ok(s.iter()
             .enumerate()
             .map(|(i, v)| (*v as f64 / self.meta.standardizer.std[i % d]) as f32)
-            .collect()
+            .collect())
     }
 }
 

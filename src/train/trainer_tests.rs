@@ -552,6 +552,12 @@ fn a_sqrt_transformed_run_samples_in_data_coordinates_and_refuses_likelihoods() 
     .unwrap_err()
     .to_string();
     assert!(e.contains("sqrt") && e.contains("likelihood"), "{e}");
+    let e = model
+        .inner()
+        .score_at(&data.data[..20], 0.5, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sqrt") && e.contains("score"), "{e}");
 }
 
 #[test]
