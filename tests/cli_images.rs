@@ -255,6 +255,53 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
     };
     conditional("4", "2", &g2, &["--guidance", "1.5"]);
     assert!(g2.is_file());
+    // Per-class guidance weights: class 2 at w = 1.5 in a list draws what one weight of 1.5 draws
+    // (the same seed), and differs from no guidance; a list of the wrong length is refused.
+    let read = |p: &std::path::Path| scoregen::data::read_npy_array(p).unwrap().data;
+    let [uniform, listed, unguided] =
+        ["uniform.npy", "listed.npy", "unguided.npy"].map(|f| dir.join(f));
+    conditional("3", "2", &uniform, &["--guidance", "1.5", "--seed", "3"]);
+    conditional(
+        "3",
+        "2",
+        &listed,
+        &["--guidance", "0,0,1.5,0", "--seed", "3"],
+    );
+    conditional("3", "2", &unguided, &["--seed", "3"]);
+    let (u, l, n) = (read(&uniform), read(&listed), read(&unguided));
+    let gap = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(
+        gap(&u, &l) < 1e-3,
+        "per-class list against one weight: {}",
+        gap(&u, &l)
+    );
+    assert!(
+        gap(&u, &n) > 1e-2,
+        "guidance must change the samples: {}",
+        gap(&u, &n)
+    );
+    let err = fails(&[
+        "sample",
+        "--checkpoint",
+        s(&cond),
+        "--num",
+        "2",
+        "--class",
+        "2",
+        "--guidance",
+        "1,2",
+        "--out",
+        s(&listed),
+    ]);
+    assert!(
+        err.contains("guidance") && err.contains("4 classes"),
+        "{err}"
+    );
     // One class sub-folder per class, even without samples, so that png: reads the classes back.
     let by_class = dir.join("by-class");
     conditional("3", "2", &by_class, &[]);

@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::error::{Error, Result};
 use crate::likelihood::{probability_flow_nll_observed, Divergence, Nll};
-use crate::nn::{Guided, Precision, ScoreNet};
+use crate::nn::{Guidance, Guided, Precision, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
 use crate::score::{Corrected, EpsModel, NeuralScore, ScoreCorrection, ScoreFn};
@@ -148,16 +148,22 @@ impl<B: Backend> Trained<B> {
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
-        self.sample_classes(cfg, &vec![class; n], guidance, rng, observe)
+        self.sample_classes(
+            cfg,
+            &vec![class; n],
+            &Guidance::Uniform(guidance),
+            rng,
+            observe,
+        )
     }
 
     /// One class-conditional sample per entry of `classes` (sample i of class `classes[i]`),
-    /// with classifier-free guidance weight `guidance`.
+    /// with classifier-free guidance weights `guidance` (one for all classes, or one per class).
     pub fn sample_classes(
         &self,
         cfg: &SamplerConfig,
         classes: &[usize],
-        guidance: f64,
+        guidance: &Guidance,
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
@@ -173,10 +179,11 @@ impl<B: Backend> Trained<B> {
                 format!("class {class} does not exist (the model has {known})"),
             ));
         }
+        guidance.check(known)?;
         let guided = Guided {
             net: &self.net,
             classes: classes.to_vec(),
-            weight: guidance,
+            guidance: guidance.clone(),
         };
         self.sample_with(
             &self.score_of(&guided),

@@ -256,9 +256,10 @@ struct SampleArgs {
     /// then get a `<name>-labels.npy` beside them).
     #[arg(long)]
     class: Option<String>,
-    /// Classifier-free guidance weight w (with --class).
-    #[arg(long, default_value_t = 0.0, requires = "class")]
-    guidance: f64,
+    /// Classifier-free guidance weight w (with --class): one weight, or one per class in class
+    /// order (`2,2,0,2`: less guidance for a class it over-draws).
+    #[arg(long, default_value = "0", requires = "class")]
+    guidance: scoregen::nn::Guidance,
     /// Discriminator guidance (Kim et al. 2023): add w·∇x logit d(x_t, t) of the discriminator in
     /// this directory (`scoregen discriminator`) to the model's score.
     #[arg(long)]

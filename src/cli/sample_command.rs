@@ -11,6 +11,7 @@ use super::SampleArgs;
 use scoregen::app::trajectory::{write_trajectory_figure, TrajectoryRecorder, TRAJECTORY_ROWS};
 use scoregen::app::Trained;
 use scoregen::data::{self, write_csv, write_npy};
+use scoregen::nn::Guidance;
 use scoregen::rng::Rng;
 use scoregen::samplers::{SamplerConfig, SamplerKind};
 use scoregen::tensor::to_vec;
@@ -82,12 +83,12 @@ pub(super) fn time_bar(what: &str) -> indicatif::ProgressBar {
 }
 
 /// A sampling run split into batches: `num` samples, at most `batch` at a time, of the given
-/// classes (one per sample) with guidance weight `guidance`.
+/// classes (one per sample) with guidance weights `guidance`.
 struct Batches<'a> {
     num: usize,
     batch: usize,
     classes: Option<&'a [usize]>,
-    guidance: f64,
+    guidance: &'a Guidance,
 }
 
 impl Batches<'_> {
@@ -268,7 +269,7 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         num: a.num,
         batch,
         classes: classes.as_deref(),
-        guidance: a.guidance,
+        guidance: &a.guidance,
     };
     let Sampled {
         x,

@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
-use super::{MlpConfig, MlpScoreNet, UNet, UNetConfig};
+use super::{Guidance, MlpConfig, MlpScoreNet, UNet, UNetConfig};
 use crate::error::{Error, Result};
 use crate::score::EpsModel;
 
@@ -121,8 +121,8 @@ pub struct Guided<'a, B: Backend> {
     pub net: &'a ScoreNet<B>,
     /// The requested class of each row (row i uses `classes[i % classes.len()]`).
     pub classes: Vec<usize>,
-    /// The guidance weight w.
-    pub weight: f64,
+    /// The guidance weight w of each class.
+    pub guidance: Guidance,
 }
 
 impl<B: Backend> EpsModel<B> for Guided<'_, B> {
@@ -130,17 +130,27 @@ impl<B: Backend> EpsModel<B> for Guided<'_, B> {
         let n = x.dims()[0];
         let dev = x.device();
         let k = self.classes.len().max(1);
-        let labels: Vec<i64> = (0..n)
-            .map(|i| self.classes.get(i % k).copied().unwrap_or(0) as i64)
+        let classes: Vec<usize> = (0..n)
+            .map(|i| self.classes.get(i % k).copied().unwrap_or(0))
             .collect();
+        let labels: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
         let cond = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &dev);
         let e_c = self.net.eps_with(x.clone(), t.clone(), Some(cond));
-        if self.weight == 0.0 {
+        if self.guidance.is_zero() {
             return e_c;
         }
         let null = Tensor::<B, 1, Int>::full([n], self.net.num_classes() as i64, &dev);
         let e_u = self.net.eps_with(x, t, Some(null));
-        e_c.mul_scalar(1.0 + self.weight) - e_u.mul_scalar(self.weight)
+        if let Guidance::Uniform(w) = self.guidance {
+            return e_c.mul_scalar(1.0 + w) - e_u.mul_scalar(w);
+        }
+        // One weight per row: ε_c + w_i (ε_c − ε_u).
+        let w: Vec<f32> = classes
+            .iter()
+            .map(|&c| self.guidance.weight(c) as f32)
+            .collect();
+        let w = Tensor::<B, 2>::from_data(TensorData::new(w, [n, 1]), &dev);
+        e_c.clone() + (e_c - e_u) * w
     }
 }
 
@@ -176,7 +186,7 @@ mod tests {
             Guided {
                 net: &net,
                 classes: vec![1],
-                weight: 0.0,
+                guidance: Guidance::Uniform(0.0),
             }
             .eps(x, t)
         });
@@ -184,7 +194,7 @@ mod tests {
             Guided {
                 net: &net,
                 classes: vec![2],
-                weight: 0.0,
+                guidance: Guidance::Uniform(0.0),
             }
             .eps(x, t)
         });
@@ -193,7 +203,7 @@ mod tests {
             Guided {
                 net: &net,
                 classes: vec![1],
-                weight: 2.0,
+                guidance: Guidance::Uniform(2.0),
             }
             .eps(x, t)
         });
@@ -203,6 +213,28 @@ mod tests {
         );
         for i in 0..c1.len() {
             assert!((g[i] - (3.0 * c1[i] - 2.0 * un[i])).abs() < 1e-4);
+        }
+        // Per-class weights: row 0 asks for class 1 (w = 2), row 1 for class 2 (w = 0.5).
+        let rows = |guidance: Guidance| {
+            eps(&|x, t| {
+                Guided {
+                    net: &net,
+                    classes: vec![1, 2],
+                    guidance: guidance.clone(),
+                }
+                .eps(x, t)
+            })
+        };
+        let c12 = rows(Guidance::Uniform(0.0));
+        let g12 = rows(Guidance::PerClass(vec![0.0, 2.0, 0.5]));
+        for i in 0..c12.len() {
+            let w = if i < 36 { 2.0 } else { 0.5 };
+            let want = (1.0 + w) * c12[i] - w * un[i];
+            assert!(
+                (g12[i] - want).abs() < 1e-4,
+                "{i}: {} against {want}",
+                g12[i]
+            );
         }
         let labels = Tensor::<Flex, 1, Int>::from_ints([1, 1], &dev);
         let wl = crate::tensor::to_vec(WithLabels { net: &net, labels }.eps(x.clone(), t.clone()));
