@@ -268,6 +268,9 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         &["--guidance", "0,0,1.5,0", "--seed", "3"],
     );
     conditional("3", "2", &unguided, &["--seed", "3"]);
+    // Only unguided rows in the batch: the same as no guidance.
+    let none = dir.join("none-guided.npy");
+    conditional("3", "2", &none, &["--guidance", "1,1,0,1", "--seed", "3"]);
     let (u, l, n) = (read(&uniform), read(&listed), read(&unguided));
     let gap = |a: &[f32], b: &[f32]| {
         a.iter()
@@ -284,6 +287,11 @@ fn image_models_train_on_idx_data_and_write_sample_grids() {
         gap(&u, &n) > 1e-2,
         "guidance must change the samples: {}",
         gap(&u, &n)
+    );
+    assert_eq!(
+        read(&none),
+        n,
+        "rows of a class with w = 0 follow the unguided path"
     );
     let err = fails(&[
         "sample",

@@ -1,7 +1,7 @@
 //! The networks a checkpoint can hold, behind one module type.
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, IndexingUpdateOp, Int, Tensor, TensorData};
 
 use super::{Guidance, MlpConfig, MlpScoreNet, UNet, UNetConfig};
 use crate::error::{Error, Result};
@@ -139,18 +139,33 @@ impl<B: Backend> EpsModel<B> for Guided<'_, B> {
         if self.guidance.is_zero() {
             return e_c;
         }
-        let null = Tensor::<B, 1, Int>::full([n], self.net.num_classes() as i64, &dev);
-        let e_u = self.net.eps_with(x, t, Some(null));
+        let null = |m: usize| Tensor::<B, 1, Int>::full([m], self.net.num_classes() as i64, &dev);
         if let Guidance::Uniform(w) = self.guidance {
+            let e_u = self.net.eps_with(x, t, Some(null(n)));
             return e_c.mul_scalar(1.0 + w) - e_u.mul_scalar(w);
         }
-        // One weight per row: ε_c + w_i (ε_c − ε_u).
-        let w: Vec<f32> = classes
+        // One weight per row, ε_c + w_i (ε_c − ε_u), with ε_u evaluated only on the rows whose
+        // class is guided (w_i ≠ 0); the others keep ε_c.
+        let (rows, w): (Vec<i64>, Vec<f32>) = classes
             .iter()
-            .map(|&c| self.guidance.weight(c) as f32)
-            .collect();
-        let w = Tensor::<B, 2>::from_data(TensorData::new(w, [n, 1]), &dev);
-        e_c.clone() + (e_c - e_u) * w
+            .enumerate()
+            .map(|(i, &c)| (i as i64, self.guidance.weight(c) as f32))
+            .filter(|(_, w)| *w != 0.0)
+            .unzip();
+        let m = rows.len();
+        if m == 0 {
+            return e_c;
+        }
+        let w = Tensor::<B, 2>::from_data(TensorData::new(w, [m, 1]), &dev);
+        if m == n {
+            let e_u = self.net.eps_with(x, t, Some(null(n)));
+            return e_c.clone() + (e_c - e_u) * w;
+        }
+        let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [m]), &dev);
+        let pick = |v: Tensor<B, 2>| v.select(0, rows.clone());
+        let e_u = self.net.eps_with(pick(x), pick(t), Some(null(m)));
+        let step = (pick(e_c.clone()) - e_u) * w;
+        e_c.select_assign(0, rows, step, IndexingUpdateOp::Add)
     }
 }
 
@@ -226,15 +241,21 @@ mod tests {
             })
         };
         let c12 = rows(Guidance::Uniform(0.0));
-        let g12 = rows(Guidance::PerClass(vec![0.0, 2.0, 0.5]));
-        for i in 0..c12.len() {
-            let w = if i < 36 { 2.0 } else { 0.5 };
-            let want = (1.0 + w) * c12[i] - w * un[i];
-            assert!(
-                (g12[i] - want).abs() < 1e-4,
-                "{i}: {} against {want}",
-                g12[i]
-            );
+        for weights in [
+            vec![0.0, 2.0, 0.5],
+            vec![0.0, 0.0, 0.5],
+            vec![0.0, 2.0, 0.0],
+        ] {
+            let g12 = rows(Guidance::PerClass(weights.clone()));
+            for i in 0..c12.len() {
+                let w = weights[1 + i / 36] as f32;
+                let want = (1.0 + w) * c12[i] - w * un[i];
+                assert!(
+                    (g12[i] - want).abs() < 1e-4,
+                    "{weights:?}, {i}: {} against {want}",
+                    g12[i]
+                );
+            }
         }
         let labels = Tensor::<Flex, 1, Int>::from_ints([1, 1], &dev);
         let wl = crate::tensor::to_vec(WithLabels { net: &net, labels }.eps(x.clone(), t.clone()));
