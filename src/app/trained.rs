@@ -27,6 +27,8 @@ pub struct Trained<B: Backend> {
     pub device: B::Device,
     /// A term added to the network's score while sampling (discriminator guidance), if any.
     correction: Option<Box<dyn ScoreCorrection<B>>>,
+    /// The guiding model of autoguidance, if any ([`Trained::with_guide`]).
+    guide: Option<ScoreNet<B>>,
 }
 
 impl<B: Backend> Trained<B> {
@@ -41,6 +43,7 @@ impl<B: Backend> Trained<B> {
             meta: ck.meta,
             device: device.clone(),
             correction: None,
+            guide: None,
         })
     }
 
@@ -56,6 +59,62 @@ impl<B: Backend> Trained<B> {
     pub fn with_correction(mut self, correction: Box<dyn ScoreCorrection<B>>) -> Self {
         self.correction = Some(correction);
         self
+    }
+
+    /// Guides sampling with `guide`, a weaker model of the same data (fewer parameters, fewer
+    /// steps), instead of this network's unconditional prediction: autoguidance (Karras et al.
+    /// 2024, "Guiding a diffusion model with a bad version of itself", Eq. 1),
+    /// D̃ = D + w·(D − D_guide), the guidance weight w as for classifier-free guidance. The two
+    /// must share the data dimension, image shape, classes, SDE, output parametrisation and
+    /// data standardisation; a difference is refused naming `source` (the guide's checkpoint)
+    /// and the field.
+    pub fn with_guide(mut self, guide: Trained<B>, source: &Path) -> Result<Self> {
+        let (a, b) = (&self.meta, &guide.meta);
+        let fields = [
+            ("dim", a.dim.to_string(), b.dim.to_string()),
+            (
+                "image shape",
+                format!("{:?}", self.image_shape()),
+                format!("{:?}", guide.image_shape()),
+            ),
+            (
+                "classes",
+                self.num_classes().to_string(),
+                guide.num_classes().to_string(),
+            ),
+            ("sde", format!("{:?}", a.sde), format!("{:?}", b.sde)),
+            (
+                "output",
+                format!("{:?}", a.config.output),
+                format!("{:?}", b.config.output),
+            ),
+            (
+                "sigma_data",
+                a.config.sigma_data.to_string(),
+                b.config.sigma_data.to_string(),
+            ),
+        ];
+        for (field, mine, theirs) in fields {
+            if mine != theirs {
+                return Err(Error::checkpoint(
+                    source,
+                    format!(
+                        "its `{field}` ({theirs}) differs from the sampled model's ({mine}): a \
+                         guiding model must be a weaker model of the same data and SDE"
+                    ),
+                ));
+            }
+        }
+        if a.standardizer != b.standardizer {
+            return Err(Error::checkpoint(
+                source,
+                "its data standardisation (mean, standard deviation or intensity transform) \
+                 differs from the sampled model's: a guiding model must be trained on the same \
+                 data",
+            ));
+        }
+        self.guide = Some(guide.net);
+        Ok(self)
     }
 
     /// Image shape (C, H, W) of an image model; none for a model of points.
@@ -184,6 +243,7 @@ impl<B: Backend> Trained<B> {
             net: &self.net,
             classes: classes.to_vec(),
             guidance: guidance.clone(),
+            against: self.guide.as_ref(),
         };
         self.sample_with(
             &self.score_of(&guided),
@@ -193,6 +253,35 @@ impl<B: Backend> Trained<B> {
             rng,
             observe,
         )
+    }
+
+    /// `n` samples without classes, autoguided with weight `w` by the model of
+    /// [`Trained::with_guide`] (w = 0: [`Trained::sample`]); errors for w ≠ 0 without one.
+    pub fn sample_guided(
+        &self,
+        cfg: &SamplerConfig,
+        n: usize,
+        w: f64,
+        rng: &mut Rng,
+        observe: Observer<B>,
+    ) -> Result<(Vec<f32>, usize)> {
+        if w == 0.0 {
+            return self.sample(cfg, n, rng, observe);
+        }
+        if self.guide.is_none() {
+            return Err(Error::config(
+                "guidance",
+                "guidance without classes needs a guiding model (autoguidance, --guide-with); \
+                 classifier-free guidance needs --class",
+            ));
+        }
+        let guided = Guided {
+            net: &self.net,
+            classes: Vec::new(),
+            guidance: Guidance::Uniform(w),
+            against: self.guide.as_ref(),
+        };
+        self.sample_with(&self.score_of(&guided), cfg, n, None, rng, observe)
     }
 
     /// Number of classes of a class-conditional model (0 = unconditional).
@@ -228,6 +317,7 @@ impl<B: AutodiffBackend> Trained<B> {
             meta: self.meta.clone(),
             device: self.device.clone(),
             correction: None,
+            guide: None,
         }
     }
 }

@@ -256,10 +256,16 @@ struct SampleArgs {
     /// then get a `<name>-labels.npy` beside them).
     #[arg(long)]
     class: Option<String>,
-    /// Classifier-free guidance weight w (with --class): one weight, or one per class in class
-    /// order (`2,2,0,2`: less guidance for a class it over-draws).
-    #[arg(long, default_value = "0", requires = "class")]
+    /// Guidance weight w: classifier-free with --class (one weight, or one per class in class
+    /// order, `2,2,0,2`: less guidance for a class it over-draws); autoguidance with
+    /// --guide-with (with or without --class).
+    #[arg(long, default_value = "0")]
     guidance: scoregen::nn::Guidance,
+    /// Autoguidance (Karras et al. 2024): guide with this checkpoint, a weaker model of the same
+    /// data (smaller, trained for fewer steps), instead of the model's unconditional
+    /// prediction: D̃ = D + w·(D − D_guide), w from --guidance.
+    #[arg(long, value_name = "CHECKPOINT")]
+    guide_with: Option<PathBuf>,
     /// Discriminator guidance (Kim et al. 2023): add w·∇x logit d(x_t, t) of the discriminator in
     /// this directory (`scoregen discriminator`) to the model's score.
     #[arg(long)]

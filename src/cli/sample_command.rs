@@ -129,7 +129,7 @@ impl Batches<'_> {
                     rng,
                     &mut observe,
                 ),
-                None => model.sample(cfg, n, rng, &mut observe),
+                None => model.sample_guided(cfg, n, self.guidance.weight(0), rng, &mut observe),
             };
             if sampled.is_err() {
                 bar.finish_and_clear();
@@ -215,6 +215,17 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             device,
         )?;
     }
+    if let Some(dir) = &a.guide_with {
+        if a.guidance.is_zero() {
+            bail!(
+                "--guide-with {}: autoguidance needs a guidance weight (--guidance w, w ≠ 0)",
+                dir.display()
+            );
+        }
+        let guide =
+            Trained::<B::InnerBackend>::load(dir, !a.no_ema, device)?.with_precision(a.precision);
+        model = model.with_guide(guide, dir)?;
+    }
     let image_shape = model.image_shape();
     if image_shape.is_some() && !a.no_clip {
         cfg.clip = Some((-1.0, 1.0));
@@ -250,6 +261,21 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             Some(vec![c; a.num])
         }
     };
+    if classes.is_none() && !a.guidance.is_zero() {
+        if matches!(a.guidance, Guidance::PerClass(_)) {
+            bail!(
+                "--guidance {}: one weight per class needs --class",
+                a.guidance
+            );
+        }
+        if a.guide_with.is_none() {
+            bail!(
+                "--guidance {}: classifier-free guidance needs --class; without classes, \
+                 guidance needs a guiding model (--guide-with, autoguidance)",
+                a.guidance
+            );
+        }
+    }
     let mut recorder = match (&a.trajectory, image_shape) {
         (None, _) => None,
         (Some(p), _) if data::check_png_path(p).is_err() => {

@@ -114,15 +114,46 @@ impl<B: Backend> EpsModel<B> for WithLabels<'_, B> {
     }
 }
 
-/// Classifier-free guidance (Ho & Salimans 2022, Eq. 6):
-/// ε̃ = (1 + w)·ε(x, t, c) − w·ε(x, t, ∅); w = 0 is plain conditional sampling.
+/// Guidance of a network's prediction against a second one, with one weight per class:
+/// ε̃ = ε(x, t, c) + w_c·(ε(x, t, c) − ε_g(x, t, c)), where ε_g is
+/// - the same network's unconditional prediction ε(x, t, ∅) (`against: None`): classifier-free
+///   guidance (Ho & Salimans 2022, Eq. 6), ε̃ = (1 + w)·ε(x, t, c) − w·ε(x, t, ∅);
+/// - a weaker model of the same data (`against: Some`), with the same class: autoguidance
+///   (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself", Eq. 1).
+///
+/// w = 0 is plain (conditional) sampling. The networks' raw outputs are combined; with a shared
+/// output parametrisation (ε, x₀ or EDM, all affine in the output) this is the same combination
+/// of their denoisers and scores.
 pub struct Guided<'a, B: Backend> {
-    /// The class-conditional network.
+    /// The network that is sampled.
     pub net: &'a ScoreNet<B>,
-    /// The requested class of each row (row i uses `classes[i % classes.len()]`).
+    /// The requested class of each row (row i uses `classes[i % classes.len()]`); empty for
+    /// unconditional rows (no label; autoguidance only, weight `guidance.weight(0)`).
     pub classes: Vec<usize>,
     /// The guidance weight w of each class.
     pub guidance: Guidance,
+    /// The guiding model of autoguidance; none for classifier-free guidance.
+    pub against: Option<&'a ScoreNet<B>>,
+}
+
+impl<B: Backend> Guided<'_, B> {
+    /// The guiding prediction ε_g on rows with labels `labels` (none: unconditional rows).
+    fn guiding(
+        &self,
+        x: Tensor<B, 2>,
+        t: Tensor<B, 2>,
+        labels: Option<Tensor<B, 1, Int>>,
+    ) -> Tensor<B, 2> {
+        match self.against {
+            Some(g) => g.eps_with(x, t, labels),
+            None => {
+                let m = x.dims()[0];
+                let null = self.net.num_classes() as i64;
+                let null = Tensor::<B, 1, Int>::full([m], null, &x.device());
+                self.net.eps_with(x, t, Some(null))
+            }
+        }
+    }
 }
 
 impl<B: Backend> EpsModel<B> for Guided<'_, B> {
@@ -133,18 +164,19 @@ impl<B: Backend> EpsModel<B> for Guided<'_, B> {
         let classes: Vec<usize> = (0..n)
             .map(|i| self.classes.get(i % k).copied().unwrap_or(0))
             .collect();
-        let labels: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
-        let cond = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &dev);
-        let e_c = self.net.eps_with(x.clone(), t.clone(), Some(cond));
+        let cond = (!self.classes.is_empty()).then(|| {
+            let labels: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &dev)
+        });
+        let e_c = self.net.eps_with(x.clone(), t.clone(), cond.clone());
         if self.guidance.is_zero() {
             return e_c;
         }
-        let null = |m: usize| Tensor::<B, 1, Int>::full([m], self.net.num_classes() as i64, &dev);
         if let Guidance::Uniform(w) = self.guidance {
-            let e_u = self.net.eps_with(x, t, Some(null(n)));
-            return e_c.mul_scalar(1.0 + w) - e_u.mul_scalar(w);
+            let e_g = self.guiding(x, t, cond);
+            return e_c.mul_scalar(1.0 + w) - e_g.mul_scalar(w);
         }
-        // One weight per row, ε_c + w_i (ε_c − ε_u), with ε_u evaluated only on the rows whose
+        // One weight per row, ε_c + w_i (ε_c − ε_g), with ε_g evaluated only on the rows whose
         // class is guided (w_i ≠ 0); the others keep ε_c.
         let (rows, w): (Vec<i64>, Vec<f32>) = classes
             .iter()
@@ -158,13 +190,14 @@ impl<B: Backend> EpsModel<B> for Guided<'_, B> {
         }
         let w = Tensor::<B, 2>::from_data(TensorData::new(w, [m, 1]), &dev);
         if m == n {
-            let e_u = self.net.eps_with(x, t, Some(null(n)));
-            return e_c.clone() + (e_c - e_u) * w;
+            let e_g = self.guiding(x, t, cond);
+            return e_c.clone() + (e_c - e_g) * w;
         }
         let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [m]), &dev);
         let pick = |v: Tensor<B, 2>| v.select(0, rows.clone());
-        let e_u = self.net.eps_with(pick(x), pick(t), Some(null(m)));
-        let step = (pick(e_c.clone()) - e_u) * w;
+        let labels = cond.map(|c| c.select(0, rows.clone()));
+        let e_g = self.guiding(pick(x), pick(t), labels);
+        let step = (pick(e_c.clone()) - e_g) * w;
         e_c.select_assign(0, rows, step, IndexingUpdateOp::Add)
     }
 }
@@ -202,6 +235,7 @@ mod tests {
                 net: &net,
                 classes: vec![1],
                 guidance: Guidance::Uniform(0.0),
+                against: None,
             }
             .eps(x, t)
         });
@@ -210,6 +244,7 @@ mod tests {
                 net: &net,
                 classes: vec![2],
                 guidance: Guidance::Uniform(0.0),
+                against: None,
             }
             .eps(x, t)
         });
@@ -219,6 +254,7 @@ mod tests {
                 net: &net,
                 classes: vec![1],
                 guidance: Guidance::Uniform(2.0),
+                against: None,
             }
             .eps(x, t)
         });
@@ -236,6 +272,7 @@ mod tests {
                     net: &net,
                     classes: vec![1, 2],
                     guidance: guidance.clone(),
+                    against: None,
                 }
                 .eps(x, t)
             })
@@ -260,5 +297,80 @@ mod tests {
         let labels = Tensor::<Flex, 1, Int>::from_ints([1, 1], &dev);
         let wl = crate::tensor::to_vec(WithLabels { net: &net, labels }.eps(x.clone(), t.clone()));
         assert!(wl.iter().zip(&c1).all(|(a, b)| (a - b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn autoguidance_steps_away_from_the_guiding_model_with_the_same_class() {
+        let dev = Default::default();
+        let cfg = |base| UNetConfig {
+            height: 6,
+            width: 6,
+            base,
+            mult: vec![1, 2],
+            attn_levels: vec![],
+            groups: 4,
+            num_classes: 3,
+            dropout: 0.0,
+            ..Default::default()
+        };
+        let mlp = MlpConfig::default();
+        let good = ScoreNet::<Flex>::init(&mlp, Some(&cfg(8)), 36, 0, &dev).unwrap();
+        let bad = ScoreNet::<Flex>::init(&mlp, Some(&cfg(4)), 36, 5, &dev).unwrap();
+        let x = crate::tensor::from_rows::<Flex>(Rng::new(2).normal_vec(3 * 36), 3, 36, &dev);
+        let t = crate::tensor::column::<Flex>(&[0.3, 0.5, 0.7], &dev);
+        let classes = vec![1, 2, 0];
+        let direct = |net: &ScoreNet<Flex>, labels: Option<[i64; 3]>| {
+            let labels = labels.map(|l| Tensor::<Flex, 1, Int>::from_ints(l, &dev));
+            crate::tensor::to_vec(net.eps_with(x.clone(), t.clone(), labels))
+        };
+        let (g, b) = (
+            direct(&good, Some([1, 2, 0])),
+            direct(&bad, Some([1, 2, 0])),
+        );
+        let null = direct(&good, Some([3, 3, 3]));
+        assert!(b.iter().zip(&null).any(|(a, b)| (a - b).abs() > 1e-3));
+        let guided = |classes: Vec<usize>, guidance: Guidance, against| {
+            crate::tensor::to_vec(
+                Guided {
+                    net: &good,
+                    classes,
+                    guidance,
+                    against,
+                }
+                .eps(x.clone(), t.clone()),
+            )
+        };
+        for weights in [
+            vec![2.0, 2.0, 2.0],
+            vec![0.0, 1.5, 0.5],
+            vec![3.0, 0.0, 0.0],
+        ] {
+            let out = guided(
+                classes.clone(),
+                Guidance::PerClass(weights.clone()),
+                Some(&bad),
+            );
+            let uniform = guided(classes.clone(), Guidance::Uniform(weights[0]), Some(&bad));
+            for i in 0..out.len() {
+                let w = weights[classes[i / 36]] as f32;
+                let want = g[i] + w * (g[i] - b[i]);
+                assert!((out[i] - want).abs() < 1e-4, "{weights:?}, {i}");
+                let w0 = weights[0] as f32;
+                assert!((uniform[i] - (g[i] + w0 * (g[i] - b[i]))).abs() < 1e-4);
+            }
+        }
+        // The guide sees the requested class: guiding with the bad network's class-0
+        // prediction instead gives another answer.
+        let b0 = direct(&bad, Some([0, 0, 0]));
+        let out = guided(classes.clone(), Guidance::Uniform(1.0), Some(&bad));
+        let wrong: Vec<f32> = (0..g.len()).map(|i| 2.0 * g[i] - b0[i]).collect();
+        assert!(out.iter().zip(&wrong).any(|(a, b)| (a - b).abs() > 1e-4));
+        // Unconditional rows (no classes): no labels for either network.
+        let (gu, bu) = (direct(&good, None), direct(&bad, None));
+        let out = guided(vec![], Guidance::Uniform(2.0), Some(&bad));
+        for i in 0..out.len() {
+            assert!((out[i] - (3.0 * gu[i] - 2.0 * bu[i])).abs() < 1e-4);
+        }
+        assert_eq!(guided(vec![], Guidance::Uniform(0.0), Some(&bad)), gu);
     }
 }

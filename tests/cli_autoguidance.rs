@@ -1,0 +1,152 @@
+//! End-to-end test of autoguidance (`sample --guide-with`, Karras et al. 2024): an image model
+//! guided by a weaker model of the same data, with and without classes.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// A U-Net on the bars images: `base` channels, `steps` steps, class-conditional or not.
+fn train(dir: &Path, data: &str, name: &str, base: usize, steps: u64, classes: bool) -> String {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "steps = {steps}\nbatch = 8\n[unet]\nbase = {base}\nmult = [1, 2]\nattn_levels = []\ngroups = 4\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join(name);
+    let mut args = vec![
+        "train",
+        "--data",
+        data,
+        "--out",
+        s(&out),
+        "--config",
+        s(&cfg),
+        "--seed",
+        "7",
+    ];
+    if classes {
+        args.push("--class-conditional");
+    }
+    ok(&args);
+    s(&out).to_string()
+}
+
+/// Largest absolute difference between two sample sets.
+fn gap(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
+#[test]
+fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
+    let dir = tmp("autoguidance");
+    let data = bars_idx(&dir);
+    let cond = train(&dir, &data, "cond", 8, 6, true);
+    let weak = train(&dir, &data, "weak", 4, 2, true);
+    let plain = train(&dir, &data, "plain", 8, 6, false);
+    let plain_weak = train(&dir, &data, "plain-weak", 4, 2, false);
+    // Three DDIM samples from `checkpoint` (seed 3) with `extra` arguments, read back.
+    let sample = |checkpoint: &str, name: &str, extra: &[&str]| {
+        let out = dir.join(format!("{name}.npy"));
+        let mut args = vec![
+            "sample",
+            "--checkpoint",
+            checkpoint,
+            "--num",
+            "3",
+            "--sampler",
+            "ddim",
+            "--steps",
+            "3",
+            "--seed",
+            "3",
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        ok(&args);
+        scoregen::data::read_npy_array(&out).unwrap().data
+    };
+
+    // Class-conditional: the guide sees the same class.
+    let class2 = ["--class", "2"];
+    let unguided = sample(&cond, "unguided", &class2);
+    let cfg = sample(&cond, "cfg", &["--class", "2", "--guidance", "2"]);
+    let auto = sample(
+        &cond,
+        "auto",
+        &["--class", "2", "--guidance", "2", "--guide-with", &weak],
+    );
+    let per_class = sample(
+        &cond,
+        "auto-list",
+        &[
+            "--class",
+            "2",
+            "--guidance",
+            "0,0,2,0",
+            "--guide-with",
+            &weak,
+        ],
+    );
+    let by_itself = sample(
+        &cond,
+        "self",
+        &["--class", "2", "--guidance", "2", "--guide-with", &cond],
+    );
+    assert!(gap(&auto, &unguided) > 1e-2, "{}", gap(&auto, &unguided));
+    assert!(gap(&auto, &cfg) > 1e-2, "not CFG: {}", gap(&auto, &cfg));
+    assert!(gap(&auto, &per_class) < 1e-4, "{}", gap(&auto, &per_class));
+    // Guided by itself, D + w(D − D) = D: the unguided samples.
+    assert!(
+        gap(&by_itself, &unguided) < 1e-4,
+        "{}",
+        gap(&by_itself, &unguided)
+    );
+
+    // Unconditional: autoguidance needs no classes.
+    let plain_unguided = sample(&plain, "plain-unguided", &[]);
+    let plain_auto = sample(
+        &plain,
+        "plain-auto",
+        &["--guidance", "1.5", "--guide-with", &plain_weak],
+    );
+    let plain_self = sample(
+        &plain,
+        "plain-self",
+        &["--guidance", "1.5", "--guide-with", &plain],
+    );
+    assert!(gap(&plain_auto, &plain_unguided) > 1e-2);
+    assert!(gap(&plain_self, &plain_unguided) < 1e-4);
+
+    // Refusals: a guide of other classes, guidance without classes or guide, a per-class list
+    // without classes, a guide without a weight.
+    let refused = |extra: &[&str]| {
+        let out = dir.join("refused.npy");
+        let mut args = vec!["sample", "--checkpoint", "", "--num", "2", "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let checkpoint = if extra.contains(&"--class") {
+            &cond
+        } else {
+            &plain
+        };
+        args[2] = checkpoint.as_str();
+        fails(&args)
+    };
+    let e = refused(&["--class", "2", "--guidance", "1", "--guide-with", &plain]);
+    assert!(e.contains("plain") && e.contains("`classes` (0)"), "{e}");
+    let e = refused(&["--guidance", "1"]);
+    assert!(e.contains("--class") && e.contains("--guide-with"), "{e}");
+    let e = refused(&["--guidance", "1,2", "--guide-with", &plain_weak]);
+    assert!(e.contains("per class needs --class"), "{e}");
+    let e = refused(&["--guide-with", &plain_weak]);
+    assert!(e.contains("needs a guidance weight"), "{e}");
+}
