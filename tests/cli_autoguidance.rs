@@ -1,5 +1,6 @@
 //! End-to-end test of autoguidance (`sample --guide-with`, Karras et al. 2024): an image model
-//! guided by a weaker model of the same data, with and without classes.
+//! guided by a weaker model of the same data, with and without classes, and of guidance limited
+//! to an interval of noise levels (`--guidance-interval`, Kynkäänniemi et al. 2024).
 
 mod common;
 
@@ -112,6 +113,27 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
         gap(&by_itself, &unguided)
     );
 
+    // A guidance interval (EDM σ): all of the run is the guided run, none of it the unguided
+    // one; σ ∈ (0.5, 5] holds only the last of DDIM's three steps (σ ≈ 157, 9.6, 1.4).
+    let interval = |name: &str, extra: &[&str], range: &str| {
+        let mut args = vec![
+            "--class",
+            "2",
+            "--guidance",
+            "2",
+            "--guidance-interval",
+            range,
+        ];
+        args.extend_from_slice(extra);
+        sample(&cond, name, &args)
+    };
+    let auto_guide = ["--guide-with", weak.as_str()];
+    assert_eq!(interval("all", &auto_guide, "0,inf"), auto);
+    assert_eq!(interval("cfg-all", &[], "0,inf"), cfg);
+    assert_eq!(interval("none", &auto_guide, "1000,2000"), unguided);
+    let last = interval("last", &auto_guide, "0.5,5");
+    assert!(gap(&last, &auto) > 1e-3 && gap(&last, &unguided) > 1e-3);
+
     // Unconditional: autoguidance needs no classes.
     let plain_unguided = sample(&plain, "plain-unguided", &[]);
     let plain_auto = sample(
@@ -149,4 +171,15 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
     assert!(e.contains("per class needs --class"), "{e}");
     let e = refused(&["--guide-with", &plain_weak]);
     assert!(e.contains("needs a guidance weight"), "{e}");
+    let e = refused(&["--guidance-interval", "1,2"]);
+    assert!(e.contains("no guidance to limit"), "{e}");
+    let e = refused(&[
+        "--guidance",
+        "1",
+        "--guide-with",
+        &plain_weak,
+        "--guidance-interval",
+        "2,1",
+    ]);
+    assert!(e.contains("guidance-interval") && e.contains("2,1"), "{e}");
 }

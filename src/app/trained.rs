@@ -10,7 +10,9 @@ use crate::likelihood::{probability_flow_nll_observed, Divergence, Nll};
 use crate::nn::{Guidance, Guided, Precision, ScoreNet};
 use crate::rng::Rng;
 use crate::samplers::{sample, Observer, SamplerConfig};
-use crate::score::{Corrected, EpsModel, NeuralScore, ScoreCorrection, ScoreFn};
+use crate::score::{
+    Corrected, EpsModel, Interval, NeuralScore, ScoreCorrection, ScoreFn, SigmaInterval,
+};
 use crate::sde::Sde;
 use crate::tensor::{from_rows, to_vec};
 use crate::train::{Checkpoint, CheckpointMeta};
@@ -29,6 +31,8 @@ pub struct Trained<B: Backend> {
     correction: Option<Box<dyn ScoreCorrection<B>>>,
     /// The guiding model of autoguidance, if any ([`Trained::with_guide`]).
     guide: Option<ScoreNet<B>>,
+    /// The noise levels at which guidance applies (none: all).
+    guidance_interval: Option<SigmaInterval>,
 }
 
 impl<B: Backend> Trained<B> {
@@ -44,6 +48,7 @@ impl<B: Backend> Trained<B> {
             device: device.clone(),
             correction: None,
             guide: None,
+            guidance_interval: None,
         })
     }
 
@@ -115,6 +120,13 @@ impl<B: Backend> Trained<B> {
         }
         self.guide = Some(guide.net);
         Ok(self)
+    }
+
+    /// Applies guidance (classifier-free or autoguidance) only at noise levels σ in `interval`,
+    /// sampling unguided elsewhere (Kynkäänniemi et al. 2024).
+    pub fn with_guidance_interval(mut self, interval: SigmaInterval) -> Self {
+        self.guidance_interval = Some(interval);
+        self
     }
 
     /// Image shape (C, H, W) of an image model; none for a model of points.
@@ -245,14 +257,7 @@ impl<B: Backend> Trained<B> {
             guidance: guidance.clone(),
             against: self.guide.as_ref(),
         };
-        self.sample_with(
-            &self.score_of(&guided),
-            cfg,
-            classes.len(),
-            Some(classes),
-            rng,
-            observe,
-        )
+        self.sample_guided_with(&guided, cfg, classes.len(), Some(classes), rng, observe)
     }
 
     /// `n` samples without classes, autoguided with weight `w` by the model of
@@ -281,7 +286,38 @@ impl<B: Backend> Trained<B> {
             guidance: Guidance::Uniform(w),
             against: self.guide.as_ref(),
         };
-        self.sample_with(&self.score_of(&guided), cfg, n, None, rng, observe)
+        self.sample_guided_with(&guided, cfg, n, None, rng, observe)
+    }
+
+    /// Samples `n` rows with `guided` inside the guidance interval and its unguided version
+    /// (weight 0) outside it, everywhere `guided` without an interval; `classes` as for
+    /// [`Trained::sample_classes`], none for unconditional samples.
+    fn sample_guided_with(
+        &self,
+        guided: &Guided<'_, B>,
+        cfg: &SamplerConfig,
+        n: usize,
+        classes: Option<&[usize]>,
+        rng: &mut Rng,
+        observe: Observer<B>,
+    ) -> Result<(Vec<f32>, usize)> {
+        let score = self.score_of(guided);
+        match self.guidance_interval {
+            Some(interval) => {
+                let unguided = Guided {
+                    guidance: Guidance::default(),
+                    ..guided.clone()
+                };
+                let limited = Interval {
+                    guided: &score,
+                    unguided: &self.score_of(&unguided),
+                    sde: self.sde.as_ref(),
+                    interval,
+                };
+                self.sample_with(&limited, cfg, n, classes, rng, observe)
+            }
+            None => self.sample_with(&score, cfg, n, classes, rng, observe),
+        }
     }
 
     /// Number of classes of a class-conditional model (0 = unconditional).
@@ -318,6 +354,7 @@ impl<B: AutodiffBackend> Trained<B> {
             device: self.device.clone(),
             correction: None,
             guide: None,
+            guidance_interval: None,
         }
     }
 }

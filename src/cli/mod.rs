@@ -266,6 +266,10 @@ struct SampleArgs {
     /// prediction: D̃ = D + w·(D − D_guide), w from --guidance.
     #[arg(long, value_name = "CHECKPOINT")]
     guide_with: Option<PathBuf>,
+    /// Guidance (classifier-free or autoguidance) only at EDM noise levels σ in (LO, HI]
+    /// (Kynkäänniemi et al. 2024), e.g. `0.28,5.42` or `1,inf`; unguided steps elsewhere.
+    #[arg(long, value_name = "LO,HI")]
+    guidance_interval: Option<scoregen::score::SigmaInterval>,
     /// Discriminator guidance (Kim et al. 2023): add w·∇x logit d(x_t, t) of the discriminator in
     /// this directory (`scoregen discriminator`) to the model's score.
     #[arg(long)]

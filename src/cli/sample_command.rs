@@ -226,6 +226,12 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
             Trained::<B::InnerBackend>::load(dir, !a.no_ema, device)?.with_precision(a.precision);
         model = model.with_guide(guide, dir)?;
     }
+    if let Some(interval) = a.guidance_interval {
+        if a.guidance.is_zero() {
+            bail!("--guidance-interval {interval}: there is no guidance to limit (--guidance w, w ≠ 0)");
+        }
+        model = model.with_guidance_interval(interval);
+    }
     let image_shape = model.image_shape();
     if image_shape.is_some() && !a.no_clip {
         cfg.clip = Some((-1.0, 1.0));

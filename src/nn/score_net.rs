@@ -124,6 +124,7 @@ impl<B: Backend> EpsModel<B> for WithLabels<'_, B> {
 /// w = 0 is plain (conditional) sampling. The networks' raw outputs are combined; with a shared
 /// output parametrisation (ε, x₀ or EDM, all affine in the output) this is the same combination
 /// of their denoisers and scores.
+#[derive(Clone)]
 pub struct Guided<'a, B: Backend> {
     /// The network that is sampled.
     pub net: &'a ScoreNet<B>,

@@ -3,11 +3,13 @@
 
 mod correction;
 mod gmm;
+mod interval;
 mod neural;
 mod output;
 
 pub use correction::{Corrected, ScoreCorrection};
 pub use gmm::{GaussianMixture, GmmScore};
+pub use interval::{Interval, SigmaInterval};
 pub use neural::{EpsModel, NeuralScore};
 pub use output::{eps_of, Output, Parametrised};
 
