@@ -113,6 +113,27 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
         gap(&by_itself, &unguided)
     );
 
+    // Classifier-free guidance on top of autoguidance (--free-guidance v): v = 0 is
+    // autoguidance alone; guided by itself, D + w(D − D) + v(D − D(∅)) is CFG with weight v.
+    let with_free = |name: &str, guide: &str, v: &str| {
+        let args = [
+            "--class",
+            "2",
+            "--guidance",
+            "2",
+            "--guide-with",
+            guide,
+            "--free-guidance",
+            v,
+        ];
+        sample(&cond, name, &args)
+    };
+    assert_eq!(with_free("free0", &weak, "0"), auto);
+    assert_eq!(with_free("free-self", &cond, "2"), cfg);
+    let both = with_free("free", &weak, "1");
+    assert!(gap(&both, &auto) > 1e-2 && gap(&both, &cfg) > 1e-2);
+    assert_eq!(with_free("free-list", &weak, "0,0,1,5"), both);
+
     // A guidance interval (EDM σ): all of the run is the guided run, none of it the unguided
     // one; σ ∈ (0.5, 5] holds only the last of DDIM's three steps (σ ≈ 157, 9.6, 1.4).
     let interval = |name: &str, extra: &[&str], range: &str| {
@@ -182,4 +203,30 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
         "2,1",
     ]);
     assert!(e.contains("guidance-interval") && e.contains("2,1"), "{e}");
+    // --free-guidance needs both a guide and classes, and one weight per class.
+    let e = refused(&["--class", "2", "--free-guidance", "1"]);
+    assert!(e.contains("--guide-with"), "{e}");
+    let e = refused(&[
+        "--guidance",
+        "1",
+        "--guide-with",
+        &plain_weak,
+        "--free-guidance",
+        "1",
+    ]);
+    assert!(e.contains("--class"), "{e}");
+    let e = refused(&[
+        "--class",
+        "2",
+        "--guidance",
+        "1",
+        "--guide-with",
+        &weak,
+        "--free-guidance",
+        "1,2",
+    ]);
+    assert!(
+        e.contains("--free-guidance 1,2") && e.contains("free_guidance") && e.contains("4 classes"),
+        "{e}"
+    );
 }

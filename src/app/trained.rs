@@ -31,6 +31,8 @@ pub struct Trained<B: Backend> {
     correction: Option<Box<dyn ScoreCorrection<B>>>,
     /// The guiding model of autoguidance, if any ([`Trained::with_guide`]).
     guide: Option<ScoreNet<B>>,
+    /// Classifier-free guidance added to autoguidance ([`Trained::with_free_guidance`]).
+    free_guidance: Guidance,
     /// The noise levels at which guidance applies (none: all).
     guidance_interval: Option<SigmaInterval>,
 }
@@ -48,6 +50,7 @@ impl<B: Backend> Trained<B> {
             device: device.clone(),
             correction: None,
             guide: None,
+            free_guidance: Guidance::default(),
             guidance_interval: None,
         })
     }
@@ -119,6 +122,28 @@ impl<B: Backend> Trained<B> {
             ));
         }
         self.guide = Some(guide.net);
+        Ok(self)
+    }
+
+    /// Adds classifier-free guidance with weights `free` to the autoguidance of
+    /// [`Trained::with_guide`] in class-conditional sampling ([`Trained::sample_classes`]):
+    /// D̃ = D + w·(D − D_guide) + v·(D − D(∅)) (see [`Guided`]). Errors if no guide is set or
+    /// the model is unconditional.
+    pub fn with_free_guidance(mut self, free: Guidance) -> Result<Self> {
+        if self.guide.is_none() {
+            return Err(Error::config(
+                "free_guidance",
+                "classifier-free guidance on top of autoguidance needs a guiding model \
+                 (--guide-with); alone it is --guidance",
+            ));
+        }
+        if self.net.num_classes() == 0 {
+            return Err(Error::Unsupported(
+                "classifier-free guidance needs a model trained with --class-conditional".into(),
+            ));
+        }
+        free.check_as(self.net.num_classes(), "free_guidance")?;
+        self.free_guidance = free;
         Ok(self)
     }
 
@@ -256,12 +281,14 @@ impl<B: Backend> Trained<B> {
             classes: classes.to_vec(),
             guidance: guidance.clone(),
             against: self.guide.as_ref(),
+            free: self.free_guidance.clone(),
         };
         self.sample_guided_with(&guided, cfg, classes.len(), Some(classes), rng, observe)
     }
 
     /// `n` samples without classes, autoguided with weight `w` by the model of
-    /// [`Trained::with_guide`] (w = 0: [`Trained::sample`]); errors for w ≠ 0 without one.
+    /// [`Trained::with_guide`] (w = 0: [`Trained::sample`]); errors for w ≠ 0 without one, and
+    /// with [`Trained::with_free_guidance`] set (it needs classes).
     pub fn sample_guided(
         &self,
         cfg: &SamplerConfig,
@@ -270,6 +297,12 @@ impl<B: Backend> Trained<B> {
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
+        if !self.free_guidance.is_zero() {
+            return Err(Error::config(
+                "free_guidance",
+                "classifier-free guidance needs classes (--class)",
+            ));
+        }
         if w == 0.0 {
             return self.sample(cfg, n, rng, observe);
         }
@@ -285,6 +318,7 @@ impl<B: Backend> Trained<B> {
             classes: Vec::new(),
             guidance: Guidance::Uniform(w),
             against: self.guide.as_ref(),
+            free: Guidance::default(),
         };
         self.sample_guided_with(&guided, cfg, n, None, rng, observe)
     }
@@ -306,6 +340,7 @@ impl<B: Backend> Trained<B> {
             Some(interval) => {
                 let unguided = Guided {
                     guidance: Guidance::default(),
+                    free: Guidance::default(),
                     ..guided.clone()
                 };
                 let limited = Interval {
@@ -354,6 +389,7 @@ impl<B: AutodiffBackend> Trained<B> {
             device: self.device.clone(),
             correction: None,
             guide: None,
+            free_guidance: Guidance::default(),
             guidance_interval: None,
         }
     }

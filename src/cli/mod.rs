@@ -266,6 +266,10 @@ struct SampleArgs {
     /// prediction: D̃ = D + w·(D − D_guide), w from --guidance.
     #[arg(long, value_name = "CHECKPOINT")]
     guide_with: Option<PathBuf>,
+    /// Classifier-free guidance added to autoguidance (--guide-with, --class): one weight v, or
+    /// one per class; D̃ = D + w·(D − D_guide) + v·(D − D(∅)).
+    #[arg(long, value_name = "V", requires_all = ["guide_with", "class"])]
+    free_guidance: Option<scoregen::nn::Guidance>,
     /// Guidance (classifier-free or autoguidance) only at EDM noise levels σ in (LO, HI]
     /// (Kynkäänniemi et al. 2024), e.g. `0.28,5.42` or `1,inf`; unguided steps elsewhere.
     #[arg(long, value_name = "LO,HI")]

@@ -225,6 +225,11 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         let guide =
             Trained::<B::InnerBackend>::load(dir, !a.no_ema, device)?.with_precision(a.precision);
         model = model.with_guide(guide, dir)?;
+        if let Some(free) = &a.free_guidance {
+            model = model
+                .with_free_guidance(free.clone())
+                .with_context(|| format!("--free-guidance {free}"))?;
+        }
     }
     if let Some(interval) = a.guidance_interval {
         if a.guidance.is_zero() {

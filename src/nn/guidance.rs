@@ -43,9 +43,14 @@ impl Guidance {
 
     /// Refuses a per-class list whose length is not the model's `num_classes`.
     pub fn check(&self, num_classes: usize) -> Result<()> {
+        self.check_as(num_classes, "guidance")
+    }
+
+    /// [`Guidance::check`] for the weights of the setting `field`, named in the error.
+    pub fn check_as(&self, num_classes: usize, field: &str) -> Result<()> {
         match self {
             Guidance::PerClass(ws) if ws.len() != num_classes => Err(Error::config(
-                "guidance",
+                field,
                 format!(
                     "{} per-class weights given, but the model has {num_classes} classes \
                      (give one weight, or one per class)",

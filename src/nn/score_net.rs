@@ -121,6 +121,9 @@ impl<B: Backend> EpsModel<B> for WithLabels<'_, B> {
 /// - a weaker model of the same data (`against: Some`), with the same class: autoguidance
 ///   (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself", Eq. 1).
 ///
+/// Both at once: with `against: Some` and classifier-free weights `free`,
+/// ε̃ = ε(x, t, c) + w_c·(ε(x, t, c) − ε_g(x, t, c)) + v_c·(ε(x, t, c) − ε(x, t, ∅)).
+///
 /// w = 0 is plain (conditional) sampling. The networks' raw outputs are combined; with a shared
 /// output parametrisation (ε, x₀ or EDM, all affine in the output) this is the same combination
 /// of their denoisers and scores.
@@ -135,17 +138,22 @@ pub struct Guided<'a, B: Backend> {
     pub guidance: Guidance,
     /// The guiding model of autoguidance; none for classifier-free guidance.
     pub against: Option<&'a ScoreNet<B>>,
+    /// Classifier-free guidance weights v_c added to autoguidance (zero: none; rows without a
+    /// class take none).
+    pub free: Guidance,
 }
 
 impl<B: Backend> Guided<'_, B> {
-    /// The guiding prediction ε_g on rows with labels `labels` (none: unconditional rows).
+    /// The guiding prediction on rows with labels `labels` (none: unconditional rows): of
+    /// `against`, or the network's unconditional prediction ε(x, t, ∅) for none.
     fn guiding(
         &self,
+        against: Option<&ScoreNet<B>>,
         x: Tensor<B, 2>,
         t: Tensor<B, 2>,
         labels: Option<Tensor<B, 1, Int>>,
     ) -> Tensor<B, 2> {
-        match self.against {
+        match against {
             Some(g) => g.eps_with(x, t, labels),
             None => {
                 let m = x.dims()[0];
@@ -154,6 +162,52 @@ impl<B: Backend> Guided<'_, B> {
                 self.net.eps_with(x, t, Some(null))
             }
         }
+    }
+}
+
+impl<B: Backend> Guided<'_, B> {
+    /// `out` + w_i·(ε_c − ε_g) on every row i whose class has a weight w_i ≠ 0 under
+    /// `guidance`, ε_g from [`Guided::guiding`] with `against`, evaluated on those rows only.
+    #[allow(clippy::too_many_arguments)]
+    fn add_term(
+        &self,
+        out: Tensor<B, 2>,
+        e_c: &Tensor<B, 2>,
+        (x, t): (&Tensor<B, 2>, &Tensor<B, 2>),
+        cond: &Option<Tensor<B, 1, Int>>,
+        classes: &[usize],
+        guidance: &Guidance,
+        against: Option<&ScoreNet<B>>,
+    ) -> Tensor<B, 2> {
+        if guidance.is_zero() {
+            return out;
+        }
+        if let Guidance::Uniform(w) = guidance {
+            let e_g = self.guiding(against, x.clone(), t.clone(), cond.clone());
+            return out + (e_c.clone() - e_g).mul_scalar(*w);
+        }
+        let (rows, w): (Vec<i64>, Vec<f32>) = classes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (i as i64, guidance.weight(c) as f32))
+            .filter(|(_, w)| *w != 0.0)
+            .unzip();
+        let (n, m) = (classes.len(), rows.len());
+        if m == 0 {
+            return out;
+        }
+        let dev = x.device();
+        let w = Tensor::<B, 2>::from_data(TensorData::new(w, [m, 1]), &dev);
+        if m == n {
+            let e_g = self.guiding(against, x.clone(), t.clone(), cond.clone());
+            return out + (e_c.clone() - e_g) * w;
+        }
+        let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [m]), &dev);
+        let pick = |v: &Tensor<B, 2>| v.clone().select(0, rows.clone());
+        let labels = cond.clone().map(|c| c.select(0, rows.clone()));
+        let e_g = self.guiding(against, pick(x), pick(t), labels);
+        let step = (pick(e_c) - e_g) * w;
+        out.select_assign(0, rows, step, IndexingUpdateOp::Add)
     }
 }
 
@@ -170,36 +224,20 @@ impl<B: Backend> EpsModel<B> for Guided<'_, B> {
             Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &dev)
         });
         let e_c = self.net.eps_with(x.clone(), t.clone(), cond.clone());
-        if self.guidance.is_zero() {
-            return e_c;
+        let xt = (&x, &t);
+        let out = self.add_term(
+            e_c.clone(),
+            &e_c,
+            xt,
+            &cond,
+            &classes,
+            &self.guidance,
+            self.against,
+        );
+        if cond.is_none() {
+            return out;
         }
-        if let Guidance::Uniform(w) = self.guidance {
-            let e_g = self.guiding(x, t, cond);
-            return e_c.mul_scalar(1.0 + w) - e_g.mul_scalar(w);
-        }
-        // One weight per row, ε_c + w_i (ε_c − ε_g), with ε_g evaluated only on the rows whose
-        // class is guided (w_i ≠ 0); the others keep ε_c.
-        let (rows, w): (Vec<i64>, Vec<f32>) = classes
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i as i64, self.guidance.weight(c) as f32))
-            .filter(|(_, w)| *w != 0.0)
-            .unzip();
-        let m = rows.len();
-        if m == 0 {
-            return e_c;
-        }
-        let w = Tensor::<B, 2>::from_data(TensorData::new(w, [m, 1]), &dev);
-        if m == n {
-            let e_g = self.guiding(x, t, cond);
-            return e_c.clone() + (e_c - e_g) * w;
-        }
-        let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [m]), &dev);
-        let pick = |v: Tensor<B, 2>| v.select(0, rows.clone());
-        let labels = cond.map(|c| c.select(0, rows.clone()));
-        let e_g = self.guiding(pick(x), pick(t), labels);
-        let step = (pick(e_c.clone()) - e_g) * w;
-        e_c.select_assign(0, rows, step, IndexingUpdateOp::Add)
+        self.add_term(out, &e_c, xt, &cond, &classes, &self.free, None)
     }
 }
 
@@ -237,6 +275,7 @@ mod tests {
                 classes: vec![1],
                 guidance: Guidance::Uniform(0.0),
                 against: None,
+                free: Guidance::default(),
             }
             .eps(x, t)
         });
@@ -246,6 +285,7 @@ mod tests {
                 classes: vec![2],
                 guidance: Guidance::Uniform(0.0),
                 against: None,
+                free: Guidance::default(),
             }
             .eps(x, t)
         });
@@ -256,6 +296,7 @@ mod tests {
                 classes: vec![1],
                 guidance: Guidance::Uniform(2.0),
                 against: None,
+                free: Guidance::default(),
             }
             .eps(x, t)
         });
@@ -274,6 +315,7 @@ mod tests {
                     classes: vec![1, 2],
                     guidance: guidance.clone(),
                     against: None,
+                    free: Guidance::default(),
                 }
                 .eps(x, t)
             })
@@ -300,8 +342,14 @@ mod tests {
         assert!(wl.iter().zip(&c1).all(|(a, b)| (a - b).abs() < 1e-6));
     }
 
-    #[test]
-    fn autoguidance_steps_away_from_the_guiding_model_with_the_same_class() {
+    /// A class-conditional U-Net (3 classes, 6×6), a smaller one to guide it, and three rows
+    /// with their times.
+    fn good_and_bad() -> (
+        ScoreNet<Flex>,
+        ScoreNet<Flex>,
+        Tensor<Flex, 2>,
+        Tensor<Flex, 2>,
+    ) {
         let dev = Default::default();
         let cfg = |base| UNetConfig {
             height: 6,
@@ -319,6 +367,32 @@ mod tests {
         let bad = ScoreNet::<Flex>::init(&mlp, Some(&cfg(4)), 36, 5, &dev).unwrap();
         let x = crate::tensor::from_rows::<Flex>(Rng::new(2).normal_vec(3 * 36), 3, 36, &dev);
         let t = crate::tensor::column::<Flex>(&[0.3, 0.5, 0.7], &dev);
+        (good, bad, x, t)
+    }
+
+    /// The guided prediction of `net` at `(x, t)` as a vector.
+    fn guided_eps(
+        net: &ScoreNet<Flex>,
+        (x, t): (&Tensor<Flex, 2>, &Tensor<Flex, 2>),
+        classes: Vec<usize>,
+        guidance: Guidance,
+        against: Option<&ScoreNet<Flex>>,
+        free: Guidance,
+    ) -> Vec<f32> {
+        let guided = Guided {
+            net,
+            classes,
+            guidance,
+            against,
+            free,
+        };
+        crate::tensor::to_vec(guided.eps(x.clone(), t.clone()))
+    }
+
+    #[test]
+    fn autoguidance_steps_away_from_the_guiding_model_with_the_same_class() {
+        let dev = Default::default();
+        let (good, bad, x, t) = good_and_bad();
         let classes = vec![1, 2, 0];
         let direct = |net: &ScoreNet<Flex>, labels: Option<[i64; 3]>| {
             let labels = labels.map(|l| Tensor::<Flex, 1, Int>::from_ints(l, &dev));
@@ -331,15 +405,8 @@ mod tests {
         let null = direct(&good, Some([3, 3, 3]));
         assert!(b.iter().zip(&null).any(|(a, b)| (a - b).abs() > 1e-3));
         let guided = |classes: Vec<usize>, guidance: Guidance, against| {
-            crate::tensor::to_vec(
-                Guided {
-                    net: &good,
-                    classes,
-                    guidance,
-                    against,
-                }
-                .eps(x.clone(), t.clone()),
-            )
+            let free = Guidance::default();
+            guided_eps(&good, (&x, &t), classes, guidance, against, free)
         };
         for weights in [
             vec![2.0, 2.0, 2.0],
@@ -373,5 +440,78 @@ mod tests {
             assert!((out[i] - (3.0 * gu[i] - 2.0 * bu[i])).abs() < 1e-4);
         }
         assert_eq!(guided(vec![], Guidance::Uniform(0.0), Some(&bad)), gu);
+    }
+
+    #[test]
+    fn autoguidance_and_classifier_free_guidance_add_up() {
+        let dev = Default::default();
+        let (good, bad, x, t) = good_and_bad();
+        let classes = vec![1, 2, 0];
+        let direct = |net: &ScoreNet<Flex>, labels: [i64; 3]| {
+            let labels = Tensor::<Flex, 1, Int>::from_ints(labels, &dev);
+            crate::tensor::to_vec(net.eps_with(x.clone(), t.clone(), Some(labels)))
+        };
+        let (g, b, null) = (
+            direct(&good, [1, 2, 0]),
+            direct(&bad, [1, 2, 0]),
+            direct(&good, [3, 3, 3]),
+        );
+        let guided = |classes: Vec<usize>, guidance: Guidance, against, free: Guidance| {
+            guided_eps(&good, (&x, &t), classes, guidance, against, free)
+        };
+        for (auto, free) in [
+            (vec![1.0, 1.0, 1.0], vec![0.5, 0.5, 0.5]),
+            (vec![0.0, 1.5, 0.5], vec![2.0, 0.0, 0.5]),
+            (vec![0.0, 0.0, 0.0], vec![0.0, 0.0, 2.0]),
+            (vec![0.7, 0.0, 0.0], vec![0.0, 0.0, 0.0]),
+        ] {
+            let per = |w: &Vec<f64>| Guidance::PerClass(w.clone());
+            let out = guided(classes.clone(), per(&auto), Some(&bad), per(&free));
+            for i in 0..out.len() {
+                let c = classes[i / 36];
+                let (w, v) = (auto[c] as f32, free[c] as f32);
+                let want = g[i] + w * (g[i] - b[i]) + v * (g[i] - null[i]);
+                assert!(
+                    (out[i] - want).abs() < 1e-4,
+                    "{auto:?} {free:?}, {i}: {} against {want}",
+                    out[i]
+                );
+            }
+        }
+        // Uniform weights, and both terms against the null class: their weights add.
+        let both = guided(
+            classes.clone(),
+            Guidance::Uniform(1.0),
+            Some(&bad),
+            Guidance::Uniform(0.5),
+        );
+        let cfg2 = guided(
+            classes.clone(),
+            Guidance::Uniform(2.0),
+            None,
+            Guidance::Uniform(1.0),
+        );
+        for i in 0..g.len() {
+            let want = g[i] + (g[i] - b[i]) + 0.5 * (g[i] - null[i]);
+            assert!((both[i] - want).abs() < 1e-4, "{i}");
+            assert!(
+                (cfg2[i] - (g[i] + 3.0 * (g[i] - null[i]))).abs() < 1e-4,
+                "{i}"
+            );
+        }
+        // Rows without a class have no classifier-free term.
+        let auto_only = guided(
+            vec![],
+            Guidance::Uniform(1.0),
+            Some(&bad),
+            Guidance::default(),
+        );
+        let with_free = guided(
+            vec![],
+            Guidance::Uniform(1.0),
+            Some(&bad),
+            Guidance::Uniform(3.0),
+        );
+        assert_eq!(auto_only, with_free);
     }
 }
