@@ -163,9 +163,7 @@ impl<B: Backend> Guided<'_, B> {
             }
         }
     }
-}
 
-impl<B: Backend> Guided<'_, B> {
     /// `out` + w_i·(ε_c − ε_g) on every row i whose class has a weight w_i ≠ 0 under
     /// `guidance`, ε_g from [`Guided::guiding`] with `against`, evaluated on those rows only.
     #[allow(clippy::too_many_arguments)]
