@@ -532,4 +532,16 @@ fn select_drops_generated_events_whose_observables_the_simulation_lacks() {
     let args = from_table(&bare_table, &[]);
     let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(e.contains("has no event classes"), "{e}");
+    // With --max-real, only the simulated events used are zero-suppressed and counted.
+    let mut args = select(&real);
+    args.extend(["--max-real", "50", "--zero-suppress"].map(String::from));
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    let sim = read_npy_array(&real).unwrap();
+    let lit = sim.data[..50 * d].iter().filter(|&&v| v != 0.0).count();
+    assert!(
+        said.contains(&format!("of the {lit} non-zero simulated pixels")),
+        "{lit}: {said}"
+    );
 }

@@ -160,11 +160,8 @@ fn simulated_points(
     meta: &segment::SsnetMeta,
     points: impl Fn(&EventImages) -> Result<Vec<unweight::Point>>,
 ) -> Result<(Vec<unweight::Point>, Option<Vec<u8>>)> {
-    let mut real = load_event_images(spec)?;
+    let real = load_event_images(spec)?;
     super::ssnet_commands::check_size(&real, meta, &a.ssnet)?;
-    if a.zero_suppress {
-        super::physics_commands::zero_suppress_events(&mut real, meta.threshold, "simulated");
-    }
     let classes = match need_classes {
         true => Some(classes_beside(&real)?.with_context(|| {
             format!(
@@ -174,7 +171,10 @@ fn simulated_points(
         })?),
         false => None,
     };
-    let real = real.slice(0..a.max_real);
+    let mut real = real.slice(0..a.max_real);
+    if a.zero_suppress {
+        super::physics_commands::zero_suppress_events(&mut real, meta.threshold, "simulated");
+    }
     let classes = classes.map(|mut c| {
         c.truncate(real.len());
         c
