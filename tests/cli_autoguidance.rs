@@ -1,6 +1,7 @@
 //! End-to-end test of autoguidance (`sample --guide-with`, Karras et al. 2024): an image model
 //! guided by a weaker model of the same data, with and without classes, and of guidance limited
-//! to an interval of noise levels (`--guidance-interval`, Kynkäänniemi et al. 2024).
+//! to an interval of noise levels (`--guidance-interval`, Kynkäänniemi et al. 2024), with
+//! classifier-free guidance on top (`--free-guidance`) in an interval of its own.
 
 mod common;
 
@@ -155,6 +156,52 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
     let last = interval("last", &auto_guide, "0.5,5");
     assert!(gap(&last, &auto) > 1e-3 && gap(&last, &unguided) > 1e-3);
 
+    // The classifier-free term in an interval of its own (--free-guidance-interval): over every
+    // σ it is --free-guidance without one, over none autoguidance alone, the same interval as
+    // --guidance-interval is that shared interval, and with autoguidance nowhere and the
+    // classifier-free term everywhere the run is classifier-free guidance with weight v.
+    let free_interval = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--class",
+            "2",
+            "--guidance",
+            "2",
+            "--guide-with",
+            weak.as_str(),
+            "--free-guidance",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        sample(&cond, name, &args)
+    };
+    assert_eq!(
+        free_interval("fi-all", &["--free-guidance-interval", "0,inf"]),
+        both
+    );
+    assert_eq!(
+        free_interval("fi-none", &["--free-guidance-interval", "1000,2000"]),
+        auto
+    );
+    let shared = free_interval("fi-shared", &["--guidance-interval", "0.5,5"]);
+    assert!(gap(&shared, &both) > 1e-3 && gap(&shared, &unguided) > 1e-3);
+    let same = [
+        "--guidance-interval",
+        "0.5,5",
+        "--free-guidance-interval",
+        "0.5,5",
+    ];
+    assert_eq!(free_interval("fi-same", &same), shared);
+    let swapped = [
+        "--guidance-interval",
+        "1000,2000",
+        "--free-guidance-interval",
+        "0,inf",
+    ];
+    let cfg1 = sample(&cond, "cfg1", &["--class", "2", "--guidance", "1"]);
+    let only_free = free_interval("fi-only", &swapped);
+    assert!(gap(&only_free, &cfg1) < 1e-5, "{}", gap(&only_free, &cfg1));
+    assert!(gap(&only_free, &auto) > 1e-2);
+
     // Unconditional: autoguidance needs no classes.
     let plain_unguided = sample(&plain, "plain-unguided", &[]);
     let plain_auto = sample(
@@ -215,18 +262,24 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
         "1",
     ]);
     assert!(e.contains("--class"), "{e}");
-    let e = refused(&[
-        "--class",
-        "2",
-        "--guidance",
-        "1",
-        "--guide-with",
-        &weak,
-        "--free-guidance",
-        "1,2",
-    ]);
+    let autoguided = |extra: &[&str]| {
+        let mut args = vec![
+            "--class",
+            "2",
+            "--guidance",
+            "1",
+            "--guide-with",
+            weak.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        refused(&args)
+    };
+    let e = autoguided(&["--free-guidance", "1,2"]);
     assert!(
         e.contains("--free-guidance 1,2") && e.contains("free_guidance") && e.contains("4 classes"),
         "{e}"
     );
+    // --free-guidance-interval limits --free-guidance's term: alone it is refused.
+    let e = autoguided(&["--free-guidance-interval", "0,1"]);
+    assert!(e.contains("--free-guidance <V>"), "{e}");
 }

@@ -35,6 +35,9 @@ pub struct Trained<B: Backend> {
     free_guidance: Guidance,
     /// The noise levels at which guidance applies (none: all).
     guidance_interval: Option<SigmaInterval>,
+    /// The noise levels at which the classifier-free term of `free_guidance` applies (none:
+    /// those of `guidance_interval`).
+    free_guidance_interval: Option<SigmaInterval>,
 }
 
 impl<B: Backend> Trained<B> {
@@ -52,6 +55,7 @@ impl<B: Backend> Trained<B> {
             guide: None,
             free_guidance: Guidance::default(),
             guidance_interval: None,
+            free_guidance_interval: None,
         })
     }
 
@@ -151,6 +155,15 @@ impl<B: Backend> Trained<B> {
     /// sampling unguided elsewhere (Kynkäänniemi et al. 2024).
     pub fn with_guidance_interval(mut self, interval: SigmaInterval) -> Self {
         self.guidance_interval = Some(interval);
+        self
+    }
+
+    /// Applies the classifier-free term of [`Trained::with_free_guidance`] only at noise levels
+    /// σ in `interval`, independently of the autoguidance term's interval
+    /// ([`Trained::with_guidance_interval`], which otherwise limits both): e.g. the class's
+    /// structure guided at high σ, the detail autoguided at low σ.
+    pub fn with_free_guidance_interval(mut self, interval: SigmaInterval) -> Self {
+        self.free_guidance_interval = Some(interval);
         self
     }
 
@@ -323,9 +336,11 @@ impl<B: Backend> Trained<B> {
         self.sample_guided_with(&guided, cfg, n, None, rng, observe)
     }
 
-    /// Samples `n` rows with `guided` inside the guidance interval and its unguided version
-    /// (weight 0) outside it, everywhere `guided` without an interval; `classes` as for
-    /// [`Trained::sample_classes`], none for unconditional samples.
+    /// Samples `n` rows with `guided`, each of its two terms (w·(D − D_guide) or classifier-free
+    /// w·(D − D(∅)), and the added v·(D − D(∅))) applied only inside its guidance interval, and
+    /// everywhere without one; `classes` as for [`Trained::sample_classes`], none for
+    /// unconditional samples. Each row's score is the one variant of `guided` that its noise
+    /// level asks for, the only one evaluated when all rows share it (as samplers step them).
     fn sample_guided_with(
         &self,
         guided: &Guided<'_, B>,
@@ -335,24 +350,53 @@ impl<B: Backend> Trained<B> {
         rng: &mut Rng,
         observe: Observer<B>,
     ) -> Result<(Vec<f32>, usize)> {
-        let score = self.score_of(guided);
-        match self.guidance_interval {
-            Some(interval) => {
-                let unguided = Guided {
-                    guidance: Guidance::default(),
-                    free: Guidance::default(),
-                    ..guided.clone()
-                };
-                let limited = Interval {
-                    guided: &score,
-                    unguided: &self.score_of(&unguided),
-                    sde: self.sde.as_ref(),
-                    interval,
-                };
-                self.sample_with(&limited, cfg, n, classes, rng, observe)
-            }
-            None => self.sample_with(&score, cfg, n, classes, rng, observe),
+        if self.guidance_interval.is_none() && self.free_guidance_interval.is_none() {
+            return self.sample_with(&self.score_of(guided), cfg, n, classes, rng, observe);
         }
+        let with = |w: bool, v: bool| Guided {
+            guidance: if w {
+                guided.guidance.clone()
+            } else {
+                Guidance::default()
+            },
+            free: if v {
+                guided.free.clone()
+            } else {
+                Guidance::default()
+            },
+            ..guided.clone()
+        };
+        let [both, first, free, none] = [
+            with(true, true),
+            with(true, false),
+            with(false, true),
+            with(false, false),
+        ];
+        let [both, first, free, none] = [&both, &first, &free, &none].map(|g| self.score_of(g));
+        let sde = self.sde.as_ref();
+        let first_interval = self.guidance_interval.unwrap_or(SigmaInterval::ALL);
+        let with_free = Interval {
+            guided: &both,
+            unguided: &free,
+            sde,
+            interval: first_interval,
+        };
+        let without_free = Interval {
+            guided: &first,
+            unguided: &none,
+            sde,
+            interval: first_interval,
+        };
+        let limited = Interval {
+            guided: &with_free,
+            unguided: &without_free,
+            sde,
+            interval: self
+                .free_guidance_interval
+                .or(self.guidance_interval)
+                .unwrap_or(SigmaInterval::ALL),
+        };
+        self.sample_with(&limited, cfg, n, classes, rng, observe)
     }
 
     /// Number of classes of a class-conditional model (0 = unconditional).
@@ -391,6 +435,7 @@ impl<B: AutodiffBackend> Trained<B> {
             guide: None,
             free_guidance: Guidance::default(),
             guidance_interval: None,
+            free_guidance_interval: None,
         }
     }
 }

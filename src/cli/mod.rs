@@ -270,10 +270,15 @@ struct SampleArgs {
     /// one per class; D̃ = D + w·(D − D_guide) + v·(D − D(∅)).
     #[arg(long, value_name = "V", requires_all = ["guide_with", "class"])]
     free_guidance: Option<scoregen::nn::Guidance>,
-    /// Guidance (classifier-free or autoguidance) only at EDM noise levels σ in (LO, HI]
-    /// (Kynkäänniemi et al. 2024), e.g. `0.28,5.42` or `1,inf`; unguided steps elsewhere.
+    /// Guidance (classifier-free or autoguidance, and --free-guidance's term unless
+    /// --free-guidance-interval is given) only at EDM noise levels σ in (LO, HI] (Kynkäänniemi
+    /// et al. 2024), e.g. `0.28,5.42` or `1,inf`; unguided steps elsewhere.
     #[arg(long, value_name = "LO,HI")]
     guidance_interval: Option<scoregen::score::SigmaInterval>,
+    /// The classifier-free term of --free-guidance only at EDM noise levels σ in (LO, HI],
+    /// independently of the autoguidance term (which --guidance-interval then limits alone).
+    #[arg(long, value_name = "LO,HI", requires = "free_guidance")]
+    free_guidance_interval: Option<scoregen::score::SigmaInterval>,
     /// Discriminator guidance (Kim et al. 2023): add w·∇x logit d(x_t, t) of the discriminator in
     /// this directory (`scoregen discriminator`) to the model's score.
     #[arg(long)]

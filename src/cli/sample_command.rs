@@ -237,6 +237,9 @@ pub fn sample<B: AutodiffBackend>(device: &B::Device, a: &SampleArgs) -> Result<
         }
         model = model.with_guidance_interval(interval);
     }
+    if let Some(interval) = a.free_guidance_interval {
+        model = model.with_free_guidance_interval(interval);
+    }
     let image_shape = model.image_shape();
     if image_shape.is_some() && !a.no_clip {
         cfg.clip = Some((-1.0, 1.0));

@@ -15,13 +15,19 @@ use crate::sde::Sde;
 /// x_t = m(t)·x₀ + s(t)·z) at which guidance is applied.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SigmaInterval {
-    /// Lower end σ_lo (excluded), ≥ 0.
+    /// Lower end σ_lo (excluded): ≥ 0 as parsed, −∞ in [`SigmaInterval::ALL`].
     pub lo: f64,
     /// Upper end σ_hi (included), > σ_lo; may be infinite.
     pub hi: f64,
 }
 
 impl SigmaInterval {
+    /// Every noise level, σ = 0 included: guidance without a limit.
+    pub const ALL: SigmaInterval = SigmaInterval {
+        lo: f64::NEG_INFINITY,
+        hi: f64::INFINITY,
+    };
+
     /// Whether `sigma` lies in (σ_lo, σ_hi].
     pub fn contains(&self, sigma: f64) -> bool {
         sigma > self.lo && sigma <= self.hi
