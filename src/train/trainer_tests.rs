@@ -322,6 +322,14 @@ fn the_documented_mnist_configuration_is_valid() {
             "physics-gpu.toml",
             include_str!("../../docs/physics-gpu.toml"),
         ),
+        (
+            "physics-best.toml",
+            include_str!("../../docs/physics-best.toml"),
+        ),
+        (
+            "physics-guide.toml",
+            include_str!("../../docs/physics-guide.toml"),
+        ),
     ] {
         let c = TrainConfig::from_toml(text, std::path::Path::new(name)).unwrap();
         c.validate().unwrap();
@@ -330,6 +338,28 @@ fn the_documented_mnist_configuration_is_valid() {
         let lognormal = c.loss.times == crate::losses::TimeSampling::Lognormal;
         assert_eq!(lognormal, name.starts_with("physics"), "{name}");
     }
+    // The best generator and its guide (docs/physics-best.sh) differ only in width and length:
+    // autoguidance needs the guide to share everything else with the model it guides.
+    let parse = |name: &str, text: &str| {
+        let c = TrainConfig::from_toml(text, std::path::Path::new(name)).unwrap();
+        let u = c.unet.clone().unwrap();
+        (c, u)
+    };
+    let (best, bu) = parse(
+        "physics-best.toml",
+        include_str!("../../docs/physics-best.toml"),
+    );
+    let (guide, gu) = parse(
+        "physics-guide.toml",
+        include_str!("../../docs/physics-guide.toml"),
+    );
+    assert_eq!((best.steps, bu.base, bu.groups), (9745, 16, 8));
+    assert_eq!((guide.steps, gu.base, gu.groups), (3000, 8, 4));
+    assert_eq!(best.output, crate::score::Output::Edm);
+    assert_eq!((best.lr_min_factor, guide.lr_min_factor), (0.5, 0.5));
+    let same = |c: &TrainConfig| (c.output, c.lr, c.batch, c.loss.times, c.label_dropout);
+    assert_eq!(same(&best), same(&guide));
+    assert_eq!((bu.mult, bu.attn_levels), (gu.mult, gu.attn_levels));
 }
 
 #[test]
