@@ -62,7 +62,7 @@ enum Command {
     /// (IDX, CIFAR-10, a PNG folder or N×C×H×W NPY).
     Train(TrainArgs),
     /// Draw samples from a trained model.
-    Sample(SampleArgs),
+    Sample(Box<SampleArgs>),
     /// Average the weights of checkpoints of one network into a new checkpoint (a uniform
     /// "model soup", Wortsman et al. 2022: e.g. fine-tunes of one base model with different
     /// seeds); it samples and fine-tunes (`train --init`) like any checkpoint.
