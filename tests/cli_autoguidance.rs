@@ -116,8 +116,8 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
 
     // Classifier-free guidance on top of autoguidance (--free-guidance v): v = 0 is
     // autoguidance alone; guided by itself, D + w(D − D) + v(D − D(∅)) is CFG with weight v.
-    let with_free = |name: &str, guide: &str, v: &str| {
-        let args = [
+    let with_free = |name: &str, guide: &str, v: &str, extra: &[&str]| {
+        let mut args = vec![
             "--class",
             "2",
             "--guidance",
@@ -127,13 +127,14 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
             "--free-guidance",
             v,
         ];
+        args.extend_from_slice(extra);
         sample(&cond, name, &args)
     };
-    assert_eq!(with_free("free0", &weak, "0"), auto);
-    assert_eq!(with_free("free-self", &cond, "2"), cfg);
-    let both = with_free("free", &weak, "1");
+    assert_eq!(with_free("free0", &weak, "0", &[]), auto);
+    assert_eq!(with_free("free-self", &cond, "2", &[]), cfg);
+    let both = with_free("free", &weak, "1", &[]);
     assert!(gap(&both, &auto) > 1e-2 && gap(&both, &cfg) > 1e-2);
-    assert_eq!(with_free("free-list", &weak, "0,0,1,5"), both);
+    assert_eq!(with_free("free-list", &weak, "0,0,1,5", &[]), both);
 
     // A guidance interval (EDM σ): all of the run is the guided run, none of it the unguided
     // one; σ ∈ (0.5, 5] holds only the last of DDIM's three steps (σ ≈ 157, 9.6, 1.4).
@@ -160,20 +161,7 @@ fn autoguidance_guides_with_a_weaker_model_of_the_same_data() {
     // σ it is --free-guidance without one, over none autoguidance alone, the same interval as
     // --guidance-interval is that shared interval, and with autoguidance nowhere and the
     // classifier-free term everywhere the run is classifier-free guidance with weight v.
-    let free_interval = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--class",
-            "2",
-            "--guidance",
-            "2",
-            "--guide-with",
-            weak.as_str(),
-            "--free-guidance",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        sample(&cond, name, &args)
-    };
+    let free_interval = |name: &str, extra: &[&str]| with_free(name, &weak, "1", extra);
     assert_eq!(
         free_interval("fi-all", &["--free-guidance-interval", "0,inf"]),
         both

@@ -312,6 +312,7 @@ fn the_documented_mnist_configuration_is_valid() {
     let u = c.unet.unwrap();
     assert_eq!((u.base, u.mult.clone(), c.batch), (16, vec![1, 2, 2], 32));
     // The other documented configurations parse and validate too.
+    let mut parsed = std::collections::HashMap::new();
     for (name, text) in [
         ("mnist-gpu.toml", include_str!("../../docs/mnist-gpu.toml")),
         (
@@ -337,22 +338,13 @@ fn the_documented_mnist_configuration_is_valid() {
         // The physics generators train on log-normal noise levels (docs/physics.md, fourth run).
         let lognormal = c.loss.times == crate::losses::TimeSampling::Lognormal;
         assert_eq!(lognormal, name.starts_with("physics"), "{name}");
+        parsed.insert(name, c);
     }
     // The best generator and its guide (docs/physics-best.sh) differ only in width and length:
     // autoguidance needs the guide to share everything else with the model it guides.
-    let parse = |name: &str, text: &str| {
-        let c = TrainConfig::from_toml(text, std::path::Path::new(name)).unwrap();
-        let u = c.unet.clone().unwrap();
-        (c, u)
-    };
-    let (best, bu) = parse(
-        "physics-best.toml",
-        include_str!("../../docs/physics-best.toml"),
-    );
-    let (guide, gu) = parse(
-        "physics-guide.toml",
-        include_str!("../../docs/physics-guide.toml"),
-    );
+    let [best, guide] =
+        ["physics-best.toml", "physics-guide.toml"].map(|n| parsed.remove(n).unwrap());
+    let (bu, gu) = (best.unet.clone().unwrap(), guide.unet.clone().unwrap());
     assert_eq!((best.steps, bu.base, bu.groups), (9745, 16, 8));
     assert_eq!((guide.steps, gu.base, gu.groups), (3000, 8, 4));
     assert_eq!(best.output, crate::score::Output::Edm);
